@@ -1,0 +1,29 @@
+# sync_resolver: PGXS build.  `make demo` and `make test` first install what
+# the build needs (scripts/install-deps.sh), then build, install and run.
+EXTENSION  = sync_resolver
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
+MODULE_big = $(EXTENSION)
+OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA       = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
+PGFILEDESC = "sync_resolver - per-field conflict resolution for offline sync"
+
+REGRESS        = catalog
+
+ISOLATION      =
+ISOLATION_OPTS = --inputdir=test
+
+PG_CONFIG ?= $(shell scripts/find-pg-config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+endif
+
+SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: deps demo test bench
+deps:
+	@scripts/install-deps.sh
+demo test bench: deps
+	$(MAKE) all
+	$(SUDO) $(MAKE) install
+	@scripts/$@.sh

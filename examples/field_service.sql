@@ -1,0 +1,2 @@
+CREATE EXTENSION sync_resolver;
+SELECT 'demo placeholder' AS note;

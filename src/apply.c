@@ -1,0 +1,325 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *	  Reading, locking and writing rows of a synced table.  All statements
+ *	  run through SPI with the caller's privileges (so table and column
+ *	  privileges, row-level security, triggers and constraints apply as they
+ *	  would to a plain UPDATE), using plans prepared once per table and set
+ *	  of fields and kept until the table or its policies change.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "sync_resolver.h"
+
+#define SR_MAX_PLANS_PER_KIND 64
+
+/* SQL for the id column's equality, with the operator's schema spelled out. */
+static char *
+id_condition(SrTable *t, int paramno)
+{
+	TypeCacheEntry *tce = lookup_type_cache(t->id_type.typid, TYPECACHE_EQ_OPR);
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tce->eq_opr));
+	Oid			nsp;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", tce->eq_opr);
+	nsp = ((Form_pg_operator) GETSTRUCT(tup))->oprnamespace;
+	ReleaseSysCache(tup);
+	return psprintf("%s OPERATOR(%s.=) $%d",
+					quote_identifier(t->id_name),
+					quote_identifier(get_namespace_name(nsp)), paramno);
+}
+
+/* Kinds of kept statements. */
+typedef enum PlanKind
+{
+	PLAN_SELECT,
+	PLAN_UPDATE,
+	PLAN_INSERT
+} PlanKind;
+
+/* Build the SQL and parameter types of a statement for a set of fields. */
+static char *
+plan_sql(SrTable *t, PlanKind kind, Bitmapset *fields, int *nargs, Oid *argtypes)
+{
+	StringInfoData sql;
+	int			i = -1;
+	int			n = 1;
+	bool		first = true;
+
+	initStringInfo(&sql);
+	argtypes[0] = t->id_type.typid;
+	switch (kind)
+	{
+		case PLAN_SELECT:
+			appendStringInfo(&sql, "SELECT %s",
+							 t->updated_name ? quote_identifier(t->updated_name) : "NULL");
+			while ((i = bms_next_member(fields, i)) >= 0)
+				appendStringInfo(&sql, ", %s", quote_identifier(t->fields[i].name));
+			appendStringInfo(&sql, " FROM %s WHERE %s FOR UPDATE",
+							 t->qualname, id_condition(t, 1));
+			break;
+		case PLAN_UPDATE:
+			appendStringInfo(&sql, "UPDATE %s SET ", t->qualname);
+			while ((i = bms_next_member(fields, i)) >= 0)
+			{
+				appendStringInfo(&sql, "%s%s = $%d", first ? "" : ", ",
+								 quote_identifier(t->fields[i].name), ++n);
+				argtypes[n - 1] = t->fields[i].type.basetype;
+				first = false;
+			}
+			if (t->updated_name)
+				appendStringInfo(&sql, "%s%s = pg_catalog.now()", first ? "" : ", ",
+								 quote_identifier(t->updated_name));
+			appendStringInfo(&sql, " WHERE %s", id_condition(t, 1));
+			break;
+		case PLAN_INSERT:
+			{
+				StringInfoData vals;
+
+				initStringInfo(&vals);
+				appendStringInfo(&sql, "INSERT INTO %s (%s", t->qualname,
+								 quote_identifier(t->id_name));
+				appendStringInfoString(&vals, "$1");
+				while ((i = bms_next_member(fields, i)) >= 0)
+				{
+					appendStringInfo(&sql, ", %s", quote_identifier(t->fields[i].name));
+					appendStringInfo(&vals, ", $%d", ++n);
+					argtypes[n - 1] = t->fields[i].type.basetype;
+				}
+				if (t->updated_name)
+				{
+					appendStringInfo(&sql, ", %s", quote_identifier(t->updated_name));
+					appendStringInfoString(&vals, ", pg_catalog.now()");
+				}
+				appendStringInfo(&sql, ") VALUES (%s)", vals.data);
+			}
+			break;
+	}
+	*nargs = n;
+	return sql.data;
+}
+
+/* The kept plan of a kind for a set of fields, prepared on first use. */
+static SPIPlanPtr
+get_plan(SrTable *t, PlanKind kind, Bitmapset *fields)
+{
+	SrPlan	  **list = kind == PLAN_SELECT ? &t->select_plans :
+		kind == PLAN_UPDATE ? &t->update_plans : &t->insert_plans;
+	SrPlan	   *p,
+			   *prev = NULL;
+	int			count = 0;
+	Oid		   *argtypes;
+	int			nargs;
+	char	   *sql;
+	SPIPlanPtr	plan;
+	MemoryContext old;
+
+	for (p = *list; p != NULL; prev = p, p = p->next, count++)
+	{
+		if (bms_equal(p->fields, fields))
+		{
+			if (prev)
+			{
+				/* move to front: the common shapes stay cheap to find */
+				prev->next = p->next;
+				p->next = *list;
+				*list = p;
+			}
+			return p->plan;
+		}
+	}
+
+	argtypes = palloc(sizeof(Oid) * (bms_num_members(fields) + 1));
+	sql = plan_sql(t, kind, fields, &nargs, argtypes);
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+
+	/* bound the number of shapes kept: drop the least recently used */
+	if (count >= SR_MAX_PLANS_PER_KIND)
+	{
+		SrPlan	  **pp = list;
+
+		while ((*pp)->next != NULL)
+			pp = &(*pp)->next;
+		SPI_freeplan((*pp)->plan);
+		bms_free((*pp)->fields);
+		pfree(*pp);
+		*pp = NULL;
+	}
+	old = MemoryContextSwitchTo(t->cxt);
+	p = palloc(sizeof(SrPlan));
+	p->fields = bms_copy(fields);
+	p->plan = plan;
+	p->next = *list;
+	*list = p;
+	MemoryContextSwitchTo(old);
+	return plan;
+}
+
+/* Fill the parameter arrays of a write: $1 the id, then the field values. */
+static void
+fill_params(Bitmapset *fields, SrValue *values, Datum id, Datum *args, char *nulls)
+{
+	int			i = -1;
+	int			n = 1;
+
+	args[0] = id;
+	nulls[0] = ' ';
+	while ((i = bms_next_member(fields, i)) >= 0)
+	{
+		args[n] = values[i].value;
+		nulls[n] = values[i].isnull ? 'n' : ' ';
+		n++;
+	}
+}
+
+/*
+ * Lock the row with the given id (SELECT ... FOR UPDATE, as the caller) and
+ * read the current values of the given fields into server_values (indexed
+ * like SrTable.fields) and its updated_at into *updated (as timestamptz).
+ * Returns false if there is no such row visible to the caller.
+ */
+bool
+sr_lock_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *server_values,
+			SrValue *updated)
+{
+	SPIPlanPtr	plan = get_plan(t, PLAN_SELECT, fields);
+	Datum		args[1] = {id};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	int			i = -1;
+	int			col = 2;
+	int			rc;
+
+	rc = SPI_execute_plan(plan, args, NULL, false, 2);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not lock row: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return false;
+	}
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	updated->value = SPI_getbinval(tup, desc, 1, &updated->isnull);
+	if (!updated->isnull && t->updated_typid == TIMESTAMPOID)
+		updated->value = DirectFunctionCall1(timestamp_timestamptz, updated->value);
+	while ((i = bms_next_member(fields, i)) >= 0)
+	{
+		SrField    *f = &t->fields[i];
+		SrValue    *v = &server_values[i];
+
+		v->value = SPI_getbinval(tup, desc, col++, &v->isnull);
+		if (!v->isnull)
+			v->value = datumCopy(v->value, f->type.typbyval, f->type.typlen);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return true;
+}
+
+/* Write the given fields of the row (and stamp updated_at), as the caller. */
+void
+sr_update_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
+{
+	SPIPlanPtr	plan = get_plan(t, PLAN_UPDATE, fields);
+	int			n = bms_num_members(fields) + 1;
+	Datum	   *args = palloc(sizeof(Datum) * n);
+	char	   *nulls = palloc(sizeof(char) * n);
+	int			rc;
+
+	fill_params(fields, values, id, args, nulls);
+	rc = SPI_execute_plan(plan, args, nulls, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "could not update row: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("row of table \"%s\" changed while it was being synced", t->relname),
+				 errhint("Retry the change.")));
+}
+
+/* Insert a row with the given id and fields, as the caller. */
+bool
+sr_insert_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
+{
+	SPIPlanPtr	plan = get_plan(t, PLAN_INSERT, fields);
+	int			n = bms_num_members(fields) + 1;
+	Datum	   *args = palloc(sizeof(Datum) * n);
+	char	   *nulls = palloc(sizeof(char) * n);
+	int			rc;
+
+	fill_params(fields, values, id, args, nulls);
+	rc = SPI_execute_plan(plan, args, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not insert row: %s", SPI_result_code_string(rc));
+	return SPI_processed == 1;
+}
+
+/* Prepare and keep a single-parameter statement on the id. */
+static SPIPlanPtr
+id_plan(SrTable *t, SPIPlanPtr *slot, const char *fmt)
+{
+	Oid			argtypes[1] = {t->id_type.typid};
+
+	if (*slot == NULL)
+	{
+		char	   *sql = psprintf(fmt, t->qualname, id_condition(t, 1));
+		SPIPlanPtr	plan = SPI_prepare(sql, 1, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\"", sql);
+		SPI_keepplan(plan);
+		*slot = plan;
+	}
+	return *slot;
+}
+
+/* Delete the row with the given id, as the caller; false if none. */
+bool
+sr_delete_row(SrTable *t, Datum id)
+{
+	Datum		args[1] = {id};
+	int			rc;
+
+	rc = SPI_execute_plan(id_plan(t, &t->delete_plan, "DELETE FROM %s WHERE %s"),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "could not delete row: %s", SPI_result_code_string(rc));
+	return SPI_processed > 0;
+}
+
+/* Is there a row with this id (any the caller can see)? */
+bool
+sr_row_exists(SrTable *t, Datum id)
+{
+	Datum		args[1] = {id};
+	int			rc;
+	bool		found;
+
+	rc = SPI_execute_plan(id_plan(t, &t->exists_plan, "SELECT 1 FROM %s WHERE %s"),
+						  args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not look up row: %s", SPI_result_code_string(rc));
+	found = SPI_processed > 0;
+	SPI_freetuptable(SPI_tuptable);
+	return found;
+}

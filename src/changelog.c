@@ -1,0 +1,294 @@
+/*-------------------------------------------------------------------------
+ *
+ * changelog.c
+ *	  Idempotency and the audit trail: lookup and recording of processed
+ *	  changes in sync_resolver.change_log, rejected changes in
+ *	  rejection_log, tombstones of deleted rows, and purge().  Writes run as
+ *	  the extension owner; statements are prepared once per backend and kept.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "sync_resolver.h"
+
+/* Kept statements on the extension's own tables. */
+enum
+{
+	Q_FIND,
+	Q_RECORD,
+	Q_REJECT,
+	Q_TOMBSTONE,
+	Q_COUNT
+};
+static SPIPlanPtr plans[Q_COUNT];
+
+/* Prepare (once) and return a kept statement on the extension's tables. */
+static SPIPlanPtr
+kept_plan(int which, const char *fmt, int nargs, Oid *argtypes)
+{
+	if (plans[which] == NULL)
+	{
+		char	   *sql = psprintf(fmt, quote_identifier(get_namespace_name(sr_schema_oid())));
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		plans[which] = p;
+	}
+	return plans[which];
+}
+
+/* Hash of a change's payload (base and new), stable across jsonb spellings. */
+int64
+sr_payload_hash(Jsonb *base, Jsonb *new)
+{
+	uint64		h1 = base ? DatumGetUInt64(DirectFunctionCall2(jsonb_hash_extended,
+															   JsonbPGetDatum(base),
+															   Int64GetDatum(1))) : 0x6e756c6cULL;
+	uint64		h2 = new ? DatumGetUInt64(DirectFunctionCall2(jsonb_hash_extended,
+															  JsonbPGetDatum(new),
+															  Int64GetDatum(2))) : 0x6e756c6cULL;
+
+	return (int64) hash_combine64(h1, h2);
+}
+
+/*
+ * Look up a processed change.  Returns its stored result (NULL if the
+ * change_id is unknown) and the target, row and payload hash it was for.
+ */
+Jsonb *
+sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id, int64 *payload_hash)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		args[1] = {UUIDPGetDatum(change_id)};
+	Oid			save_uid;
+	int			save_sec;
+	SPIPlanPtr	plan;
+	int			rc;
+	Jsonb	   *result = NULL;
+
+	sr_run_as_owner_begin(&save_uid, &save_sec);
+	plan = kept_plan(Q_FIND,
+					 "SELECT target_table::pg_catalog.oid, row_id, payload_hash, result "
+					 "FROM %s.change_log WHERE change_id OPERATOR(pg_catalog.=) $1",
+					 1, argtypes);
+	rc = SPI_execute_plan(plan, args, NULL, false, 1);
+	sr_run_as_owner_end(save_uid, save_sec);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read sync_resolver.change_log");
+	if (SPI_processed > 0)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		*relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		*row_id = SPI_getvalue(tup, desc, 2);
+		*payload_hash = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		result = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 4, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return result;
+}
+
+/*
+ * Record a processed change: the idempotency record and its audit.  Returns
+ * false if a concurrent transaction committed a record for this change_id
+ * first (the insert waits for it to finish, as any unique insert does).
+ */
+bool
+sr_record_change(SrChange *c, int64 payload_hash, const char *status,
+				 int64 review_id, Jsonb *result, Jsonb *fields)
+{
+	Oid			argtypes[12] = {UUIDOID, OIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		args[12];
+	char		nulls[12];
+	Oid			save_uid;
+	int			save_sec;
+	SPIPlanPtr	plan;
+	int			rc;
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = UUIDPGetDatum(&c->change_id);
+	args[1] = ObjectIdGetDatum(c->relid);
+	args[2] = CStringGetTextDatum(c->row_id);
+	args[3] = Int64GetDatum(payload_hash);
+	args[4] = CStringGetTextDatum(status);
+	args[5] = CStringGetTextDatum(c->actor);
+	args[6] = TimestampTzGetDatum(c->queued_at);
+	args[7] = TimestampTzGetDatum(c->edited_at);
+	args[8] = Int64GetDatum(review_id);
+	nulls[8] = review_id > 0 ? ' ' : 'n';
+	args[9] = JsonbPGetDatum(result);
+	args[10] = JsonbPGetDatum(fields);
+	args[11] = TimestampTzGetDatum(GetCurrentTimestamp());
+
+	sr_run_as_owner_begin(&save_uid, &save_sec);
+	plan = kept_plan(Q_RECORD,
+					 "INSERT INTO %s.change_log (change_id, target_table, row_id, payload_hash, "
+					 "status, actor, queued_at, edited_at, review_id, result, fields, received_at) "
+					 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+					 "ON CONFLICT (change_id) DO NOTHING",
+					 12, argtypes);
+	rc = SPI_execute_plan(plan, args, nulls, false, 0);
+	sr_run_as_owner_end(save_uid, save_sec);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not write sync_resolver.change_log");
+	return SPI_processed == 1;
+}
+
+/* Count and log a rejected change (it is not stored for replay). */
+void
+sr_record_rejection(SrChange *c, const char *reason)
+{
+	Oid			argtypes[6] = {UUIDOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		args[6];
+	char		nulls[6];
+	Oid			save_uid;
+	int			save_sec;
+	SPIPlanPtr	plan;
+	int			rc;
+
+	if (c->preview)
+		return;
+	if (sr_log_rejections)
+		ereport(LOG,
+				(errmsg("sync_resolver: rejected change %s for table %u row %s: %s",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&c->change_id))),
+						c->relid, c->row_id ? c->row_id : "(none)", reason)));
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = UUIDPGetDatum(&c->change_id);
+	args[1] = ObjectIdGetDatum(c->relid);
+	nulls[1] = OidIsValid(c->relid) ? ' ' : 'n';
+	args[2] = c->row_id ? CStringGetTextDatum(c->row_id) : (Datum) 0;
+	nulls[2] = c->row_id ? ' ' : 'n';
+	args[3] = CStringGetTextDatum(c->actor);
+	args[4] = CStringGetTextDatum(reason);
+	args[5] = TimestampTzGetDatum(GetCurrentTimestamp());
+
+	sr_run_as_owner_begin(&save_uid, &save_sec);
+	plan = kept_plan(Q_REJECT,
+					 "INSERT INTO %s.rejection_log (change_id, target_table, row_id, actor, reason, received_at) "
+					 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6)",
+					 6, argtypes);
+	rc = SPI_execute_plan(plan, args, nulls, false, 0);
+	sr_run_as_owner_end(save_uid, save_sec);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not write sync_resolver.rejection_log");
+}
+
+/*
+ * Was this row deleted through the resolver?  Tombstones are the change_log
+ * records of deletes, kept (and purged) with the rest of the change log.
+ */
+bool
+sr_find_tombstone(Oid relid, const char *row_id, TimestampTz *deleted_at)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(row_id)};
+	Oid			save_uid;
+	int			save_sec;
+	SPIPlanPtr	plan;
+	int			rc;
+	bool		found = false;
+
+	sr_run_as_owner_begin(&save_uid, &save_sec);
+	plan = kept_plan(Q_TOMBSTONE,
+					 "SELECT received_at FROM %s.change_log "
+					 "WHERE target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
+					 "AND row_id OPERATOR(pg_catalog.=) $2 "
+					 "AND status OPERATOR(pg_catalog.=) 'deleted' "
+					 "ORDER BY received_at DESC LIMIT 1",
+					 2, argtypes);
+	rc = SPI_execute_plan(plan, args, NULL, false, 1);
+	sr_run_as_owner_end(save_uid, save_sec);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read sync_resolver.change_log");
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		*deleted_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 1, &isnull));
+		found = true;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return found;
+}
+
+PG_FUNCTION_INFO_V1(sr_purge);
+
+/*
+ * purge(older_than interval DEFAULT NULL): delete change records and
+ * rejections received more than older_than ago (default: the GUC
+ * sync_resolver.change_retention), but never change records younger than
+ * sync_resolver.audit_retention.  Returns the number of rows removed.
+ */
+Datum
+sr_purge(PG_FUNCTION_ARGS)
+{
+	Interval	retention;
+	TimestampTz cutoff;
+	TimestampTz audit_cutoff;
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		args[1];
+	const char *nsp;
+	int64		removed = 0;
+	Oid			save_uid;
+	int			save_sec;
+
+	if (PG_ARGISNULL(0))
+	{
+		memset(&retention, 0, sizeof(retention));
+		retention.time = (int64) sr_change_retention_secs * USECS_PER_SEC;
+	}
+	else
+		retention = *PG_GETARG_INTERVAL_P(0);
+	if (retention.time < 0 || retention.day < 0 || retention.month < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("purge interval must not be negative")));
+
+	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+													 IntervalPGetDatum(&retention)));
+	audit_cutoff = GetCurrentTransactionStartTimestamp() -
+		(int64) sr_audit_retention_secs * USECS_PER_SEC;
+	if (sr_audit_retention_secs > 0 && audit_cutoff < cutoff)
+	{
+		ereport(NOTICE,
+				(errmsg("keeping change records younger than sync_resolver.audit_retention"),
+				 errdetail("The audit trail is kept for %d seconds.", sr_audit_retention_secs)));
+		cutoff = audit_cutoff;
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nsp = quote_identifier(get_namespace_name(sr_schema_oid()));
+	args[0] = TimestampTzGetDatum(cutoff);
+	sr_run_as_owner_begin(&save_uid, &save_sec);
+	if (SPI_execute_with_args(psprintf("DELETE FROM %s.change_log WHERE received_at OPERATOR(pg_catalog.<) $1", nsp),
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not purge sync_resolver.change_log");
+	removed += SPI_processed;
+	if (SPI_execute_with_args(psprintf("DELETE FROM %s.rejection_log WHERE received_at OPERATOR(pg_catalog.<) $1", nsp),
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not purge sync_resolver.rejection_log");
+	removed += SPI_processed;
+	sr_run_as_owner_end(save_uid, save_sec);
+	SPI_finish();
+	PG_RETURN_INT64(removed);
+}

@@ -1,0 +1,448 @@
+/*-------------------------------------------------------------------------
+ *
+ * convert.c
+ *	  Typed values: converting jsonb values to a column's type and back,
+ *	  and comparing values with the type's own equality and ordering (via
+ *	  the type cache), so that "1.0" equals 1 for numeric and two spellings
+ *	  of one instant are equal for timestamptz.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "parser/parse_coerce.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/typcache.h"
+
+#include "sync_resolver.h"
+
+/* Fill in how to convert and compare values of typid. */
+void
+sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
+			 MemoryContext cxt)
+{
+	TypeCacheEntry *tce;
+	Oid			func;
+	bool		isvarlena;
+	Oid			elemtype;
+
+	memset(t, 0, sizeof(SrType));
+	t->typid = typid;
+	t->typmod = typmod;
+	t->basetype = getBaseType(typid);
+	t->collation = collation;
+	get_typlenbyvalalign(typid, &t->typlen, &t->typbyval, &t->typalign);
+	getTypeInputInfo(typid, &func, &t->ioparam);
+	fmgr_info_cxt(func, &t->input, cxt);
+	getTypeOutputInfo(typid, &func, &isvarlena);
+	fmgr_info_cxt(func, &t->output, cxt);
+
+	tce = lookup_type_cache(typid, TYPECACHE_EQ_OPR_FINFO | TYPECACHE_CMP_PROC_FINFO);
+	if (OidIsValid(tce->eq_opr_finfo.fn_oid))
+	{
+		t->has_eq = true;
+		fmgr_info_copy(&t->eq, &tce->eq_opr_finfo, cxt);
+	}
+	if (OidIsValid(tce->cmp_proc_finfo.fn_oid))
+	{
+		t->has_cmp = true;
+		fmgr_info_copy(&t->cmp, &tce->cmp_proc_finfo, cxt);
+	}
+
+	switch (t->basetype)
+	{
+		case BOOLOID:
+			t->kind = SR_KIND_BOOL;
+			break;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			t->kind = SR_KIND_INT;
+			break;
+		case FLOAT4OID:
+		case FLOAT8OID:
+			t->kind = SR_KIND_FLOAT;
+			break;
+		case NUMERICOID:
+			t->kind = SR_KIND_NUMERIC;
+			break;
+		case JSONBOID:
+			t->kind = SR_KIND_JSONB;
+			break;
+		case DATEOID:
+		case TIMEOID:
+		case TIMETZOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			t->kind = SR_KIND_DATETIME;
+			break;
+		default:
+			elemtype = get_element_type(t->basetype);
+			if (OidIsValid(elemtype))
+			{
+				t->kind = SR_KIND_ARRAY;
+				t->elem = MemoryContextAlloc(cxt, sizeof(SrType));
+				sr_type_init(t->elem, elemtype, -1, collation, cxt);
+			}
+			else if (TypeCategory(t->basetype) == TYPCATEGORY_STRING)
+				t->kind = SR_KIND_TEXT;
+			else
+				t->kind = SR_KIND_OTHER;
+			break;
+	}
+}
+
+/* Run the type's input function on a C string (may ereport, 22xxx). */
+static Datum
+input_value(SrType *t, char *str)
+{
+	return InputFunctionCall(&t->input, str, t->ioparam, t->typmod);
+}
+
+/* Convert a jsonb number to a value of a numeric-family type. */
+static Datum
+numeric_to_type(SrType *t, Numeric num)
+{
+	Datum		d = NumericGetDatum(num);
+
+	switch (t->basetype)
+	{
+		case INT2OID:
+			d = DirectFunctionCall1(numeric_int2, d);
+			break;
+		case INT4OID:
+			d = DirectFunctionCall1(numeric_int4, d);
+			break;
+		case INT8OID:
+			d = DirectFunctionCall1(numeric_int8, d);
+			break;
+		case FLOAT4OID:
+			d = DirectFunctionCall1(numeric_float4, d);
+			break;
+		case FLOAT8OID:
+			d = DirectFunctionCall1(numeric_float8, d);
+			break;
+		case NUMERICOID:
+			if (t->typmod >= 0)
+				d = DirectFunctionCall2(numeric, d, Int32GetDatum(t->typmod));
+			break;
+		default:
+			return input_value(t, DatumGetCString(DirectFunctionCall1(numeric_out, d)));
+	}
+	if (t->typid != t->basetype)
+	{
+		/* a domain: run its input so that its constraints are checked */
+		char	   *s = OutputFunctionCall(&t->output, d);
+
+		d = input_value(t, s);
+	}
+	return d;
+}
+
+/* Convert a JSON array (container) to an array Datum of t's element type. */
+static bool
+json_to_array(JsonbContainer *jc, SrType *t, Datum *out, char **err)
+{
+	int			n = JsonContainerSize(jc);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	JsonbIterator *it = JsonbIteratorInit(jc);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			i = 0;
+	int			dims[1];
+	int			lbs[1] = {1};
+	ArrayType  *arr;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		SrValue		ev;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type == jbvBinary)
+		{
+			*err = psprintf("expected an array of scalars for type %s, but an element is a nested %s",
+							format_type_be(t->typid),
+							JsonContainerIsArray(v.val.binary.data) ? "array" : "object");
+			return false;
+		}
+		if (!sr_json_to_value(&v, t->elem, &ev, err))
+			return false;
+		elems[i] = ev.value;
+		nulls[i] = ev.isnull;
+		i++;
+	}
+	dims[0] = i;
+	arr = construct_md_array(elems, nulls, i == 0 ? 0 : 1, dims, lbs,
+							 t->elem->typid, t->elem->typlen, t->elem->typbyval,
+							 t->elem->typalign);
+	*out = PointerGetDatum(arr);
+	if (t->typid != t->basetype)
+		*out = input_value(t, OutputFunctionCall(&t->output, *out));
+	return true;
+}
+
+/*
+ * Convert a jsonb value to t's type.  Shape mismatches (an object where a
+ * scalar column is) return false with *err set; a value the type's input
+ * function refuses raises that function's error (SQLSTATE class 22).
+ */
+bool
+sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out, char **err)
+{
+	out->isnull = false;
+	switch (v->type)
+	{
+		case jbvNull:
+			out->isnull = true;
+			out->value = (Datum) 0;
+			return true;
+		case jbvString:
+			if (t->kind == SR_KIND_JSONB)
+				break;
+			out->value = input_value(t, pnstrdup(v->val.string.val, v->val.string.len));
+			return true;
+		case jbvNumeric:
+			if (t->kind == SR_KIND_JSONB)
+				break;
+			out->value = numeric_to_type(t, v->val.numeric);
+			return true;
+		case jbvBool:
+			if (t->kind == SR_KIND_JSONB)
+				break;
+			if (t->basetype == BOOLOID && t->typid == t->basetype)
+				out->value = BoolGetDatum(v->val.boolean);
+			else
+				out->value = input_value(t, v->val.boolean ? "true" : "false");
+			return true;
+		case jbvBinary:
+			if (t->kind == SR_KIND_JSONB)
+				break;
+			if (t->kind == SR_KIND_ARRAY && JsonContainerIsArray(v->val.binary.data) &&
+				!JsonContainerIsScalar(v->val.binary.data))
+				return json_to_array(v->val.binary.data, t, &out->value, err);
+			*err = psprintf("a JSON %s cannot be stored in a column of type %s",
+							JsonContainerIsArray(v->val.binary.data) ? "array" : "object",
+							format_type_be(t->typid));
+			return false;
+		default:
+			*err = psprintf("unsupported JSON value for type %s", format_type_be(t->typid));
+			return false;
+	}
+
+	/* jsonb column: the value itself */
+	out->value = JsonbPGetDatum(JsonbValueToJsonb(v));
+	if (t->typid != t->basetype)
+		out->value = input_value(t, OutputFunctionCall(&t->output, out->value));
+	return true;
+}
+
+/* Typed equality; NULL equals NULL. */
+bool
+sr_values_equal(SrType *t, SrValue *a, SrValue *b)
+{
+	if (a->isnull || b->isnull)
+		return a->isnull && b->isnull;
+	return DatumGetBool(FunctionCall2Coll(&t->eq, t->collation, a->value, b->value));
+}
+
+/* Typed ordering (btree comparison); NULL sorts first. */
+int
+sr_values_compare(SrType *t, SrValue *a, SrValue *b)
+{
+	if (a->isnull || b->isnull)
+		return a->isnull ? (b->isnull ? 0 : -1) : 1;
+	return DatumGetInt32(FunctionCall2Coll(&t->cmp, t->collation, a->value, b->value));
+}
+
+/* Equality of two jsonb values as jsonb defines it (1.0 equals 1). */
+bool
+sr_json_equal(JsonbValue *a, JsonbValue *b)
+{
+	if (a->type == jbvBinary && b->type == jbvBinary)
+		return compareJsonbContainers(a->val.binary.data, b->val.binary.data) == 0;
+	if (a->type != b->type)
+		return false;
+	switch (a->type)
+	{
+		case jbvNull:
+			return true;
+		case jbvBool:
+			return a->val.boolean == b->val.boolean;
+		case jbvString:
+			return a->val.string.len == b->val.string.len &&
+				memcmp(a->val.string.val, b->val.string.val, a->val.string.len) == 0;
+		case jbvNumeric:
+			return DatumGetBool(DirectFunctionCall2(numeric_eq,
+													NumericGetDatum(a->val.numeric),
+													NumericGetDatum(b->val.numeric)));
+		default:
+			return false;
+	}
+}
+
+/* Push a string (key or value) onto a jsonb under construction. */
+void
+sr_push_string(JsonbParseState **ps, const char *s, bool is_key)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	pushJsonbValue(ps, is_key ? WJB_KEY : WJB_VALUE, &v);
+}
+
+/* Push a string as an array element. */
+void
+sr_push_elem_string(JsonbParseState **ps, const char *s)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	pushJsonbValue(ps, WJB_ELEM, &v);
+}
+
+/* Push an object key. */
+void
+sr_push_key(JsonbParseState **ps, const char *key)
+{
+	sr_push_string(ps, key, true);
+}
+
+/* Push a numeric Datum as a JSON number (or string for NaN/Infinity). */
+static void
+push_numeric(JsonbParseState **ps, Datum num, JsonbIteratorToken tok)
+{
+	JsonbValue	v;
+
+	if (numeric_is_nan(DatumGetNumeric(num)) || numeric_is_inf(DatumGetNumeric(num)))
+	{
+		v.type = jbvString;
+		v.val.string.val = DatumGetCString(DirectFunctionCall1(numeric_out, num));
+		v.val.string.len = strlen(v.val.string.val);
+	}
+	else
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = DatumGetNumeric(num);
+	}
+	pushJsonbValue(ps, tok, &v);
+}
+
+/* Push a typed value as a JSON value (or array element). */
+static void
+push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
+		   JsonbIteratorToken tok)
+{
+	JsonbValue	v;
+
+	if (isnull)
+	{
+		v.type = jbvNull;
+		pushJsonbValue(ps, tok, &v);
+		return;
+	}
+	switch (t->kind)
+	{
+		case SR_KIND_BOOL:
+			v.type = jbvBool;
+			v.val.boolean = DatumGetBool(value);
+			pushJsonbValue(ps, tok, &v);
+			return;
+		case SR_KIND_INT:
+			if (t->basetype == INT2OID)
+				push_numeric(ps, DirectFunctionCall1(int2_numeric, value), tok);
+			else if (t->basetype == INT4OID)
+				push_numeric(ps, DirectFunctionCall1(int4_numeric, value), tok);
+			else
+				push_numeric(ps, DirectFunctionCall1(int8_numeric, value), tok);
+			return;
+		case SR_KIND_FLOAT:
+			if (t->basetype == FLOAT4OID)
+				push_numeric(ps, DirectFunctionCall1(float4_numeric, value), tok);
+			else
+				push_numeric(ps, DirectFunctionCall1(float8_numeric, value), tok);
+			return;
+		case SR_KIND_NUMERIC:
+			push_numeric(ps, value, tok);
+			return;
+		case SR_KIND_JSONB:
+			{
+				Jsonb	   *jb = DatumGetJsonbP(value);
+
+				if (JB_ROOT_IS_SCALAR(jb))
+				{
+					JsonbExtractScalar(&jb->root, &v);
+					pushJsonbValue(ps, tok, &v);
+				}
+				else
+				{
+					v.type = jbvBinary;
+					v.val.binary.data = &jb->root;
+					v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+					pushJsonbValue(ps, tok, &v);
+				}
+				return;
+			}
+		case SR_KIND_DATETIME:
+			{
+				char		buf[MAXDATELEN + 1];
+
+				JsonEncodeDateTime(buf, value, t->basetype, NULL);
+				v.type = jbvString;
+				v.val.string.val = pstrdup(buf);
+				v.val.string.len = strlen(buf);
+				pushJsonbValue(ps, tok, &v);
+				return;
+			}
+		case SR_KIND_ARRAY:
+			{
+				ArrayType  *arr = DatumGetArrayTypeP(value);
+				Datum	   *elems;
+				bool	   *nulls;
+				int			n;
+
+				deconstruct_array(arr, t->elem->typid, t->elem->typlen,
+								  t->elem->typbyval, t->elem->typalign,
+								  &elems, &nulls, &n);
+				pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+				for (int i = 0; i < n; i++)
+					push_typed(ps, elems[i], nulls[i], t->elem, WJB_ELEM);
+				pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+				return;
+			}
+		default:
+			v.type = jbvString;
+			v.val.string.val = OutputFunctionCall(&t->output, value);
+			v.val.string.len = strlen(v.val.string.val);
+			pushJsonbValue(ps, tok, &v);
+			return;
+	}
+}
+
+/* Push a typed value as the value of the current object key. */
+void
+sr_push_value(JsonbParseState **ps, SrValue *v, SrType *t)
+{
+	push_typed(ps, v->value, v->isnull, t, WJB_VALUE);
+}
+
+/* The value in the type's text form (for transitions and messages). */
+char *
+sr_value_text(SrValue *v, SrType *t)
+{
+	if (v->isnull)
+		return NULL;
+	return OutputFunctionCall(&t->output, v->value);
+}

@@ -1,0 +1,587 @@
+/*-------------------------------------------------------------------------
+ *
+ * merge.c
+ *	  The per-field decision: given a field's base, device (mobile) and
+ *	  server values, typed, decide which value the row gets, or that a human
+ *	  must decide.  Implements every policy of sync_resolver.policy.  Pure
+ *	  computation on values: no catalog or table access happens here.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "sync_resolver.h"
+
+/* Name of an outcome, as results spell it. */
+const char *
+sr_outcome_name(SrOutcome o)
+{
+	switch (o)
+	{
+		case SR_OUT_MOBILE:
+			return "mobile";
+		case SR_OUT_SERVER:
+			return "server";
+		case SR_OUT_MERGED:
+			return "merged";
+		case SR_OUT_REVIEW:
+			return "review";
+	}
+	return "review";
+}
+
+/* Record a decision. */
+static void
+decide(SrDecision *d, SrOutcome outcome, const char *reason)
+{
+	d->outcome = outcome;
+	d->reason = reason;
+	if (outcome == SR_OUT_MOBILE)
+		d->result = d->mobile;
+	else if (outcome == SR_OUT_SERVER || outcome == SR_OUT_REVIEW)
+		d->result = d->server;
+	d->write = (outcome == SR_OUT_MOBILE || outcome == SR_OUT_MERGED) &&
+		!sr_values_equal(&d->field->type, &d->result, &d->server);
+}
+
+/* Is from -> to one of the field's allowed transitions? */
+static bool
+transition_allowed(SrField *f, SrValue *from, SrValue *to)
+{
+	if (from->isnull || to->isnull)
+		return false;
+	for (int i = 0; i < f->ntransitions; i++)
+	{
+		SrValue		a = {f->trans_from[i], false};
+		SrValue		b = {f->trans_to[i], false};
+
+		if (sr_values_equal(&f->type, from, &a) && sr_values_equal(&f->type, to, &b))
+			return true;
+	}
+	return false;
+}
+
+/* Last writer wins by edit time; a tie keeps the server's value. */
+static void
+last_writer(SrDecision *d, SrChange *c, TimestampTz server_updated,
+			bool has_server_updated)
+{
+	if (!has_server_updated)
+		decide(d, SR_OUT_REVIEW, "no_server_timestamp");
+	else if (c->edited_at > server_updated)
+		decide(d, SR_OUT_MOBILE, "mobile_newer");
+	else
+		decide(d, SR_OUT_SERVER, "server_newer");
+}
+
+/*
+ * Elements of an array value, typed or jsonb, with an equality test.
+ */
+typedef struct Elems
+{
+	int			n;
+	Datum	   *vals;			/* typed arrays */
+	bool	   *nulls;
+	JsonbValue *jvals;			/* jsonb arrays */
+	SrType	   *etype;			/* NULL for jsonb */
+} Elems;
+
+/* Split an array (typed or a jsonb array) into elements; false if not one. */
+static bool
+get_elems(SrValue *v, SrType *t, Elems *e)
+{
+	memset(e, 0, sizeof(Elems));
+	if (v->isnull)
+		return true;
+	if (t->kind == SR_KIND_ARRAY)
+	{
+		e->etype = t->elem;
+		deconstruct_array(DatumGetArrayTypeP(v->value), t->elem->typid,
+						  t->elem->typlen, t->elem->typbyval, t->elem->typalign,
+						  &e->vals, &e->nulls, &e->n);
+		return true;
+	}
+	else
+	{
+		Jsonb	   *jb = DatumGetJsonbP(v->value);
+		JsonbIterator *it;
+		JsonbValue	jv;
+		JsonbIteratorToken tok;
+
+		if (!JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb))
+			return false;
+		e->jvals = palloc(sizeof(JsonbValue) * Max(JB_ROOT_COUNT(jb), 1));
+		it = JsonbIteratorInit(&jb->root);
+		while ((tok = JsonbIteratorNext(&it, &jv, true)) != WJB_DONE)
+			if (tok == WJB_ELEM)
+				e->jvals[e->n++] = jv;
+		return true;
+	}
+}
+
+/* Are element i of a and element j of b equal? */
+static bool
+elem_equal(Elems *a, int i, Elems *b, int j)
+{
+	if (a->etype)
+	{
+		SrValue		x = {a->vals[i], a->nulls[i]};
+		SrValue		y = {b->vals[j], b->nulls[j]};
+
+		return sr_values_equal(a->etype, &x, &y);
+	}
+	return sr_json_equal(&a->jvals[i], &b->jvals[j]);
+}
+
+/*
+ * Multiset difference a - b: marks in keep[] the elements of a not matched
+ * one-for-one by an element of b.  Returns how many are kept.
+ */
+static int
+elems_minus(Elems *a, Elems *b, bool *keep)
+{
+	bool	   *used = palloc0(sizeof(bool) * Max(b->n, 1));
+	int			kept = 0;
+
+	for (int i = 0; i < a->n; i++)
+	{
+		keep[i] = true;
+		for (int j = 0; j < b->n; j++)
+			if (!used[j] && elem_equal(a, i, b, j))
+			{
+				used[j] = true;
+				keep[i] = false;
+				break;
+			}
+		if (keep[i])
+			kept++;
+	}
+	return kept;
+}
+
+/* Does e contain an element equal to x's element i? */
+static bool
+elems_contain(Elems *e, Elems *x, int i)
+{
+	for (int j = 0; j < e->n; j++)
+		if (elem_equal(e, j, x, i))
+			return true;
+	return false;
+}
+
+/* Collects the elements of a result array. */
+typedef struct ElemBuilder
+{
+	int			n;
+	Datum	   *vals;
+	bool	   *nulls;
+	JsonbParseState *ps;
+} ElemBuilder;
+
+/* Start a result array with room for max elements. */
+static void
+builder_init(ElemBuilder *b, Elems *like, int max)
+{
+	memset(b, 0, sizeof(ElemBuilder));
+	if (like->etype)
+	{
+		b->vals = palloc(sizeof(Datum) * Max(max, 1));
+		b->nulls = palloc(sizeof(bool) * Max(max, 1));
+	}
+	else
+		pushJsonbValue(&b->ps, WJB_BEGIN_ARRAY, NULL);
+}
+
+/* Append element i of e. */
+static void
+builder_add(ElemBuilder *b, Elems *e, int i)
+{
+	if (e->etype)
+	{
+		b->vals[b->n] = e->vals[i];
+		b->nulls[b->n] = e->nulls[i];
+	}
+	else
+		pushJsonbValue(&b->ps, WJB_ELEM, &e->jvals[i]);
+	b->n++;
+}
+
+/* Finish the result array as a value of t. */
+static SrValue
+builder_finish(ElemBuilder *b, SrType *t)
+{
+	SrValue		r = {0, false};
+
+	if (t->kind == SR_KIND_ARRAY)
+	{
+		int			dims[1] = {b->n};
+		int			lbs[1] = {1};
+
+		r.value = PointerGetDatum(construct_md_array(b->vals, b->nulls, b->n == 0 ? 0 : 1,
+													 dims, lbs, t->elem->typid,
+													 t->elem->typlen, t->elem->typbyval,
+													 t->elem->typalign));
+	}
+	else
+		r.value = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&b->ps, WJB_END_ARRAY, NULL)));
+	return r;
+}
+
+/*
+ * append for arrays: the server's elements, then what the device added
+ * relative to base.  A device that removed an element is a hard conflict.
+ */
+static void
+append_elems(SrDecision *d, SrType *t, Elems *base, Elems *mob, Elems *srv)
+{
+	bool	   *mob_added = palloc(sizeof(bool) * Max(mob->n, 1));
+	bool	   *base_removed = palloc(sizeof(bool) * Max(base->n, 1));
+	ElemBuilder b;
+
+	if (elems_minus(base, mob, base_removed) > 0)
+	{
+		decide(d, SR_OUT_REVIEW, "append_removed");
+		return;
+	}
+	elems_minus(mob, base, mob_added);
+	builder_init(&b, srv->n ? srv : mob, srv->n + mob->n);
+	for (int i = 0; i < srv->n; i++)
+		builder_add(&b, srv, i);
+	for (int i = 0; i < mob->n; i++)
+		if (mob_added[i])
+			builder_add(&b, mob, i);
+	d->result = builder_finish(&b, t);
+	decide(d, SR_OUT_MERGED, "appended");
+}
+
+/*
+ * union for arrays: the server's set, plus the device's additions, minus the
+ * device's removals, both relative to base.
+ */
+static void
+union_elems(SrDecision *d, SrType *t, Elems *base, Elems *mob, Elems *srv)
+{
+	bool	   *mob_added = palloc(sizeof(bool) * Max(mob->n, 1));
+	bool	   *removed = palloc(sizeof(bool) * Max(base->n, 1));
+	Elems		gone = {0};
+	ElemBuilder b;
+
+	elems_minus(mob, base, mob_added);
+	elems_minus(base, mob, removed);
+	/* the removed elements, as a list of their own */
+	gone = *base;
+	gone.n = 0;
+	gone.vals = base->etype ? palloc(sizeof(Datum) * Max(base->n, 1)) : NULL;
+	gone.nulls = base->etype ? palloc(sizeof(bool) * Max(base->n, 1)) : NULL;
+	gone.jvals = base->etype ? NULL : palloc(sizeof(JsonbValue) * Max(base->n, 1));
+	for (int i = 0; i < base->n; i++)
+		if (removed[i])
+		{
+			if (base->etype)
+			{
+				gone.vals[gone.n] = base->vals[i];
+				gone.nulls[gone.n] = base->nulls[i];
+			}
+			else
+				gone.jvals[gone.n] = base->jvals[i];
+			gone.n++;
+		}
+
+	builder_init(&b, srv->n ? srv : mob, srv->n + mob->n);
+	for (int i = 0; i < srv->n; i++)
+		if (!elems_contain(&gone, srv, i))
+			builder_add(&b, srv, i);
+	for (int i = 0; i < mob->n; i++)
+		if (mob_added[i] && !elems_contain(srv, mob, i))
+			builder_add(&b, mob, i);
+	d->result = builder_finish(&b, t);
+	decide(d, SR_OUT_MERGED, "unioned");
+}
+
+/* Strip the line breaks a device puts between old and added text. */
+static const char *
+skip_breaks(const char *s)
+{
+	while (*s == '\n' || *s == '\r')
+		s++;
+	return s;
+}
+
+/*
+ * append for text: the earlier editor's whole value, the separator, then
+ * what the later editor added.  Text the device removed or rewrote is a
+ * hard conflict.
+ */
+static void
+append_text(SrDecision *d, const char *base, const char *mob, const char *srv,
+			bool mobile_first, SrType *t, bool as_jsonb)
+{
+	size_t		blen = strlen(base);
+	const char *added;
+	StringInfoData buf;
+
+	if (strncmp(mob, base, blen) != 0)
+	{
+		decide(d, SR_OUT_REVIEW, "append_removed");
+		return;
+	}
+	added = skip_breaks(mob + blen);
+	initStringInfo(&buf);
+	if (mobile_first && strncmp(srv, base, blen) == 0)
+	{
+		const char *srv_added = skip_breaks(srv + blen);
+
+		appendStringInfoString(&buf, mob);
+		if (*srv_added)
+			appendStringInfo(&buf, "%s%s", sr_append_separator, srv_added);
+	}
+	else
+	{
+		appendStringInfoString(&buf, srv);
+		if (*added)
+			appendStringInfo(&buf, "%s%s", *srv ? sr_append_separator : "", added);
+	}
+	d->result.isnull = false;
+	if (as_jsonb)
+	{
+		JsonbValue	v;
+
+		v.type = jbvString;
+		v.val.string.val = buf.data;
+		v.val.string.len = buf.len;
+		d->result.value = JsonbPGetDatum(JsonbValueToJsonb(&v));
+	}
+	else
+		d->result.value = InputFunctionCall(&t->input, buf.data, t->ioparam, t->typmod);
+	decide(d, SR_OUT_MERGED, "appended");
+}
+
+/* A jsonb value's string, or NULL if it is not a JSON string. */
+static const char *
+jsonb_string(SrValue *v, bool *ok)
+{
+	Jsonb	   *jb;
+	JsonbValue	sv;
+
+	*ok = true;
+	if (v->isnull)
+		return "";
+	jb = DatumGetJsonbP(v->value);
+	if (!JB_ROOT_IS_SCALAR(jb) || !JsonbExtractScalar(&jb->root, &sv))
+	{
+		*ok = false;
+		return NULL;
+	}
+	if (sv.type == jbvNull)
+		return "";
+	if (sv.type != jbvString)
+	{
+		*ok = false;
+		return NULL;
+	}
+	return pnstrdup(sv.val.string.val, sv.val.string.len);
+}
+
+/* The append policy, for every type it fits. */
+static void
+append_policy(SrDecision *d, SrChange *c, TimestampTz server_updated,
+			  bool has_server_updated)
+{
+	SrType	   *t = &d->field->type;
+	bool		mobile_first = has_server_updated && c->edited_at < server_updated;
+
+	if (t->kind == SR_KIND_TEXT)
+	{
+		append_text(d,
+					d->base.isnull ? "" : sr_value_text(&d->base, t),
+					d->mobile.isnull ? "" : sr_value_text(&d->mobile, t),
+					d->server.isnull ? "" : sr_value_text(&d->server, t),
+					mobile_first, t, false);
+		return;
+	}
+	if (t->kind == SR_KIND_JSONB)
+	{
+		bool		ok1,
+					ok2,
+					ok3;
+		const char *b = jsonb_string(&d->base, &ok1);
+		const char *m = jsonb_string(&d->mobile, &ok2);
+		const char *s = jsonb_string(&d->server, &ok3);
+
+		if (ok1 && ok2 && ok3)
+		{
+			append_text(d, b, m, s, mobile_first, t, true);
+			return;
+		}
+	}
+	{
+		Elems		base,
+					mob,
+					srv;
+
+		if (!get_elems(&d->base, t, &base) || !get_elems(&d->mobile, t, &mob) ||
+			!get_elems(&d->server, t, &srv))
+		{
+			decide(d, SR_OUT_REVIEW, "append_unsupported");
+			return;
+		}
+		append_elems(d, t, &base, &mob, &srv);
+	}
+}
+
+/* server + (mobile - base), in the column's numeric type; NULL counts as 0. */
+static void
+sum_policy(SrDecision *d)
+{
+	SrType	   *t = &d->field->type;
+	SrValue    *b = &d->base,
+			   *m = &d->mobile,
+			   *s = &d->server;
+
+	d->result.isnull = false;
+	if (t->kind == SR_KIND_INT)
+	{
+		int64		bv = 0,
+					mv = 0,
+					sv = 0,
+					delta,
+					r;
+
+#define GETINT(v) ((v)->isnull ? 0 : t->basetype == INT2OID ? DatumGetInt16((v)->value) : \
+				   t->basetype == INT4OID ? DatumGetInt32((v)->value) : DatumGetInt64((v)->value))
+		bv = GETINT(b);
+		mv = GETINT(m);
+		sv = GETINT(s);
+#undef GETINT
+		if (pg_sub_s64_overflow(mv, bv, &delta) || pg_add_s64_overflow(sv, delta, &r) ||
+			(t->basetype == INT2OID && (r < PG_INT16_MIN || r > PG_INT16_MAX)) ||
+			(t->basetype == INT4OID && (r < PG_INT32_MIN || r > PG_INT32_MAX)))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("sum of field \"%s\" is out of range for type %s",
+							d->field->name, format_type_be(t->typid))));
+		d->result.value = t->basetype == INT2OID ? Int16GetDatum((int16) r) :
+			t->basetype == INT4OID ? Int32GetDatum((int32) r) : Int64GetDatum(r);
+	}
+	else if (t->kind == SR_KIND_FLOAT)
+	{
+#define GETF(v) ((v)->isnull ? 0.0 : t->basetype == FLOAT4OID ? \
+				 (double) DatumGetFloat4((v)->value) : DatumGetFloat8((v)->value))
+		double		r = GETF(s) + (GETF(m) - GETF(b));
+#undef GETF
+
+		d->result.value = t->basetype == FLOAT4OID ? Float4GetDatum((float4) r) :
+			Float8GetDatum(r);
+	}
+	else
+	{
+		Datum		zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+		Datum		bv = b->isnull ? zero : b->value;
+		Datum		mv = m->isnull ? zero : m->value;
+		Datum		sv = s->isnull ? zero : s->value;
+
+		d->result.value = DirectFunctionCall2(numeric_add, sv,
+											  DirectFunctionCall2(numeric_sub, mv, bv));
+		if (t->typmod >= 0)
+			d->result.value = DirectFunctionCall2(numeric, d->result.value,
+												  Int32GetDatum(t->typmod));
+	}
+	decide(d, SR_OUT_MERGED, "summed");
+}
+
+/*
+ * Decide one field the device changed (mobile differs from base), given the
+ * server's current value and edit time.  Fills d->outcome, d->reason,
+ * d->result and d->write.  May raise a data exception (an out-of-range
+ * sum, say), which the caller turns into a rejected change.
+ */
+void
+sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
+				TimestampTz server_updated, bool has_server_updated)
+{
+	SrField    *f = d->field;
+	SrType	   *type = &f->type;
+
+	if (sr_values_equal(type, &d->server, &d->base))
+	{
+		/* only the device changed it: take the device's value */
+		if (f->policy == SR_TRANSITION && !transition_allowed(f, &d->base, &d->mobile))
+			decide(d, SR_OUT_REVIEW, "invalid_transition");
+		else
+			decide(d, SR_OUT_MOBILE, "server_unchanged");
+		return;
+	}
+
+	/* both changed; the same change on both sides is no conflict */
+	if (f->policy != SR_SUM && f->policy != SR_APPEND &&
+		sr_values_equal(type, &d->server, &d->mobile))
+	{
+		decide(d, SR_OUT_SERVER, "same_change");
+		return;
+	}
+
+	switch (f->policy)
+	{
+		case SR_MOBILE_WINS:
+			decide(d, SR_OUT_MOBILE, "mobile_wins");
+			break;
+		case SR_SERVER_WINS:
+			decide(d, SR_OUT_SERVER, "server_wins");
+			break;
+		case SR_LAST_WRITER_WINS:
+			last_writer(d, c, server_updated, has_server_updated);
+			break;
+		case SR_APPEND:
+			append_policy(d, c, server_updated, has_server_updated);
+			break;
+		case SR_SUM:
+			sum_policy(d);
+			break;
+		case SR_MAX:
+		case SR_MIN:
+			if (d->server.isnull || d->mobile.isnull)
+				decide(d, d->server.isnull ? SR_OUT_MOBILE : SR_OUT_SERVER,
+					   f->policy == SR_MAX ? "max" : "min");
+			else
+			{
+				int			cmp = sr_values_compare(type, &d->mobile, &d->server);
+				bool		mobile = f->policy == SR_MAX ? cmp > 0 : cmp < 0;
+
+				decide(d, mobile ? SR_OUT_MOBILE : SR_OUT_SERVER,
+					   f->policy == SR_MAX ? "max" : "min");
+			}
+			break;
+		case SR_UNION:
+			{
+				Elems		base,
+							mob,
+							srv;
+
+				if (!get_elems(&d->base, type, &base) || !get_elems(&d->mobile, type, &mob) ||
+					!get_elems(&d->server, type, &srv))
+					decide(d, SR_OUT_REVIEW, "union_unsupported");
+				else
+					union_elems(d, type, &base, &mob, &srv);
+			}
+			break;
+		case SR_TRANSITION:
+			if (transition_allowed(f, &d->base, &d->server) &&
+				transition_allowed(f, &d->base, &d->mobile))
+				last_writer(d, c, server_updated, has_server_updated);
+			else
+				decide(d, SR_OUT_REVIEW, "invalid_transition");
+			break;
+		case SR_HARD_CONFLICT:
+		default:
+			decide(d, SR_OUT_REVIEW, "hard_conflict");
+			break;
+	}
+	(void) t;
+}

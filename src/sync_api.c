@@ -1,0 +1,1048 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync_api.c
+ *	  The resolver's SQL entry points (sync_apply, sync_preview,
+ *	  sync_apply_batch) and the processing of one change: argument checks,
+ *	  idempotency, the subtransaction that turns data errors into a
+ *	  `rejected` result, the three-way merge of an update, creates and
+ *	  deletes, and the result and audit documents.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "sync_resolver.h"
+
+PG_FUNCTION_INFO_V1(sr_sync_apply);
+PG_FUNCTION_INFO_V1(sr_sync_preview);
+PG_FUNCTION_INFO_V1(sr_sync_apply_batch);
+
+/* The field being converted, named in a rejection caused by its value. */
+static const char *current_field = NULL;
+
+/* Run as the extension owner, in a security-restricted operation. */
+void
+sr_run_as_owner_begin(Oid *save_userid, int *save_sec)
+{
+	GetUserIdAndSecContext(save_userid, save_sec);
+	SetUserIdAndSecContext(sr_extension_owner(),
+						   *save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+/* Return to the caller's identity. */
+void
+sr_run_as_owner_end(Oid save_userid, int save_sec)
+{
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/* What processing a change produced, before it becomes a jsonb result. */
+typedef struct SrOutcomeDoc
+{
+	const char *status;
+	const char *reason;			/* rejected */
+	SrDecision *ds;				/* sorted by field */
+	int			nd;
+	bool		has_review;
+	bool		hold_all;		/* nothing written until the review */
+	int64		review_id;
+	bool		deleted;		/* not_found: the row was deleted */
+	TimestampTz deleted_at;
+	Jsonb	   *conflicts;		/* array, when review is required */
+	Jsonb	   *delete_state;	/* delete reviews: base and server values */
+} SrOutcomeDoc;
+
+/* Raise the standard error for an unusable argument. */
+static void
+bad_argument(const char *msg, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s", msg),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/* Check that a jsonb argument is an object (or NULL). */
+static void
+check_object(Jsonb *jb, const char *name)
+{
+	if (jb != NULL && !(JB_ROOT_IS_OBJECT(jb)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object", name),
+				 errdetail("The %s argument is a JSON %s.", name,
+						   JB_ROOT_IS_SCALAR(jb) ? "scalar" : "array"),
+				 errhint("Send the row as an object mapping column names to values.")));
+}
+
+/* uuid as text. */
+static char *
+uuid_text(pg_uuid_t *u)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u)));
+}
+
+/*
+ * Result documents.
+ */
+
+/* Push "key": "string". */
+static void
+push_kv_string(JsonbParseState **ps, const char *key, const char *val)
+{
+	sr_push_key(ps, key);
+	if (val)
+		sr_push_string(ps, val, false);
+	else
+	{
+		JsonbValue	v;
+
+		v.type = jbvNull;
+		pushJsonbValue(ps, WJB_VALUE, &v);
+	}
+}
+
+/* Push "key": true. */
+static void
+push_kv_true(JsonbParseState **ps, const char *key)
+{
+	JsonbValue	v;
+
+	sr_push_key(ps, key);
+	v.type = jbvBool;
+	v.val.boolean = true;
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* Push "key": <int64>. */
+static void
+push_kv_int(JsonbParseState **ps, const char *key, int64 val)
+{
+	JsonbValue	v;
+
+	sr_push_key(ps, key);
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(val)));
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* Push "key": <jsonb document>. */
+static void
+push_kv_jsonb(JsonbParseState **ps, const char *key, Jsonb *jb)
+{
+	JsonbValue	v;
+
+	sr_push_key(ps, key);
+	v.type = jbvBinary;
+	v.val.binary.data = &jb->root;
+	v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* Should the decision's field be written to the row now? */
+static bool
+writes_now(SrDecision *d, bool hold_all)
+{
+	return d->write && !hold_all && d->outcome != SR_OUT_REVIEW;
+}
+
+/* The conflicts array of a review: fields decided "review", by name. */
+static Jsonb *
+build_conflicts(SrDecision *ds, int nd)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < nd; i++)
+	{
+		SrDecision *d = &ds[i];
+
+		if (d->outcome != SR_OUT_REVIEW)
+			continue;
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		push_kv_string(&ps, "field", d->field->name);
+		sr_push_key(&ps, "base");
+		sr_push_value(&ps, &d->base, &d->field->type);
+		sr_push_key(&ps, "server");
+		sr_push_value(&ps, &d->server, &d->field->type);
+		sr_push_key(&ps, "mobile");
+		sr_push_value(&ps, &d->mobile, &d->field->type);
+		push_kv_string(&ps, "reason", d->reason);
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+}
+
+/* Decisions held back for a review in hold mode: {field: value}. */
+static Jsonb *
+build_held(SrDecision *ds, int nd, bool hold_all)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; hold_all && i < nd; i++)
+	{
+		if (!ds[i].write || ds[i].outcome == SR_OUT_REVIEW)
+			continue;
+		sr_push_key(&ps, ds[i].field->name);
+		sr_push_value(&ps, &ds[i].result, &ds[i].field->type);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * The result returned to the caller (and stored for replay): status,
+ * change_id, applied, decisions, row, and conflicts/review_id/reason.
+ */
+static Jsonb *
+build_result(SrChange *c, SrOutcomeDoc *o, bool hold_all)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	push_kv_string(&ps, "status", o->status);
+	push_kv_string(&ps, "change_id", uuid_text(&c->change_id));
+	if (o->reason)
+		push_kv_string(&ps, "reason", o->reason);
+	if (o->deleted)
+	{
+		char		buf[MAXDATELEN + 1];
+
+		push_kv_true(&ps, "deleted");
+		JsonEncodeDateTime(buf, TimestampTzGetDatum(o->deleted_at), TIMESTAMPTZOID, NULL);
+		push_kv_string(&ps, "deleted_at", buf);
+	}
+	if (strcmp(o->status, "rejected") != 0 && strcmp(o->status, "not_found") != 0)
+	{
+		sr_push_key(&ps, "applied");
+		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+		for (int i = 0; i < o->nd; i++)
+			if (writes_now(&o->ds[i], hold_all))
+				sr_push_elem_string(&ps, o->ds[i].field->name);
+		pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+
+		sr_push_key(&ps, "decisions");
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		for (int i = 0; i < o->nd; i++)
+		{
+			SrDecision *d = &o->ds[i];
+
+			sr_push_key(&ps, d->field->name);
+			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+			push_kv_string(&ps, "policy", sr_policy_name(d->field->policy));
+			push_kv_string(&ps, "outcome", sr_outcome_name(d->outcome));
+			push_kv_string(&ps, "reason", d->reason);
+			pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+		}
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+
+		if (strcmp(o->status, "deleted") != 0)
+		{
+			sr_push_key(&ps, "row");
+			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+			for (int i = 0; i < o->nd; i++)
+			{
+				SrDecision *d = &o->ds[i];
+
+				sr_push_key(&ps, d->field->name);
+				sr_push_value(&ps, writes_now(d, hold_all) ? &d->result : &d->server,
+							  &d->field->type);
+			}
+			pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+		}
+	}
+	if (o->has_review)
+	{
+		push_kv_jsonb(&ps, "conflicts", o->conflicts);
+		if (!c->preview)
+			push_kv_int(&ps, "review_id", o->review_id);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/* The audit document of a change: per field policy, outcome, old and new. */
+static Jsonb *
+build_audit(SrOutcomeDoc *o, bool hold_all)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < o->nd; i++)
+	{
+		SrDecision *d = &o->ds[i];
+		SrType	   *t = &d->field->type;
+
+		sr_push_key(&ps, d->field->name);
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		push_kv_string(&ps, "policy", sr_policy_name(d->field->policy));
+		push_kv_string(&ps, "outcome", sr_outcome_name(d->outcome));
+		push_kv_string(&ps, "reason", d->reason);
+		sr_push_key(&ps, "base");
+		sr_push_value(&ps, &d->base, t);
+		sr_push_key(&ps, "mobile");
+		sr_push_value(&ps, &d->mobile, t);
+		sr_push_key(&ps, "old");
+		sr_push_value(&ps, &d->server, t);
+		if (writes_now(d, hold_all))
+		{
+			sr_push_key(&ps, "new");
+			sr_push_value(&ps, &d->result, t);
+		}
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	}
+	if (o->delete_state)
+		push_kv_jsonb(&ps, "_delete", o->delete_state);
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/* A stored result with "replayed": true added. */
+static Jsonb *
+mark_replayed(Jsonb *stored)
+{
+	JsonbParseState *ps = NULL;
+	JsonbIterator *it = JsonbIteratorInit(&stored->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	JsonbValue *res = NULL;
+	int			depth = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_END_OBJECT && depth == 1)
+			push_kv_true(&ps, "replayed");
+		if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
+			depth++;
+		if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
+			depth--;
+		res = pushJsonbValue(&ps, tok, tok < WJB_BEGIN_ARRAY ? &v : NULL);
+	}
+	return JsonbValueToJsonb(res);
+}
+
+/* A result for a rejected change. */
+static Jsonb *
+rejected_result(SrChange *c, const char *reason)
+{
+	SrOutcomeDoc o = {0};
+
+	o.status = "rejected";
+	o.reason = reason;
+	return build_result(c, &o, false);
+}
+
+/*
+ * Processing inside the subtransaction.
+ */
+
+/* Compare decisions by field index (the fields are sorted by name). */
+static int
+decision_cmp(const void *a, const void *b)
+{
+	return ((const SrDecision *) a)->index - ((const SrDecision *) b)->index;
+}
+
+/* Is the change older than the table's staleness threshold? */
+static bool
+is_stale(SrTable *t, SrChange *c)
+{
+	Interval	limit;
+	TimestampTz deadline;
+
+	if (t->has_stale_after)
+		limit = t->stale_after;
+	else
+	{
+		memset(&limit, 0, sizeof(limit));
+		limit.time = (int64) sr_stale_after_secs * USECS_PER_SEC;
+	}
+	deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													   TimestampTzGetDatum(c->queued_at),
+													   IntervalPGetDatum(&limit)));
+	return GetCurrentTransactionStartTimestamp() > deadline;
+}
+
+/* Convert a JSON value for a field, or say why it cannot be. */
+static bool
+field_value(SrField *f, JsonbValue *v, SrValue *out, char **reason)
+{
+	char	   *err = NULL;
+
+	current_field = f->name;
+	if (!sr_json_to_value(v, &f->type, out, &err))
+	{
+		*reason = psprintf("field \"%s\": %s", f->name, err);
+		return false;
+	}
+	current_field = NULL;
+	return true;
+}
+
+/* The name of a JSON key as a C string. */
+static char *
+key_text(JsonbValue *k)
+{
+	return pnstrdup(k->val.string.val, k->val.string.len);
+}
+
+/* Is this key the id column, carrying the change's own id? */
+static bool
+is_own_id(SrTable *t, JsonbValue *k, JsonbValue *v, Datum id)
+{
+	SrValue		val;
+	SrValue		idv = {id, false};
+	char	   *err;
+
+	if (k->val.string.len != strlen(t->id_name) ||
+		strncmp(k->val.string.val, t->id_name, k->val.string.len) != 0)
+		return false;
+	current_field = t->id_name;
+	if (!sr_json_to_value(v, &t->id_type, &val, &err) || val.isnull)
+		return false;
+	current_field = NULL;
+	return sr_values_equal(&t->id_type, &val, &idv);
+}
+
+/*
+ * Collect the fields the device changed (new differs from base, typed).
+ * Returns false with *reason set when the change must be rejected.
+ */
+static bool
+changed_fields(SrTable *t, SrChange *c, Datum id, SrDecision **ds_out,
+			   int *nd_out, Bitmapset **fields, char **reason)
+{
+	JsonbIterator *it = JsonbIteratorInit(&c->new->root);
+	JsonbValue	k = {0},
+				v,
+				bbuf;
+	JsonbIteratorToken tok;
+	SrDecision *ds = palloc0(sizeof(SrDecision) * Max(t->nfields, 1));
+	int			nd = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbValue *bv;
+		SrField    *f;
+		int			idx;
+		SrDecision *d;
+
+		if (tok == WJB_KEY)
+		{
+			k = v;
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		bv = c->base ? getKeyJsonValueFromContainer(&c->base->root, k.val.string.val,
+													k.val.string.len, &bbuf) : NULL;
+		f = sr_find_field(t, k.val.string.val, k.val.string.len, &idx);
+		if (f == NULL)
+		{
+			if (bv != NULL && sr_json_equal(bv, &v))
+				continue;		/* unchanged: ignored, whatever the key is */
+			if (is_own_id(t, &k, &v, id))
+				continue;
+			*reason = psprintf("field \"%s\" is not offline-eligible for table \"%s\"",
+							   key_text(&k), t->relname);
+			return false;
+		}
+		d = &ds[nd];
+		d->field = f;
+		d->index = idx;
+		if (!field_value(f, &v, &d->mobile, reason))
+			return false;
+		if (c->base != NULL)
+		{
+			if (bv == NULL)
+			{
+				*reason = psprintf("field \"%s\" is missing from base: the device must send its base state",
+								   f->name);
+				return false;
+			}
+			if (!field_value(f, bv, &d->base, reason))
+				return false;
+			if (sr_values_equal(&f->type, &d->base, &d->mobile))
+				continue;
+		}
+		else
+			d->base.isnull = true;
+		*fields = bms_add_member(*fields, idx);
+		nd++;
+	}
+	qsort(ds, nd, sizeof(SrDecision), decision_cmp);
+	*ds_out = ds;
+	*nd_out = nd;
+	return true;
+}
+
+/* Fill in a not_found outcome, noting a delete made through the resolver. */
+static void
+not_found(SrChange *c, SrOutcomeDoc *o)
+{
+	o->status = "not_found";
+	o->nd = 0;					/* nothing was decided */
+	o->deleted = sr_find_tombstone(c->relid, c->row_id, &o->deleted_at);
+}
+
+/* An update: the three-way merge of every field the device changed. */
+static void
+process_update(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
+{
+	Bitmapset  *fields = NULL;
+	SrValue    *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	SrValue    *values = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	SrValue		updated;
+	Bitmapset  *writes = NULL;
+	bool		stale;
+	bool		hold_all;
+	char	   *reason;
+
+	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, &reason))
+	{
+		o->status = "rejected";
+		o->reason = reason;
+		return;
+	}
+	if (!sr_lock_row(t, id, fields, server, &updated))
+	{
+		not_found(c, o);
+		return;
+	}
+
+	stale = is_stale(t, c);
+	for (int i = 0; i < o->nd; i++)
+	{
+		SrDecision *d = &o->ds[i];
+
+		d->server = server[d->index];
+		if (stale)
+		{
+			d->outcome = SR_OUT_REVIEW;
+			d->reason = "stale";
+			d->result = d->server;
+			d->write = false;
+		}
+		else
+			sr_decide_field(t, c, d, DatumGetTimestampTz(updated.value), !updated.isnull);
+		if (d->outcome == SR_OUT_REVIEW)
+			o->has_review = true;
+	}
+
+	/* hold mode (and any stale change) writes nothing until the review */
+	hold_all = o->has_review && (stale || !t->apply_resolved);
+	o->hold_all = hold_all;
+	for (int i = 0; i < o->nd; i++)
+		if (writes_now(&o->ds[i], hold_all))
+		{
+			writes = bms_add_member(writes, o->ds[i].index);
+			values[o->ds[i].index] = o->ds[i].result;
+		}
+	if (writes)
+		sr_update_row(t, id, writes, values);
+
+	o->status = o->has_review ? "review_required" : "merged";
+	if (o->has_review)
+	{
+		SrDecider	decider = SR_TECH;
+
+		for (int i = 0; i < o->nd; i++)
+			if (o->ds[i].outcome == SR_OUT_REVIEW && o->ds[i].field->decider > decider)
+				decider = o->ds[i].field->decider;
+		if (stale)
+			decider = SR_TECH;
+		o->conflicts = build_conflicts(o->ds, o->nd);
+		if (!c->preview)
+			o->review_id = sr_queue_review(c, stale ? "stale" : "conflict", decider,
+										   o->conflicts, build_held(o->ds, o->nd, hold_all));
+	}
+}
+
+/* A create (base NULL): insert the row with the device's eligible fields. */
+static void
+process_create(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
+{
+	Bitmapset  *fields = NULL;
+	SrValue    *values = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	TimestampTz deleted_at;
+	char	   *reason;
+
+	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, &reason))
+	{
+		o->status = "rejected";
+		o->reason = reason;
+		return;
+	}
+	if (sr_find_tombstone(c->relid, c->row_id, &deleted_at))
+	{
+		o->status = "rejected";
+		o->reason = psprintf("row \"%s\" of table \"%s\" was deleted at %s and cannot be created again",
+							 c->row_id, t->relname, timestamptz_to_str(deleted_at));
+		return;
+	}
+	if (sr_row_exists(t, id))
+	{
+		o->status = "rejected";
+		o->reason = psprintf("a row with id \"%s\" already exists in table \"%s\"",
+							 c->row_id, t->relname);
+		return;
+	}
+	for (int i = 0; i < o->nd; i++)
+	{
+		SrDecision *d = &o->ds[i];
+
+		d->outcome = SR_OUT_MOBILE;
+		d->reason = "created";
+		d->result = d->mobile;
+		d->server.isnull = true;
+		d->write = true;
+		values[d->index] = d->mobile;
+	}
+	sr_insert_row(t, id, fields, values);
+	o->status = "created";
+}
+
+/* The state of the eligible fields in base and on the server, as jsonb. */
+static Jsonb *
+delete_state(SrDecision *ds, int nd)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (int pass = 0; pass < 2; pass++)
+	{
+		sr_push_key(&ps, pass == 0 ? "base" : "server");
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		for (int i = 0; i < nd; i++)
+		{
+			sr_push_key(&ps, ds[i].field->name);
+			sr_push_value(&ps, pass == 0 ? &ds[i].base : &ds[i].server, &ds[i].field->type);
+		}
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * A delete (new NULL): delete the row if the server changed none of the
+ * eligible fields base names; otherwise (or when stale) queue a
+ * delete_vs_edit review.
+ */
+static void
+process_delete(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
+{
+	JsonbIterator *it = JsonbIteratorInit(&c->base->root);
+	JsonbValue	k = {0},
+				v;
+	JsonbIteratorToken tok;
+	Bitmapset  *fields = NULL;
+	SrDecision *ds = palloc0(sizeof(SrDecision) * Max(t->nfields, 1));
+	SrValue    *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	SrValue		updated;
+	int			nd = 0;
+	bool		changed = false;
+	bool		stale;
+	char	   *reason;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		SrField    *f;
+		int			idx;
+
+		if (tok == WJB_KEY)
+		{
+			k = v;
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		f = sr_find_field(t, k.val.string.val, k.val.string.len, &idx);
+		if (f == NULL)
+			continue;
+		ds[nd].field = f;
+		ds[nd].index = idx;
+		if (!field_value(f, &v, &ds[nd].base, &reason))
+		{
+			o->status = "rejected";
+			o->reason = reason;
+			return;
+		}
+		fields = bms_add_member(fields, idx);
+		nd++;
+	}
+	qsort(ds, nd, sizeof(SrDecision), decision_cmp);
+	if (!sr_lock_row(t, id, fields, server, &updated))
+	{
+		not_found(c, o);
+		return;
+	}
+	for (int i = 0; i < nd; i++)
+	{
+		ds[i].server = server[ds[i].index];
+		if (!sr_values_equal(&ds[i].field->type, &ds[i].base, &ds[i].server))
+			changed = true;
+	}
+	stale = is_stale(t, c);
+	if (!changed && !stale)
+	{
+		sr_delete_row(t, id);
+		o->status = "deleted";
+		return;
+	}
+
+	/* one pseudo-field: choosing "mobile" deletes, "server" keeps the row */
+	{
+		JsonbParseState *ps = NULL;
+		Jsonb	   *state = delete_state(ds, nd);
+		SrDecider	decider = SR_TECH;
+
+		for (int i = 0; i < nd; i++)
+			if (!sr_values_equal(&ds[i].field->type, &ds[i].base, &ds[i].server) &&
+				ds[i].field->decider > decider)
+				decider = ds[i].field->decider;
+		if (stale || !changed)
+			decider = SR_TECH;
+
+		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		push_kv_string(&ps, "field", "_delete");
+		push_kv_jsonb(&ps, "base", JsonbValueToJsonb(getKeyJsonValueFromContainer(&state->root, "base", 4, NULL)));
+		push_kv_jsonb(&ps, "server", JsonbValueToJsonb(getKeyJsonValueFromContainer(&state->root, "server", 6, NULL)));
+		push_kv_string(&ps, "mobile", NULL);
+		push_kv_string(&ps, "reason", stale ? "stale" : "delete_vs_edit");
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+		o->conflicts = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+		o->has_review = true;
+		o->hold_all = true;
+		o->status = "review_required";
+		o->delete_state = state;
+		if (!c->preview)
+		{
+			JsonbParseState *hs = NULL;
+
+			pushJsonbValue(&hs, WJB_BEGIN_OBJECT, NULL);
+			o->review_id = sr_queue_review(c, stale ? "stale" : "delete_vs_edit", decider,
+										   o->conflicts,
+										   JsonbValueToJsonb(pushJsonbValue(&hs, WJB_END_OBJECT, NULL)));
+		}
+	}
+}
+
+/* Convert the row id argument to the id column's type. */
+static Datum
+convert_id(SrTable *t, const char *row_id)
+{
+	current_field = t->id_name;
+	return InputFunctionCall(&t->id_type.input, (char *) row_id,
+							 t->id_type.ioparam, t->id_type.typmod);
+}
+
+/* The reason text of a rejection caused by an error. */
+static char *
+error_reason(ErrorData *edata, const char *field)
+{
+	if (field)
+		return psprintf("field \"%s\": %s", field, edata->message);
+	return pstrdup(edata->message);
+}
+
+/*
+ * Open the change's target table: it must exist, the caller must have some
+ * right on it (no lock on a table the caller has no business with), and it
+ * must be registered.  Takes RowExclusiveLock, so that the cached policies
+ * are current for the rest of the transaction.
+ */
+static SrTable *
+open_target_table(SrChange *c)
+{
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table with OID %u does not exist", c->relid)));
+	if (pg_class_aclcheck(c->relid, GetUserId(),
+						  ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(c->relid, GetUserId(),
+								  ACL_SELECT | ACL_INSERT | ACL_UPDATE, ACLMASK_ANY) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(c->relid)),
+					   get_rel_name(c->relid));
+	LockRelationOid(c->relid, RowExclusiveLock);
+	return sr_get_table(c->relid, false);
+}
+
+/*
+ * The answer to a change_id seen before: the stored result marked as a
+ * replay, or a rejection if the change_id now comes with another target,
+ * row or payload.  NULL if the change_id is new.
+ */
+static Jsonb *
+prior_result(SrChange *c, int64 hash, bool *reused)
+{
+	Oid			prior_relid;
+	char	   *prior_row;
+	int64		prior_hash;
+	Jsonb	   *prior;
+
+	*reused = false;
+	prior = sr_find_change(&c->change_id, &prior_relid, &prior_row, &prior_hash);
+	if (prior == NULL)
+		return NULL;
+	if (prior_relid != c->relid || strcmp(prior_row, c->row_id) != 0 ||
+		prior_hash != hash)
+	{
+		*reused = true;
+		return rejected_result(c, psprintf("change_id %s was already used for a different change",
+										   uuid_text(&c->change_id)));
+	}
+	/* a replay shows the stored result: the caller must still be a writer */
+	if (pg_class_aclcheck(c->relid, GetUserId(), ACL_INSERT | ACL_UPDATE | ACL_DELETE) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(c->relid, GetUserId(), ACL_UPDATE, ACLMASK_ANY) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(c->relid)),
+					   get_rel_name(c->relid));
+	return mark_replayed(prior);
+}
+
+/* May an error with this SQLSTATE be reported as a rejected change? */
+static bool
+is_data_error(int sqlerrcode)
+{
+	int			class = ERRCODE_TO_CATEGORY(sqlerrcode);
+
+	return class == ERRCODE_DATA_EXCEPTION ||
+		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
+}
+
+/* Must an error propagate even out of a batch (the caller has to retry)? */
+static bool
+is_fatal_for_batch(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+		sqlerrcode == ERRCODE_OUT_OF_MEMORY ||
+		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES;
+}
+
+/*
+ * Process one change.
+ *
+ * The resolution runs in a subtransaction: a value that does not convert,
+ * or a row that breaks a constraint, leaves nothing behind and gives
+ * `rejected`; a preview always rolls back.  The change record is written
+ * inside it with ON CONFLICT DO NOTHING: if a concurrent delivery of the
+ * same change_id committed first, our work is rolled back and its result
+ * replayed (at REPEATABLE READ and above PostgreSQL raises a serialization
+ * failure instead).
+ *
+ * For a single call, errors outside the data classes propagate.  In a batch
+ * (batch = true) everything, including opening the table, runs inside the
+ * subtransaction and any error but the retryable ones becomes `rejected`.
+ */
+static Jsonb *
+process_change(SrChange *c, bool batch)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	SrTable    *volatile t = NULL;
+	int64		hash = sr_payload_hash(c->base, c->new);
+	Jsonb	   *volatile result = NULL;
+	volatile bool reused = false;
+	volatile bool rejected = false;
+	char	   *volatile reason = NULL;
+
+	if (!batch)
+	{
+		bool		r;
+
+		t = open_target_table(c);
+		result = prior_result(c, hash, &r);
+		if (result != NULL)
+		{
+			if (r)
+				sr_record_rejection(c, "change_id reused for a different change");
+			return result;
+		}
+	}
+
+	current_field = NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		SrOutcomeDoc o = {0};
+		Datum		id;
+		bool		keep = false;
+
+		if (batch)
+		{
+			bool		r;
+
+			t = open_target_table(c);
+			result = prior_result(c, hash, &r);
+			reused = r;
+		}
+		if (result == NULL)
+		{
+			id = convert_id(t, c->row_id);
+			current_field = NULL;
+			if (c->base == NULL)
+				process_create(t, c, id, &o);
+			else if (c->new == NULL)
+				process_delete(t, c, id, &o);
+			else
+				process_update(t, c, id, &o);
+
+			result = build_result(c, &o, o.hold_all);
+			if (strcmp(o.status, "rejected") == 0)
+			{
+				rejected = true;
+				reason = (char *) o.reason;
+			}
+			else if (!c->preview)
+			{
+				keep = sr_record_change(c, hash, o.status, o.review_id, result,
+										build_audit(&o, o.hold_all));
+				if (!keep)
+				{
+					/* a concurrent delivery of this change committed first */
+					RollbackAndReleaseCurrentSubTransaction();
+					MemoryContextSwitchTo(cxt);
+					CurrentResourceOwner = owner;
+					BeginInternalSubTransaction(NULL);
+					MemoryContextSwitchTo(cxt);
+					result = prior_result(c, hash, &keep);
+					reused = keep;
+					keep = true;
+				}
+			}
+		}
+		else
+			keep = !reused;
+
+		if (keep)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+
+		if (!is_data_error(edata->sqlerrcode) &&
+			!(batch && !is_fatal_for_batch(edata->sqlerrcode)))
+			ReThrowError(edata);
+		reason = error_reason(edata, current_field);
+		if (edata->constraint_name)
+			reason = psprintf("%s (constraint \"%s\")", reason, edata->constraint_name);
+		if (!is_data_error(edata->sqlerrcode))
+			reason = psprintf("%s [SQLSTATE %s]", reason, unpack_sql_state(edata->sqlerrcode));
+		FreeErrorData(edata);
+		rejected = true;
+		result = rejected_result(c, reason);
+	}
+	PG_END_TRY();
+	current_field = NULL;
+
+	if (rejected)
+		sr_record_rejection(c, reason);
+	else if (reused)
+		sr_record_rejection(c, "change_id reused for a different change");
+	return result;
+}
+
+/* Fill a change from sync_apply's arguments, raising 22023 for bad ones. */
+static void
+change_from_args(FunctionCallInfo fcinfo, SrChange *c, bool preview)
+{
+	memset(c, 0, sizeof(SrChange));
+	c->preview = preview;
+	if (PG_ARGISNULL(0))
+		bad_argument("target must not be null", "Pass the synced table, for example 'work_order'::regclass.");
+	if (PG_ARGISNULL(1))
+		bad_argument("id must not be null", "Pass the id of the row the change is for.");
+	if (PG_ARGISNULL(4))
+		bad_argument("change_id must not be null", "Every change needs the uuid its device generated for it.");
+	if (PG_ARGISNULL(5))
+		bad_argument("queued_at must not be null", "Pass when the device queued the change, or omit it for now().");
+	if (PG_ARGISNULL(2) && PG_ARGISNULL(3))
+		bad_argument("base and new must not both be null",
+					 "base NULL creates a row, new NULL deletes one; an update needs both.");
+	c->relid = PG_GETARG_OID(0);
+	c->row_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	c->base = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	c->new = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	check_object(c->base, "base");
+	check_object(c->new, "new");
+	c->change_id = *PG_GETARG_UUID_P(4);
+	c->queued_at = PG_GETARG_TIMESTAMPTZ(5);
+	c->edited_at = PG_ARGISNULL(6) ? c->queued_at : PG_GETARG_TIMESTAMPTZ(6);
+	c->actor = PG_ARGISNULL(7) ? GetUserNameFromId(GetSessionUserId(), false) :
+		text_to_cstring(PG_GETARG_TEXT_PP(7));
+}
+
+/* Shared body of sync_apply and sync_preview. */
+static Datum
+apply_or_preview(FunctionCallInfo fcinfo, bool preview)
+{
+	SrChange	c;
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext cxt;
+	Jsonb	   *result;
+
+	change_from_args(fcinfo, &c, preview);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cxt = AllocSetContextCreate(outer, "sync_resolver change", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(cxt);
+	result = process_change(&c, false);
+	MemoryContextSwitchTo(outer);
+	result = (Jsonb *) DatumGetPointer(datumCopy(JsonbPGetDatum(result), false, -1));
+	MemoryContextDelete(cxt);
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
+}
+
+/*
+ * sync_apply(target, id, base, new, change_id, queued_at, edited_at, actor):
+ * resolve one queued device change against the current row.
+ */
+Datum
+sr_sync_apply(PG_FUNCTION_ARGS)
+{
+	return apply_or_preview(fcinfo, false);
+}
+
+/*
+ * sync_preview(...): what sync_apply would return, writing nothing and
+ * holding no lock afterwards.
+ */
+Datum
+sr_sync_preview(PG_FUNCTION_ARGS)
+{
+	return apply_or_preview(fcinfo, true);
+}

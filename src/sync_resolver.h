@@ -1,0 +1,244 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync_resolver.h
+ *	  Shared declarations of the sync_resolver extension: the cached view of
+ *	  the policy catalog, typed values, the per-change state and the
+ *	  functions each source file offers the others.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SYNC_RESOLVER_H
+#define SYNC_RESOLVER_H
+
+#include "postgres.h"
+
+#include "access/attnum.h"
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/bitmapset.h"
+#include "utils/jsonb.h"
+#include "utils/uuid.h"
+
+/* Policies, in the order of the sync_resolver.policy enum. */
+typedef enum SrPolicy
+{
+	SR_MOBILE_WINS,
+	SR_SERVER_WINS,
+	SR_LAST_WRITER_WINS,
+	SR_APPEND,
+	SR_HARD_CONFLICT,
+	SR_SUM,
+	SR_MAX,
+	SR_MIN,
+	SR_UNION,
+	SR_TRANSITION,
+	SR_NUM_POLICIES
+} SrPolicy;
+
+/* Who decides a hard conflict; ordered by seniority. */
+typedef enum SrDecider
+{
+	SR_TECH,
+	SR_DISPATCHER,
+	SR_MANAGER
+} SrDecider;
+
+/* Broad kinds of column type, for conversion and policy fit. */
+typedef enum SrTypeKind
+{
+	SR_KIND_OTHER,
+	SR_KIND_BOOL,
+	SR_KIND_INT,				/* int2, int4, int8 */
+	SR_KIND_FLOAT,				/* float4, float8 */
+	SR_KIND_NUMERIC,
+	SR_KIND_TEXT,				/* text, varchar, bpchar, citext-like */
+	SR_KIND_JSONB,
+	SR_KIND_ARRAY,
+	SR_KIND_DATETIME			/* date, time(tz), timestamp(tz) */
+} SrTypeKind;
+
+/* How to convert, compare and order values of one column type. */
+typedef struct SrType
+{
+	Oid			typid;			/* the column's type (maybe a domain) */
+	int32		typmod;
+	Oid			basetype;		/* domain's base type, else typid */
+	Oid			collation;
+	SrTypeKind	kind;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Oid			ioparam;
+	FmgrInfo	input;
+	FmgrInfo	output;
+	bool		has_eq;
+	FmgrInfo	eq;
+	bool		has_cmp;
+	FmgrInfo	cmp;
+	struct SrType *elem;		/* element type of an array */
+} SrType;
+
+/* One offline-eligible field of a synced table. */
+typedef struct SrField
+{
+	char	   *name;
+	AttrNumber	attnum;
+	SrPolicy	policy;
+	SrDecider	decider;
+	bool		notnull;
+	SrType		type;
+	int			ntransitions;
+	Datum	   *trans_from;		/* allowed transitions, as typed values */
+	Datum	   *trans_to;
+} SrField;
+
+/* A prepared, kept plan for one set of fields. */
+typedef struct SrPlan
+{
+	struct SrPlan *next;
+	Bitmapset  *fields;			/* indexes into SrTable.fields */
+	SPIPlanPtr	plan;
+} SrPlan;
+
+/* Cached view of one synced table and its policies. */
+typedef struct SrTable
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	MemoryContext cxt;
+	char	   *relname;		/* for messages */
+	char	   *qualname;		/* quoted schema.table */
+	char	   *id_name;
+	AttrNumber	id_attnum;
+	SrType		id_type;
+	char	   *updated_name;	/* NULL when the table has none */
+	AttrNumber	updated_attnum;
+	Oid			updated_typid;
+	bool		has_stale_after;
+	Interval	stale_after;
+	bool		apply_resolved;
+	int			nfields;
+	SrField    *fields;			/* sorted by name */
+	SrPlan	   *select_plans;	/* SELECT ... FOR UPDATE, by field set */
+	SrPlan	   *update_plans;	/* UPDATE, by field set */
+	int			nplans;
+	SPIPlanPtr	insert_plan;	/* INSERT for creates, by field set: */
+	SrPlan	   *insert_plans;
+	SPIPlanPtr	delete_plan;
+	SPIPlanPtr	exists_plan;
+} SrTable;
+
+/* A typed value: a Datum of a field's type, or SQL NULL. */
+typedef struct SrValue
+{
+	Datum		value;
+	bool		isnull;
+} SrValue;
+
+/* Outcomes of a field decision. */
+typedef enum SrOutcome
+{
+	SR_OUT_MOBILE,
+	SR_OUT_SERVER,
+	SR_OUT_MERGED,
+	SR_OUT_REVIEW
+} SrOutcome;
+
+/* The decision for one field the device changed. */
+typedef struct SrDecision
+{
+	SrField    *field;
+	int			index;			/* into SrTable.fields */
+	SrValue		base;
+	SrValue		mobile;
+	SrValue		server;
+	SrValue		result;			/* value to write (outcome mobile/merged) */
+	SrOutcome	outcome;
+	const char *reason;
+	bool		write;			/* the row must change for this field */
+} SrDecision;
+
+/* Everything known about one incoming change. */
+typedef struct SrChange
+{
+	Oid			relid;
+	const char *row_id;
+	Jsonb	   *base;			/* NULL for a create */
+	Jsonb	   *new;			/* NULL for a delete */
+	pg_uuid_t	change_id;
+	TimestampTz queued_at;
+	TimestampTz edited_at;
+	const char *actor;
+	bool		preview;
+} SrChange;
+
+/* GUCs (init.c) */
+extern int	sr_stale_after_secs;
+extern int	sr_change_retention_secs;
+extern int	sr_audit_retention_secs;
+extern char *sr_append_separator;
+extern bool sr_log_rejections;
+extern int	sr_max_plans;
+
+/* catalog.c */
+extern SrTable *sr_get_table(Oid relid, bool missing_ok);
+extern SrField *sr_find_field(SrTable *t, const char *name, int len, int *index);
+extern const char *sr_policy_name(SrPolicy p);
+extern const char *sr_decider_name(SrDecider d);
+extern Oid	sr_extension_owner(void);
+extern Oid	sr_schema_oid(void);
+extern void sr_catalog_init(void);
+
+/* convert.c */
+extern void sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
+						 MemoryContext cxt);
+extern bool sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out,
+							 char **err);
+extern void sr_value_to_json(SrValue *v, SrType *t, JsonbParseState **ps,
+							 JsonbValue *out);
+extern bool sr_values_equal(SrType *t, SrValue *a, SrValue *b);
+extern int	sr_values_compare(SrType *t, SrValue *a, SrValue *b);
+extern bool sr_json_equal(JsonbValue *a, JsonbValue *b);
+extern void sr_push_key(JsonbParseState **ps, const char *key);
+extern void sr_push_string(JsonbParseState **ps, const char *s, bool is_key);
+extern void sr_push_elem_string(JsonbParseState **ps, const char *s);
+extern void sr_push_value(JsonbParseState **ps, SrValue *v, SrType *t);
+extern char *sr_value_text(SrValue *v, SrType *t);
+
+/* merge.c */
+extern void sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
+							TimestampTz server_updated, bool has_server_updated);
+extern const char *sr_outcome_name(SrOutcome o);
+
+/* apply.c */
+extern bool sr_lock_row(SrTable *t, Datum id, Bitmapset *fields,
+						SrValue *server_values, SrValue *server_updated);
+extern void sr_update_row(SrTable *t, Datum id, Bitmapset *fields,
+						  SrValue *values);
+extern bool sr_insert_row(SrTable *t, Datum id, Bitmapset *fields,
+						  SrValue *values);
+extern bool sr_delete_row(SrTable *t, Datum id);
+extern bool sr_row_exists(SrTable *t, Datum id);
+
+/* changelog.c */
+extern Jsonb *sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
+							 int64 *payload_hash);
+extern bool sr_record_change(SrChange *c, int64 payload_hash,
+							 const char *status, int64 review_id,
+							 Jsonb *result, Jsonb *fields);
+extern void sr_record_rejection(SrChange *c, const char *reason);
+extern int64 sr_payload_hash(Jsonb *base, Jsonb *new);
+extern bool sr_find_tombstone(Oid relid, const char *row_id,
+							  TimestampTz *deleted_at);
+
+/* review.c */
+extern int64 sr_queue_review(SrChange *c, const char *reason, SrDecider decider,
+							 Jsonb *conflicts, Jsonb *held);
+
+/* sync_api.c */
+extern void sr_run_as_owner_begin(Oid *save_userid, int *save_sec);
+extern void sr_run_as_owner_end(Oid save_userid, int save_sec);
+
+#endif							/* SYNC_RESOLVER_H */

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# 10_dump_restore.sh: shell test, run by scripts/test.sh against its cluster
+# (PGHOST, PGPORT, PGUSER, PGBIN set).  Owns: proving that pg_dump carries
+# the extension's configuration rows (synced_table, field_policy,
+# state_transition) and that pg_restore puts them back unchanged.
+set -euo pipefail
+
+: "${PGHOST:?run me through make test (needs a running cluster)}"
+dump=$(mktemp)
+cleanup() {
+    "$PGBIN/dropdb" --if-exists dump_src 2>/dev/null || true
+    "$PGBIN/dropdb" --if-exists dump_dst 2>/dev/null || true
+    rm -f "$dump"
+}
+trap cleanup EXIT
+
+psql_db() {
+    "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$@"
+}
+
+"$PGBIN/dropdb" --if-exists dump_src
+"$PGBIN/dropdb" --if-exists dump_dst
+"$PGBIN/createdb" dump_src
+psql_db dump_src <<'SQL'
+CREATE EXTENSION sync_resolver;
+CREATE TABLE public.work_order (
+    id bigint PRIMARY KEY,
+    state text,
+    notes text,
+    updated_at timestamptz
+);
+INSERT INTO sync_resolver.synced_table (target_table, updated_at_column)
+VALUES ('work_order', 'updated_at');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy, decider, notes, owner)
+VALUES ('work_order', 'state', 'transition', 'dispatcher', 'dispatch closes orders', 'ops'),
+       ('work_order', 'notes', 'append', 'tech', NULL, 'field team');
+INSERT INTO sync_resolver.state_transition (target_table, field_name, from_value, to_value)
+VALUES ('work_order', 'state', 'open', 'closed');
+SQL
+
+"$PGBIN/pg_dump" -Fc -f "$dump" dump_src
+"$PGBIN/createdb" dump_dst
+"$PGBIN/pg_restore" --exit-on-error -d dump_dst "$dump"
+
+# The configuration of one database, as text.
+config_of() {
+    psql_db "$1" -A -F ' | ' <<'SQL'
+SELECT target_table::text, id_column, updated_at_column, stale_after, on_conflict
+  FROM sync_resolver.synced_table ORDER BY 1;
+SELECT * FROM sync_resolver.field_policy
+ ORDER BY target_table::text, field_name;
+SELECT * FROM sync_resolver.state_transition
+ ORDER BY target_table::text, field_name, from_value, to_value;
+SQL
+}
+
+src=$(config_of dump_src)
+dst=$(config_of dump_dst)
+if [ "$src" = "$dst" ] && [ "$(grep -c 'work_order' <<<"$src")" -eq 4 ]; then
+    echo "configuration survived pg_dump/pg_restore (4 rows)"
+    exit 0
+fi
+echo "configuration differs after pg_dump/pg_restore (or is missing)"
+echo "--- dump_src:"
+echo "$src"
+echo "--- dump_dst:"
+echo "$dst"
+exit 1
