@@ -703,9 +703,26 @@ build_table(SrTable *t, Oid relid)
 	t->valid = true;
 }
 
+/* Is the table registered in synced_table? (cheap when cached) */
+static bool
+is_registered(Oid relid)
+{
+	SyncedRow	row;
+	bool		found;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	AS_OWNER_BEGIN();
+	found = read_synced_row(relid, &row, NULL, NULL, NULL);
+	AS_OWNER_END();
+	SPI_finish();
+	return found;
+}
+
 /*
  * The cached configuration of a synced table, (re)built when missing or
- * invalidated.  Errors if the table is not registered, unless missing_ok.
+ * invalidated.  Errors if the table is not registered, unless missing_ok
+ * (then NULL).
  */
 SrTable *
 sr_get_table(Oid relid, bool missing_ok)
@@ -715,9 +732,12 @@ sr_get_table(Oid relid, bool missing_ok)
 	SrTable    *t;
 
 	resolve_extension();
-	entry = hash_search(SrTables, &relid, HASH_ENTER, &found);
+	entry = hash_search(SrTables, &relid, HASH_FIND, &found);
 	if (found && entry->table->valid)
 		return entry->table;
+	if (missing_ok && !is_registered(relid))
+		return NULL;
+	entry = hash_search(SrTables, &relid, HASH_ENTER, &found);
 	if (found)
 		free_table(entry->table);
 
@@ -738,7 +758,6 @@ sr_get_table(Oid relid, bool missing_ok)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	(void) missing_ok;
 	return t;
 }
 
