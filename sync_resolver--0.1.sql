@@ -287,6 +287,15 @@ AS 'MODULE_PATHNAME', 'sr_sync_preview';
 COMMENT ON FUNCTION @extschema@.sync_preview(pg_catalog.regclass, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb, pg_catalog.uuid, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.text) IS
 	'what sync_apply would return for a change, writing nothing';
 
+CREATE FUNCTION @extschema@.sync_apply_batch(changes pg_catalog.jsonb)
+RETURNS SETOF pg_catalog.jsonb
+LANGUAGE C
+VOLATILE
+CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'sr_sync_apply_batch';
+COMMENT ON FUNCTION @extschema@.sync_apply_batch(pg_catalog.jsonb) IS
+	'resolves an array of change envelopes (wire format), one result per change in input order';
+
 CREATE FUNCTION @extschema@.purge(older_than pg_catalog.interval DEFAULT NULL)
 RETURNS pg_catalog.int8
 LANGUAGE C

@@ -14,6 +14,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -28,7 +29,7 @@
 
 /* SQL for the id column's equality, with the operator's schema spelled out. */
 static char *
-id_condition(SrTable *t, int paramno)
+id_condition(SrTable *t, const char *rhs)
 {
 	TypeCacheEntry *tce = lookup_type_cache(t->id_type.typid, TYPECACHE_EQ_OPR);
 	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tce->eq_opr));
@@ -38,9 +39,9 @@ id_condition(SrTable *t, int paramno)
 		elog(ERROR, "cache lookup failed for operator %u", tce->eq_opr);
 	nsp = ((Form_pg_operator) GETSTRUCT(tup))->oprnamespace;
 	ReleaseSysCache(tup);
-	return psprintf("%s OPERATOR(%s.=) $%d",
+	return psprintf("%s OPERATOR(%s.=) %s",
 					quote_identifier(t->id_name),
-					quote_identifier(get_namespace_name(nsp)), paramno);
+					quote_identifier(get_namespace_name(nsp)), rhs);
 }
 
 /* Kinds of kept statements. */
@@ -70,7 +71,7 @@ plan_sql(SrTable *t, PlanKind kind, Bitmapset *fields, int *nargs, Oid *argtypes
 			while ((i = bms_next_member(fields, i)) >= 0)
 				appendStringInfo(&sql, ", %s", quote_identifier(t->fields[i].name));
 			appendStringInfo(&sql, " FROM %s WHERE %s FOR UPDATE",
-							 t->qualname, id_condition(t, 1));
+							 t->qualname, id_condition(t, "$1"));
 			break;
 		case PLAN_UPDATE:
 			appendStringInfo(&sql, "UPDATE %s SET ", t->qualname);
@@ -84,7 +85,7 @@ plan_sql(SrTable *t, PlanKind kind, Bitmapset *fields, int *nargs, Oid *argtypes
 			if (t->updated_name)
 				appendStringInfo(&sql, "%s%s = pg_catalog.now()", first ? "" : ", ",
 								 quote_identifier(t->updated_name));
-			appendStringInfo(&sql, " WHERE %s", id_condition(t, 1));
+			appendStringInfo(&sql, " WHERE %s", id_condition(t, "$1"));
 			break;
 		case PLAN_INSERT:
 			{
@@ -282,7 +283,7 @@ id_plan(SrTable *t, SPIPlanPtr *slot, const char *fmt)
 
 	if (*slot == NULL)
 	{
-		char	   *sql = psprintf(fmt, t->qualname, id_condition(t, 1));
+		char	   *sql = psprintf(fmt, t->qualname, id_condition(t, "$1"));
 		SPIPlanPtr	plan = SPI_prepare(sql, 1, argtypes);
 
 		if (plan == NULL)
@@ -322,4 +323,39 @@ sr_row_exists(SrTable *t, Datum id)
 	found = SPI_processed > 0;
 	SPI_freetuptable(SPI_tuptable);
 	return found;
+}
+
+/*
+ * Lock the rows with the given ids, in the id column's order (batches lock
+ * their rows up front so that two batches never wait on each other in a
+ * cycle).  Ids without a row are skipped.
+ */
+void
+sr_lock_rows(SrTable *t, Datum *ids, int n)
+{
+	Oid			arraytype = get_array_type(t->id_type.typid);
+	Datum		args[1];
+	int			rc;
+
+	if (t->prelock_plan == NULL)
+	{
+		Oid			argtypes[1] = {arraytype};
+		char	   *sql;
+		SPIPlanPtr	plan;
+
+		sql = psprintf("SELECT 1 FROM %s WHERE %s ORDER BY %s FOR UPDATE",
+					   t->qualname, id_condition(t, "ANY ($1)"),
+					   quote_identifier(t->id_name));
+		plan = SPI_prepare(sql, 1, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\"", sql);
+		SPI_keepplan(plan);
+		t->prelock_plan = plan;
+	}
+	args[0] = PointerGetDatum(construct_array(ids, n, t->id_type.typid, t->id_type.typlen,
+											  t->id_type.typbyval, t->id_type.typalign));
+	rc = SPI_execute_plan(t->prelock_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not lock rows: %s", SPI_result_code_string(rc));
+	SPI_freetuptable(SPI_tuptable);
 }

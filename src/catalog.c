@@ -205,6 +205,8 @@ free_table(SrTable *t)
 		SPI_freeplan(t->delete_plan);
 	if (t->exists_plan)
 		SPI_freeplan(t->exists_plan);
+	if (t->prelock_plan)
+		SPI_freeplan(t->prelock_plan);
 	MemoryContextDelete(t->cxt);
 }
 

@@ -166,16 +166,18 @@ sr_record_rejection(SrChange *c, const char *reason)
 	if (sr_log_rejections)
 		ereport(LOG,
 				(errmsg("sync_resolver: rejected change %s for table %u row %s: %s",
-						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&c->change_id))),
+						c->has_change_id ? DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&c->change_id))) : "(none)",
 						c->relid, c->row_id ? c->row_id : "(none)", reason)));
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = UUIDPGetDatum(&c->change_id);
+	nulls[0] = c->has_change_id ? ' ' : 'n';
 	args[1] = ObjectIdGetDatum(c->relid);
 	nulls[1] = OidIsValid(c->relid) ? ' ' : 'n';
 	args[2] = c->row_id ? CStringGetTextDatum(c->row_id) : (Datum) 0;
 	nulls[2] = c->row_id ? ' ' : 'n';
-	args[3] = CStringGetTextDatum(c->actor);
+	args[3] = CStringGetTextDatum(c->actor ? c->actor :
+								  GetUserNameFromId(GetSessionUserId(), false));
 	args[4] = CStringGetTextDatum(reason);
 	args[5] = TimestampTzGetDatum(GetCurrentTimestamp());
 

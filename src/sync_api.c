@@ -14,6 +14,7 @@
 #include "access/xact.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
+#include "catalog/namespace.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -24,6 +25,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/regproc.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -36,6 +38,9 @@ PG_FUNCTION_INFO_V1(sr_sync_apply_batch);
 
 /* The field being converted, named in a rejection caused by its value. */
 static const char *current_field = NULL;
+
+/* current_field while converting the row id */
+static const char id_marker[] = "id";
 
 /* Run as the extension owner, in a security-restricted operation. */
 void
@@ -219,7 +224,7 @@ build_result(SrChange *c, SrOutcomeDoc *o, bool hold_all)
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	push_kv_string(&ps, "status", o->status);
-	push_kv_string(&ps, "change_id", uuid_text(&c->change_id));
+	push_kv_string(&ps, "change_id", c->has_change_id ? uuid_text(&c->change_id) : NULL);
 	if (o->reason)
 		push_kv_string(&ps, "reason", o->reason);
 	if (o->deleted)
@@ -748,7 +753,7 @@ process_delete(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 static Datum
 convert_id(SrTable *t, const char *row_id)
 {
-	current_field = t->id_name;
+	current_field = id_marker;
 	return InputFunctionCall(&t->id_type.input, (char *) row_id,
 							 t->id_type.ioparam, t->id_type.typmod);
 }
@@ -757,6 +762,8 @@ convert_id(SrTable *t, const char *row_id)
 static char *
 error_reason(ErrorData *edata, const char *field)
 {
+	if (field && field == id_marker)
+		return psprintf("invalid id: %s", edata->message);
 	if (field)
 		return psprintf("field \"%s\": %s", field, edata->message);
 	return pstrdup(edata->message);
@@ -839,6 +846,110 @@ is_fatal_for_batch(int sqlerrcode)
 		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES;
 }
 
+/* Raise the batch error for a malformed envelope. */
+static void
+bad_envelope(const char *fmt, const char *key)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg(fmt, key)));
+}
+
+/* The value of an envelope key, or NULL if the key is absent. */
+static JsonbValue *
+env_get(JsonbContainer *env, const char *key)
+{
+	return getKeyJsonValueFromContainer(env, key, strlen(key), NULL);
+}
+
+/* A required string (or, with allow_number, number) member as C text. */
+static char *
+env_text(JsonbContainer *env, const char *key, bool required, bool allow_number)
+{
+	JsonbValue *v = env_get(env, key);
+
+	if (v == NULL || v->type == jbvNull)
+	{
+		if (required)
+			bad_envelope("envelope is missing \"%s\"", key);
+		return NULL;
+	}
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (allow_number && v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	bad_envelope(allow_number ? "envelope member \"%s\" must be a string or a number" :
+				 "envelope member \"%s\" must be a string", key);
+	return NULL;
+}
+
+/* A state member (object or null); absent is an error. */
+static Jsonb *
+env_state(JsonbContainer *env, const char *key)
+{
+	JsonbValue *v = env_get(env, key);
+
+	if (v == NULL)
+		bad_envelope("envelope is missing \"%s\" (use null for a create or a delete)", key);
+	if (v->type == jbvNull)
+		return NULL;
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		bad_envelope("envelope member \"%s\" must be a JSON object or null", key);
+	return JsonbValueToJsonb(v);
+}
+
+/* Resolve a table name from an envelope; InvalidOid if there is none. */
+static Oid
+env_table(const char *name)
+{
+	return RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(name)),
+							NoLock, true);
+}
+
+/*
+ * Fill a change from a batch envelope in the seed's wire format:
+ * change_id, table, id (or sys_id), base_state, new_state, queued_at,
+ * optional edited_at and actor.  Raises 22023 naming what is wrong.
+ */
+static void
+parse_envelope(SrChange *c)
+{
+	JsonbContainer *env = c->envelope;
+	char	   *s;
+
+	if (!JsonContainerIsObject(env) || JsonContainerIsScalar(env))
+		bad_envelope("%s", "change envelope must be a JSON object");
+	s = env_text(env, "change_id", true, false);
+	c->change_id = *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s)));
+	c->has_change_id = true;
+	s = env_text(env, "table", true, false);
+	c->relid = env_table(s);
+	if (!OidIsValid(c->relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table \"%s\" does not exist", s)));
+	c->row_id = env_text(env, "id", false, true);
+	if (c->row_id == NULL)
+		c->row_id = env_text(env, "sys_id", false, true);
+	if (c->row_id == NULL)
+		bad_envelope("envelope is missing \"%s\" (or \"sys_id\")", "id");
+	c->base = env_state(env, "base_state");
+	c->new = env_state(env, "new_state");
+	if (c->base == NULL && c->new == NULL)
+		bad_envelope("%s", "envelope has neither \"base_state\" nor \"new_state\"");
+	s = env_text(env, "queued_at", true, false);
+	c->queued_at = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
+														   ObjectIdGetDatum(InvalidOid),
+														   Int32GetDatum(-1)));
+	s = env_text(env, "edited_at", false, false);
+	c->edited_at = s == NULL ? c->queued_at :
+		DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
+												ObjectIdGetDatum(InvalidOid),
+												Int32GetDatum(-1)));
+	s = env_text(env, "actor", false, false);
+	c->actor = s ? s : GetUserNameFromId(GetSessionUserId(), false);
+}
+
 /*
  * Process one change.
  *
@@ -860,7 +971,7 @@ process_change(SrChange *c, bool batch)
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	SrTable    *volatile t = NULL;
-	int64		hash = sr_payload_hash(c->base, c->new);
+	volatile int64 hash = 0;
 	Jsonb	   *volatile result = NULL;
 	volatile bool reused = false;
 	volatile bool rejected = false;
@@ -870,6 +981,7 @@ process_change(SrChange *c, bool batch)
 	{
 		bool		r;
 
+		hash = sr_payload_hash(c->base, c->new);
 		t = open_target_table(c);
 		result = prior_result(c, hash, &r);
 		if (result != NULL)
@@ -893,6 +1005,8 @@ process_change(SrChange *c, bool batch)
 		{
 			bool		r;
 
+			parse_envelope(c);
+			hash = sr_payload_hash(c->base, c->new);
 			t = open_target_table(c);
 			result = prior_result(c, hash, &r);
 			reused = r;
@@ -957,7 +1071,7 @@ process_change(SrChange *c, bool batch)
 			!(batch && !is_fatal_for_batch(edata->sqlerrcode)))
 			ReThrowError(edata);
 		reason = error_reason(edata, current_field);
-		if (edata->constraint_name)
+		if (edata->constraint_name && strstr(reason, edata->constraint_name) == NULL)
 			reason = psprintf("%s (constraint \"%s\")", reason, edata->constraint_name);
 		if (!is_data_error(edata->sqlerrcode))
 			reason = psprintf("%s [SQLSTATE %s]", reason, unpack_sql_state(edata->sqlerrcode));
@@ -999,6 +1113,7 @@ change_from_args(FunctionCallInfo fcinfo, SrChange *c, bool preview)
 	check_object(c->base, "base");
 	check_object(c->new, "new");
 	c->change_id = *PG_GETARG_UUID_P(4);
+	c->has_change_id = true;
 	c->queued_at = PG_GETARG_TIMESTAMPTZ(5);
 	c->edited_at = PG_ARGISNULL(6) ? c->queued_at : PG_GETARG_TIMESTAMPTZ(6);
 	c->actor = PG_ARGISNULL(7) ? GetUserNameFromId(GetSessionUserId(), false) :
@@ -1045,4 +1160,208 @@ Datum
 sr_sync_preview(PG_FUNCTION_ARGS)
 {
 	return apply_or_preview(fcinfo, true);
+}
+
+
+/* Can this text be converted to the id type without an error? */
+static bool
+id_plausible(SrTable *t, const char *s)
+{
+	int			n = 0;
+
+	switch (t->id_type.basetype)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+			return t->id_type.typid == t->id_type.basetype;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			if (*s == '-')
+				s++;
+			for (; *s; s++, n++)
+				if (!isdigit((unsigned char) *s))
+					return false;
+			return n > 0 && n <= (t->id_type.basetype == INT8OID ? 18 : 9);
+		case UUIDOID:
+			for (; *s; s++)
+				if (isxdigit((unsigned char) *s))
+					n++;
+				else if (*s != '-')
+					return false;
+			return n == 32;
+		default:
+			return false;
+	}
+}
+
+/* One row a batch will touch, for locking in a fixed order. */
+typedef struct RowKey
+{
+	Oid			relid;
+	char	   *id;
+} RowKey;
+
+/* Order row keys by table. */
+static int
+rowkey_cmp(const void *a, const void *b)
+{
+	Oid			x = ((const RowKey *) a)->relid;
+	Oid			y = ((const RowKey *) b)->relid;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Lock every row a batch touches before processing it: table by table in
+ * OID order, rows in id order.  Two batches that touch the same rows in
+ * opposite orders then queue behind each other instead of deadlocking.
+ * Best effort: envelopes that cannot be read are left to their own
+ * processing, and if locking fails for any other reason the batch goes on
+ * without it.
+ */
+static void
+lock_batch_rows(JsonbContainer *arr, int n)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	RowKey	   *keys = palloc(sizeof(RowKey) * Max(n, 1));
+	int			nkeys = 0;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		for (int i = 0; i < n; i++)
+		{
+			JsonbValue *v = getIthJsonbValueFromContainer(arr, i);
+			JsonbValue *tv,
+					   *iv;
+
+			if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+				continue;
+			tv = env_get(v->val.binary.data, "table");
+			iv = env_get(v->val.binary.data, "id");
+			if (iv == NULL)
+				iv = env_get(v->val.binary.data, "sys_id");
+			if (tv == NULL || tv->type != jbvString || iv == NULL ||
+				(iv->type != jbvString && iv->type != jbvNumeric))
+				continue;
+			keys[nkeys].relid = env_table(pnstrdup(tv->val.string.val, tv->val.string.len));
+			keys[nkeys].id = iv->type == jbvString ?
+				pnstrdup(iv->val.string.val, iv->val.string.len) :
+				DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(iv->val.numeric)));
+			if (OidIsValid(keys[nkeys].relid))
+				nkeys++;
+		}
+		qsort(keys, nkeys, sizeof(RowKey), rowkey_cmp);
+		for (int i = 0; i < nkeys;)
+		{
+			int			j = i;
+			SrTable    *t = NULL;
+			Datum	   *ids = palloc(sizeof(Datum) * nkeys);
+			int			nids = 0;
+
+			while (j < nkeys && keys[j].relid == keys[i].relid)
+				j++;
+			if (pg_class_aclcheck(keys[i].relid, GetUserId(), ACL_UPDATE) == ACLCHECK_OK)
+			{
+				LockRelationOid(keys[i].relid, RowExclusiveLock);
+				t = sr_get_table(keys[i].relid, true);
+			}
+			for (int k = i; t != NULL && k < j; k++)
+				if (id_plausible(t, keys[k].id))
+					ids[nids++] = InputFunctionCall(&t->id_type.input, keys[k].id,
+													t->id_type.ioparam, t->id_type.typmod);
+			if (nids > 0)
+				sr_lock_rows(t, ids, nids);
+			i = j;
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (is_fatal_for_batch(edata->sqlerrcode))
+			ReThrowError(edata);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * sync_apply_batch(changes jsonb) RETURNS SETOF jsonb: each envelope of the
+ * array resolved as sync_apply would, results in input order.  Changes are
+ * independent: a rejected or failing one does not abort the others.
+ */
+Datum
+sr_sync_apply_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Jsonb	   *changes;
+	MemoryContext outer;
+	MemoryContext cxt;
+	int			n;
+
+	if (PG_ARGISNULL(0))
+		bad_argument("changes must not be null", "Pass a JSON array of change envelopes.");
+	changes = PG_GETARG_JSONB_P(0);
+	if (!JB_ROOT_IS_ARRAY(changes) || JB_ROOT_IS_SCALAR(changes))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("changes must be a JSON array"),
+				 errhint("Pass a JSON array of change envelopes, one object per change.")));
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+	outer = CurrentMemoryContext;
+	n = JB_ROOT_COUNT(changes);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cxt = AllocSetContextCreate(outer, "sync_resolver change", ALLOCSET_DEFAULT_SIZES);
+
+	MemoryContextSwitchTo(cxt);
+	lock_batch_rows(&changes->root, n);
+	MemoryContextSwitchTo(outer);
+	MemoryContextReset(cxt);
+
+	for (int i = 0; i < n; i++)
+	{
+		SrChange	c;
+		JsonbValue *v;
+		Jsonb	   *result;
+		Datum		d;
+		bool		isnull = false;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(cxt);
+		memset(&c, 0, sizeof(c));
+		v = getIthJsonbValueFromContainer(&changes->root, i);
+		if (v->type == jbvBinary)
+		{
+			c.envelope = v->val.binary.data;
+			result = process_change(&c, true);
+		}
+		else
+		{
+			c.actor = GetUserNameFromId(GetSessionUserId(), false);
+			result = rejected_result(&c, "change envelope must be a JSON object");
+			sr_record_rejection(&c, "change envelope must be a JSON object");
+		}
+		MemoryContextSwitchTo(outer);
+		d = JsonbPGetDatum(result);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
+		MemoryContextReset(cxt);
+	}
+	MemoryContextDelete(cxt);
+	SPI_finish();
+	return (Datum) 0;
 }

@@ -128,6 +128,7 @@ typedef struct SrTable
 	SrPlan	   *insert_plans;
 	SPIPlanPtr	delete_plan;
 	SPIPlanPtr	exists_plan;
+	SPIPlanPtr	prelock_plan;	/* batches: lock many ids in id order */
 } SrTable;
 
 /* A typed value: a Datum of a field's type, or SQL NULL. */
@@ -172,6 +173,8 @@ typedef struct SrChange
 	TimestampTz edited_at;
 	const char *actor;
 	bool		preview;
+	bool		has_change_id;	/* false only for a malformed envelope */
+	JsonbContainer *envelope;	/* batches: the envelope to parse */
 } SrChange;
 
 /* GUCs (init.c) */
@@ -221,6 +224,7 @@ extern bool sr_insert_row(SrTable *t, Datum id, Bitmapset *fields,
 						  SrValue *values);
 extern bool sr_delete_row(SrTable *t, Datum id);
 extern bool sr_row_exists(SrTable *t, Datum id);
+extern void sr_lock_rows(SrTable *t, Datum *ids, int n);
 
 /* changelog.c */
 extern Jsonb *sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
