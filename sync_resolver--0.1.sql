@@ -134,6 +134,16 @@ CREATE INDEX rejection_log_received_idx
 COMMENT ON TABLE @extschema@.rejection_log IS
 	'rejected changes (not stored for replay; kept for counting and diagnosis)';
 
+CREATE TABLE @extschema@.replay_log (
+	change_id		pg_catalog.uuid NOT NULL,
+	target_table	pg_catalog.regclass NOT NULL,
+	received_at		pg_catalog.timestamptz NOT NULL
+);
+CREATE INDEX replay_log_received_idx
+	ON @extschema@.replay_log (received_at);
+COMMENT ON TABLE @extschema@.replay_log IS
+	'duplicate deliveries answered from change_log (for sync health figures)';
+
 -- pg_dump carries the configuration and the history
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.synced_table', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_policy', '');
@@ -143,6 +153,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.review', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.review_review_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.rejection_log', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.rejection_log_rejection_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.replay_log', '');
 
 /*
  * Catalog validation and cache invalidation (C).

@@ -27,6 +27,7 @@ enum
 	Q_RECORD,
 	Q_REJECT,
 	Q_TOMBSTONE,
+	Q_REPLAY,
 	Q_COUNT
 };
 static SPIPlanPtr plans[Q_COUNT];
@@ -192,6 +193,32 @@ sr_record_rejection(SrChange *c, const char *reason)
 		elog(ERROR, "could not write sync_resolver.rejection_log");
 }
 
+/* Count a duplicate delivery answered from the change log. */
+void
+sr_record_replay(SrChange *c)
+{
+	Oid			argtypes[3] = {UUIDOID, OIDOID, TIMESTAMPTZOID};
+	Datum		args[3];
+	Oid			save_uid;
+	int			save_sec;
+	int			rc;
+
+	if (c->preview)
+		return;
+	args[0] = UUIDPGetDatum(&c->change_id);
+	args[1] = ObjectIdGetDatum(c->relid);
+	args[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	sr_run_as_owner_begin(&save_uid, &save_sec);
+	rc = SPI_execute_plan(kept_plan(Q_REPLAY,
+									"INSERT INTO %s.replay_log (change_id, target_table, received_at) "
+									"VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3)",
+									3, argtypes),
+						  args, NULL, false, 0);
+	sr_run_as_owner_end(save_uid, save_sec);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not write sync_resolver.replay_log");
+}
+
 /*
  * Was this row deleted through the resolver?  Tombstones are the change_log
  * records of deletes, kept (and purged) with the rest of the change log.
@@ -289,6 +316,10 @@ sr_purge(PG_FUNCTION_ARGS)
 	if (SPI_execute_with_args(psprintf("DELETE FROM %s.rejection_log WHERE received_at OPERATOR(pg_catalog.<) $1", nsp),
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not purge sync_resolver.rejection_log");
+	removed += SPI_processed;
+	if (SPI_execute_with_args(psprintf("DELETE FROM %s.replay_log WHERE received_at OPERATOR(pg_catalog.<) $1", nsp),
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not purge sync_resolver.replay_log");
 	removed += SPI_processed;
 	sr_run_as_owner_end(save_uid, save_sec);
 	SPI_finish();

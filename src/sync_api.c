@@ -821,6 +821,7 @@ prior_result(SrChange *c, int64 hash, bool *reused)
 		pg_attribute_aclcheck_all(c->relid, GetUserId(), ACL_UPDATE, ACLMASK_ANY) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(c->relid)),
 					   get_rel_name(c->relid));
+	sr_record_replay(c);
 	return mark_replayed(prior);
 }
 

@@ -233,6 +233,7 @@ extern bool sr_record_change(SrChange *c, int64 payload_hash,
 							 const char *status, int64 review_id,
 							 Jsonb *result, Jsonb *fields);
 extern void sr_record_rejection(SrChange *c, const char *reason);
+extern void sr_record_replay(SrChange *c);
 extern int64 sr_payload_hash(Jsonb *base, Jsonb *new);
 extern bool sr_find_tombstone(Oid relid, const char *row_id,
 							  TimestampTz *deleted_at);
