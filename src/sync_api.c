@@ -708,6 +708,7 @@ process_delete(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 	{
 		sr_delete_row(t, id);
 		o->status = "deleted";
+		o->delete_state = delete_state(ds, nd);	/* for the audit trail */
 		return;
 	}
 
