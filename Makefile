@@ -7,7 +7,7 @@ OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA       = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 PGFILEDESC = "sync_resolver - per-field conflict resolution for offline sync"
 
-REGRESS        = catalog resolver create_delete
+REGRESS        = catalog resolver create_delete batch
 
 ISOLATION      =
 ISOLATION_OPTS = --inputdir=test

@@ -36,11 +36,18 @@ PG_FUNCTION_INFO_V1(sr_sync_apply);
 PG_FUNCTION_INFO_V1(sr_sync_preview);
 PG_FUNCTION_INFO_V1(sr_sync_apply_batch);
 
-/* The field being converted, named in a rejection caused by its value. */
-static const char *current_field = NULL;
+/*
+ * What is being converted ("field \"hours\"", "invalid id", ...), named in
+ * a rejection caused by a value the type refuses.  Empty when nothing is.
+ */
+static char current_what[NAMEDATALEN + 64];
 
-/* current_field while converting the row id */
-static const char id_marker[] = "id";
+/* Say what is being converted, for a rejection reason. */
+static void
+converting(const char *fmt, const char *name)
+{
+	snprintf(current_what, sizeof(current_what), fmt, name);
+}
 
 /* Run as the extension owner, in a security-restricted operation. */
 void
@@ -390,13 +397,13 @@ field_value(SrField *f, JsonbValue *v, SrValue *out, char **reason)
 {
 	char	   *err = NULL;
 
-	current_field = f->name;
+	converting("field \"%s\"", f->name);
 	if (!sr_json_to_value(v, &f->type, out, &err))
 	{
 		*reason = psprintf("field \"%s\": %s", f->name, err);
 		return false;
 	}
-	current_field = NULL;
+	current_what[0] = '\0';
 	return true;
 }
 
@@ -418,10 +425,10 @@ is_own_id(SrTable *t, JsonbValue *k, JsonbValue *v, Datum id)
 	if (k->val.string.len != strlen(t->id_name) ||
 		strncmp(k->val.string.val, t->id_name, k->val.string.len) != 0)
 		return false;
-	current_field = t->id_name;
+	converting("field \"%s\"", t->id_name);
 	if (!sr_json_to_value(v, &t->id_type, &val, &err) || val.isnull)
 		return false;
-	current_field = NULL;
+	current_what[0] = '\0';
 	return sr_values_equal(&t->id_type, &val, &idv);
 }
 
@@ -754,19 +761,17 @@ process_delete(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 static Datum
 convert_id(SrTable *t, const char *row_id)
 {
-	current_field = id_marker;
+	converting("%s", "invalid id");
 	return InputFunctionCall(&t->id_type.input, (char *) row_id,
 							 t->id_type.ioparam, t->id_type.typmod);
 }
 
 /* The reason text of a rejection caused by an error. */
 static char *
-error_reason(ErrorData *edata, const char *field)
+error_reason(ErrorData *edata)
 {
-	if (field && field == id_marker)
-		return psprintf("invalid id: %s", edata->message);
-	if (field)
-		return psprintf("field \"%s\": %s", field, edata->message);
+	if (current_what[0] != '\0')
+		return psprintf("%s: %s", current_what, edata->message);
 	return pstrdup(edata->message);
 }
 
@@ -922,7 +927,9 @@ parse_envelope(SrChange *c)
 	if (!JsonContainerIsObject(env) || JsonContainerIsScalar(env))
 		bad_envelope("%s", "change envelope must be a JSON object");
 	s = env_text(env, "change_id", true, false);
+	converting("envelope member \"%s\"", "change_id");
 	c->change_id = *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s)));
+	current_what[0] = '\0';
 	c->has_change_id = true;
 	s = env_text(env, "table", true, false);
 	c->relid = env_table(s);
@@ -940,14 +947,17 @@ parse_envelope(SrChange *c)
 	if (c->base == NULL && c->new == NULL)
 		bad_envelope("%s", "envelope has neither \"base_state\" nor \"new_state\"");
 	s = env_text(env, "queued_at", true, false);
+	converting("envelope member \"%s\"", "queued_at");
 	c->queued_at = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
 														   ObjectIdGetDatum(InvalidOid),
 														   Int32GetDatum(-1)));
 	s = env_text(env, "edited_at", false, false);
+	converting("envelope member \"%s\"", "edited_at");
 	c->edited_at = s == NULL ? c->queued_at :
 		DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
 												ObjectIdGetDatum(InvalidOid),
 												Int32GetDatum(-1)));
+	current_what[0] = '\0';
 	s = env_text(env, "actor", false, false);
 	c->actor = s ? s : GetUserNameFromId(GetSessionUserId(), false);
 }
@@ -994,7 +1004,7 @@ process_change(SrChange *c, bool batch)
 		}
 	}
 
-	current_field = NULL;
+	current_what[0] = '\0';
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
@@ -1016,7 +1026,7 @@ process_change(SrChange *c, bool batch)
 		if (result == NULL)
 		{
 			id = convert_id(t, c->row_id);
-			current_field = NULL;
+			current_what[0] = '\0';
 			if (c->base == NULL)
 				process_create(t, c, id, &o);
 			else if (c->new == NULL)
@@ -1072,7 +1082,7 @@ process_change(SrChange *c, bool batch)
 		if (!is_data_error(edata->sqlerrcode) &&
 			!(batch && !is_fatal_for_batch(edata->sqlerrcode)))
 			ReThrowError(edata);
-		reason = error_reason(edata, current_field);
+		reason = error_reason(edata);
 		if (edata->constraint_name && strstr(reason, edata->constraint_name) == NULL)
 			reason = psprintf("%s (constraint \"%s\")", reason, edata->constraint_name);
 		if (!is_data_error(edata->sqlerrcode))
@@ -1082,7 +1092,7 @@ process_change(SrChange *c, bool batch)
 		result = rejected_result(c, reason);
 	}
 	PG_END_TRY();
-	current_field = NULL;
+	current_what[0] = '\0';
 
 	if (rejected)
 		sr_record_rejection(c, reason);
