@@ -18,8 +18,6 @@ psql_db() {
     "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$@"
 }
 
-"$PGBIN/dropdb" --if-exists dump_src
-"$PGBIN/dropdb" --if-exists dump_dst
 "$PGBIN/createdb" dump_src
 psql_db dump_src <<'SQL'
 CREATE EXTENSION sync_resolver;
@@ -40,7 +38,10 @@ SQL
 
 "$PGBIN/pg_dump" -Fc -f "$dump" dump_src
 "$PGBIN/createdb" dump_dst
-"$PGBIN/pg_restore" --exit-on-error -d dump_dst "$dump"
+if ! "$PGBIN/pg_restore" --exit-on-error -d dump_dst "$dump"; then
+    echo "pg_restore of the dump of dump_src into dump_dst failed"
+    exit 1
+fi
 
 # The configuration of one database, as text.
 config_of() {
