@@ -312,7 +312,7 @@ check_target_relation(Relation rel)
  * Check the id and updated_at columns named by a synced_table row.
  */
 static void
-check_synced_row(Relation rel, SyncedRow *row)
+check_synced_row(Relation rel, SyncedRow *row, bool at_use)
 {
 	const char *relname = RelationGetRelationName(rel);
 	HeapTuple	tup;
@@ -331,7 +331,13 @@ check_synced_row(Relation rel, SyncedRow *row)
 	if (!column_is_unique(rel, att->attnum))
 	{
 		ReleaseSysCache(tup);
-		ereport(ERROR,
+
+		/*
+		 * When a catalog row is written this is only a warning: pg_restore
+		 * loads the catalog before it builds the target's indexes.  The
+		 * resolver refuses the table until the id is unique.
+		 */
+		ereport(at_use ? ERROR : WARNING,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("id column \"%s\" of table \"%s\" is not unique",
 						row->id_column, relname),
@@ -339,7 +345,8 @@ check_synced_row(Relation rel, SyncedRow *row)
 				 errhint("Add a primary key or a unique index on column \"%s\".",
 						 row->id_column)));
 	}
-	ReleaseSysCache(tup);
+	else
+		ReleaseSysCache(tup);
 
 	if (row->updated_column == NULL)
 		return;
@@ -606,7 +613,7 @@ build_table(SrTable *t, Oid relid)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("table \"%s\" is not registered for sync", t->relname),
 				 errhint("Add it to sync_resolver.synced_table and give its offline-eligible columns a row in sync_resolver.field_policy.")));
-	check_synced_row(rel, &row);
+	check_synced_row(rel, &row, true);
 
 	old = MemoryContextSwitchTo(t->cxt);
 	t->id_name = pstrdup(row.id_column);
@@ -885,7 +892,7 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 		row.relid = relid;
 		row.id_column = new_text(tup, desc, "id_column");
 		row.updated_column = new_text(tup, desc, "updated_at_column");
-		check_synced_row(rel, &row);
+		check_synced_row(rel, &row, false);
 
 		/* the table's existing policies must still fit */
 		if (SPI_execute_with_args(psprintf("SELECT field_name, policy::pg_catalog.text FROM %s.field_policy "
