@@ -988,13 +988,16 @@ process_change(SrChange *c, bool batch)
 	volatile bool reused = false;
 	volatile bool rejected = false;
 	char	   *volatile reason = NULL;
+	volatile bool opened = false;
 
-	if (!batch)
+	/* a preview opens the table inside its subtransaction: no lock remains */
+	if (!batch && !c->preview)
 	{
 		bool		r;
 
 		hash = sr_payload_hash(c->base, c->new);
 		t = open_target_table(c);
+		opened = true;
 		result = prior_result(c, hash, &r);
 		if (result != NULL)
 		{
@@ -1013,13 +1016,15 @@ process_change(SrChange *c, bool batch)
 		Datum		id;
 		bool		keep = false;
 
-		if (batch)
+		if (!opened)
 		{
 			bool		r;
 
-			parse_envelope(c);
+			if (batch)
+				parse_envelope(c);
 			hash = sr_payload_hash(c->base, c->new);
 			t = open_target_table(c);
+			opened = true;
 			result = prior_result(c, hash, &r);
 			reused = r;
 		}
@@ -1061,7 +1066,7 @@ process_change(SrChange *c, bool batch)
 		else
 			keep = !reused;
 
-		if (keep)
+		if (keep && !c->preview)
 			ReleaseCurrentSubTransaction();
 		else
 			RollbackAndReleaseCurrentSubTransaction();
@@ -1079,8 +1084,8 @@ process_change(SrChange *c, bool batch)
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
 
-		if (!is_data_error(edata->sqlerrcode) &&
-			!(batch && !is_fatal_for_batch(edata->sqlerrcode)))
+		if (batch ? is_fatal_for_batch(edata->sqlerrcode) :
+			(!opened || !is_data_error(edata->sqlerrcode)))
 			ReThrowError(edata);
 		reason = error_reason(edata);
 		if (edata->constraint_name && strstr(reason, edata->constraint_name) == NULL)
