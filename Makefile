@@ -7,9 +7,9 @@ OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA       = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 PGFILEDESC = "sync_resolver - per-field conflict resolution for offline sync"
 
-REGRESS        = catalog resolver create_delete batch
+REGRESS        = catalog resolver create_delete batch review hostile_input privileges
 
-ISOLATION      =
+ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_batch concurrent_ddl review_concurrent
 ISOLATION_OPTS = --inputdir=test
 
 PG_CONFIG ?= $(shell scripts/find-pg-config)

@@ -102,6 +102,8 @@ CREATE TABLE @extschema@.review (
 	created_at		pg_catalog.timestamptz NOT NULL,
 	escalated_at	pg_catalog.timestamptz,
 	escalation_note	pg_catalog.text,
+	escalated_by	pg_catalog.text,
+	escalated_from	pg_catalog.text,
 	resolved_at		pg_catalog.timestamptz,
 	resolved_by		pg_catalog.text,
 	choices			pg_catalog.jsonb,
@@ -317,6 +319,322 @@ COMMENT ON FUNCTION @extschema@.purge(pg_catalog.interval) IS
 	'removes change records and rejections past the retention window; returns how many';
 REVOKE ALL ON FUNCTION @extschema@.purge(pg_catalog.interval) FROM PUBLIC;
 
+/* Review workflow, audit and sync health (review.c) */
+
+/*
+ * Deciding a review: one choice per conflicted field, "mobile" (the
+ * device's value) or "server" (the row keeps its value); for a delete
+ * review the one pseudo-field "_delete": "mobile" deletes the row, "server"
+ * keeps it.  The decision is made against the row as it is now:
+ *
+ * - it locks the row, then the review (a second decision of the same review
+ *   waits, then fails: the review is no longer pending);
+ * - if a conflicted field (for a delete review: any field of its "server"
+ *   state), or a field whose held decision was computed from the server's
+ *   value, changed on the server since the review was queued, nothing is
+ *   written: the review becomes "superseded" and a new pending review
+ *   shows the current server values (a changed held field becomes a
+ *   conflict of its own, reason "server_changed"; held fields are checked
+ *   against the change's change_log record, so only while purge() keeps
+ *   it: set sync_resolver.audit_retention longer than reviews wait);
+ * - otherwise the chosen device values and the held decisions are written
+ *   (only those that differ from the row; updated_at is stamped) and the
+ *   review becomes "resolved", recording who, when, the choices and the
+ *   values applied.  If the row no longer exists (or row-level security
+ *   hides it) the review is closed as "superseded" with no successor and
+ *   the result is "not_found".
+ *
+ * A later change from a device for a row with a pending review is resolved
+ * normally against the current row (sync_apply does not consult reviews,
+ * and may queue a review of its own).  The pending review stays pending;
+ * if the later change altered one of its fields, resolving it gives
+ * "superseded" with the current values, never an overwrite.
+ *
+ * The caller needs UPDATE on the target table (or on every column the
+ * review may write), and DELETE as well for a delete review, whatever the
+ * choice; the row itself is read and written with the caller's rights.
+ */
+CREATE FUNCTION @extschema@.resolve_review(
+	review_id	pg_catalog.int8,
+	choices		pg_catalog.jsonb,
+	resolved_by	pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE C
+VOLATILE
+CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'sr_resolve_review';
+COMMENT ON FUNCTION @extschema@.resolve_review(pg_catalog.int8, pg_catalog.jsonb, pg_catalog.text) IS
+	'decides a pending review with "mobile" or "server" for every conflicted field (resolved_by defaults to current_user)';
+
+CREATE FUNCTION @extschema@.escalate_review(
+	review_id	pg_catalog.int8,
+	note		pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE C
+VOLATILE
+CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'sr_escalate_review';
+COMMENT ON FUNCTION @extschema@.escalate_review(pg_catalog.int8, pg_catalog.text) IS
+	'hands a pending review to a manager, keeping the note, who escalated it and when';
+
+/*
+ * The decision queue.  Filter it by decider for a dispatcher's or a
+ * manager's workspace, by actor and decider 'tech' for a technician's next
+ * sync.  Only reviews the current user may read are shown: the user must
+ * be able to SELECT every column the review shows (the id column, the
+ * conflicted and held fields), by a table or column grant.  The view is a
+ * security barrier, so a user's own conditions never see other rows.
+ */
+CREATE VIEW @extschema@.pending_reviews
+WITH (security_barrier = true)
+AS
+SELECT r.review_id, r.target_table, r.row_id, r.decider, r.actor, r.reason,
+	   ARRAY(SELECT c.value OPERATOR(pg_catalog.->>) 'field'
+			   FROM pg_catalog.jsonb_array_elements(r.conflicts) WITH ORDINALITY AS c(value, n)
+			  ORDER BY c.n) AS fields,
+	   r.conflicts, r.held, r.queued_at, r.edited_at, r.created_at,
+	   pg_catalog.now() OPERATOR(pg_catalog.-) r.created_at AS age,
+	   r.escalated_at, r.escalated_by, r.escalation_note,
+	   (SELECT p.review_id FROM @extschema@.review AS p
+		 WHERE p.target_table OPERATOR(pg_catalog.=) r.target_table
+		   AND p.row_id OPERATOR(pg_catalog.=) r.row_id
+		   AND p.superseded_by OPERATOR(pg_catalog.=) r.review_id) AS supersedes
+  FROM @extschema@.review AS r
+ WHERE r.status OPERATOR(pg_catalog.=) 'pending'
+   AND pg_catalog.has_any_column_privilege(r.target_table::pg_catalog.oid, 'SELECT')
+   AND NOT EXISTS (
+		SELECT 1
+		  FROM (SELECT s.id_column::pg_catalog.text
+				  FROM @extschema@.synced_table AS s
+				 WHERE s.target_table OPERATOR(pg_catalog.=) r.target_table
+				UNION ALL
+				SELECT c.value OPERATOR(pg_catalog.->>) 'field'
+				  FROM pg_catalog.jsonb_array_elements(r.conflicts) AS c
+				 WHERE c.value OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.<>) '_delete'
+				UNION ALL
+				SELECT k.k
+				  FROM pg_catalog.jsonb_array_elements(r.conflicts) AS c,
+					   pg_catalog.jsonb_object_keys(
+						CASE WHEN c.value OPERATOR(pg_catalog.->>) 'field' OPERATOR(pg_catalog.=) '_delete'
+								  AND pg_catalog.jsonb_typeof(c.value OPERATOR(pg_catalog.->) 'server')
+									  OPERATOR(pg_catalog.=) 'object'
+							 THEN c.value OPERATOR(pg_catalog.->) 'server'
+							 ELSE '{}'::pg_catalog.jsonb END) AS k(k)
+				UNION ALL
+				SELECT h.k FROM pg_catalog.jsonb_object_keys(r.held) AS h(k)) AS col(name)
+		 WHERE NOT EXISTS (
+				SELECT 1
+				  FROM pg_catalog.pg_attribute AS a
+				 WHERE a.attrelid OPERATOR(pg_catalog.=) r.target_table
+				   AND a.attname OPERATOR(pg_catalog.=) col.name::pg_catalog.name
+				   AND a.attnum OPERATOR(pg_catalog.>) 0
+				   AND NOT a.attisdropped
+				   AND pg_catalog.has_column_privilege(r.target_table::pg_catalog.oid, a.attnum, 'SELECT')));
+COMMENT ON VIEW @extschema@.pending_reviews IS
+	'pending reviews of tables the current user can read: the dispatcher''s queue, a technician''s next sync';
+
+/*
+ * The story of a row.  row_history() checks that the caller may SELECT the
+ * target table, then runs row_history_unchecked() as the extension owner
+ * (the audit tables are not readable by ordinary roles).  Events, in order:
+ * "change" (a processed change: status and change_log.fields, per field
+ * policy, outcome, reason, base, mobile, old and new; or a rejection:
+ * status "rejected" and the reason), "review_queued", "review_escalated",
+ * "review_resolved" and "review_superseded" (who, choices, values applied,
+ * the review that replaced it).
+ */
+CREATE FUNCTION @extschema@.row_history_unchecked(target pg_catalog.regclass, id pg_catalog.text)
+RETURNS TABLE (at pg_catalog.timestamptz, event pg_catalog.text, change_id pg_catalog.uuid,
+			   review_id pg_catalog.int8, actor pg_catalog.text, status pg_catalog.text,
+			   queued_at pg_catalog.timestamptz, edited_at pg_catalog.timestamptz,
+			   detail pg_catalog.jsonb)
+LANGUAGE sql
+STABLE
+STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT e.at, e.event, e.change_id, e.review_id, e.actor, e.status, e.queued_at,
+		   e.edited_at, e.detail
+	  FROM (
+		SELECT c.received_at AS at, c.received_at AS sort_at, 0 AS rank,
+			   'change'::pg_catalog.text AS event, c.change_id, c.review_id, c.actor,
+			   c.status, c.queued_at, c.edited_at, c.fields AS detail
+		  FROM @extschema@.change_log AS c
+		 WHERE c.target_table OPERATOR(pg_catalog.=) $1
+		   AND c.row_id OPERATOR(pg_catalog.=) $2
+		UNION ALL
+		SELECT j.received_at, j.received_at, 0, 'change', j.change_id, NULL, j.actor,
+			   'rejected', NULL, NULL, pg_catalog.jsonb_build_object('reason', j.reason)
+		  FROM @extschema@.rejection_log AS j
+		 WHERE j.target_table OPERATOR(pg_catalog.=) $1
+		   AND j.row_id OPERATOR(pg_catalog.=) $2
+		UNION ALL
+		SELECT r.created_at,
+			   COALESCE((SELECT c.received_at FROM @extschema@.change_log AS c
+						  WHERE c.change_id OPERATOR(pg_catalog.=) r.change_id
+							AND c.review_id OPERATOR(pg_catalog.=) r.review_id), r.created_at),
+			   2, 'review_queued', r.change_id, r.review_id, r.actor, 'pending',
+			   r.queued_at, r.edited_at,
+			   pg_catalog.jsonb_build_object(
+				'reason', r.reason,
+				'decider', CASE WHEN r.escalated_at OPERATOR(pg_catalog.<) r.created_at
+								THEN r.decider ELSE COALESCE(r.escalated_from, r.decider) END,
+				'conflicts', r.conflicts, 'held', r.held,
+				'supersedes', (SELECT p.review_id FROM @extschema@.review AS p
+								WHERE p.target_table OPERATOR(pg_catalog.=) $1
+								  AND p.row_id OPERATOR(pg_catalog.=) $2
+								  AND p.superseded_by OPERATOR(pg_catalog.=) r.review_id))
+		  FROM @extschema@.review AS r
+		 WHERE r.target_table OPERATOR(pg_catalog.=) $1
+		   AND r.row_id OPERATOR(pg_catalog.=) $2
+		UNION ALL
+		SELECT r.escalated_at, r.escalated_at, 3, 'review_escalated', r.change_id, r.review_id,
+			   r.escalated_by, 'pending', NULL, NULL,
+			   pg_catalog.jsonb_build_object('decider', 'manager', 'escalated_from', r.escalated_from,
+											 'note', r.escalation_note)
+		  FROM @extschema@.review AS r
+		 WHERE r.target_table OPERATOR(pg_catalog.=) $1
+		   AND r.row_id OPERATOR(pg_catalog.=) $2
+		   AND r.escalated_at IS NOT NULL
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.review AS p	-- inherited by a successor
+							WHERE p.target_table OPERATOR(pg_catalog.=) $1
+							  AND p.row_id OPERATOR(pg_catalog.=) $2
+							  AND p.superseded_by OPERATOR(pg_catalog.=) r.review_id
+							  AND p.escalated_at OPERATOR(pg_catalog.=) r.escalated_at)
+		UNION ALL
+		SELECT r.resolved_at, r.resolved_at, 1, 'review_' OPERATOR(pg_catalog.||) r.status,
+			   r.change_id, r.review_id, r.resolved_by, r.status, NULL, NULL,
+			   pg_catalog.jsonb_build_object('choices', r.choices, 'applied', r.applied,
+											 'superseded_by', r.superseded_by)
+		  FROM @extschema@.review AS r
+		 WHERE r.target_table OPERATOR(pg_catalog.=) $1
+		   AND r.row_id OPERATOR(pg_catalog.=) $2
+		   AND r.status OPERATOR(pg_catalog.<>) 'pending'
+	  ) AS e
+	 ORDER BY e.sort_at, e.rank, e.review_id, e.change_id
+$$;
+COMMENT ON FUNCTION @extschema@.row_history_unchecked(pg_catalog.regclass, pg_catalog.text) IS
+	'internal: the events of a row, without privilege checks (use row_history)';
+REVOKE ALL ON FUNCTION @extschema@.row_history_unchecked(pg_catalog.regclass, pg_catalog.text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.row_history(target pg_catalog.regclass, id pg_catalog.text)
+RETURNS TABLE (at pg_catalog.timestamptz, event pg_catalog.text, change_id pg_catalog.uuid,
+			   review_id pg_catalog.int8, actor pg_catalog.text, status pg_catalog.text,
+			   queued_at pg_catalog.timestamptz, edited_at pg_catalog.timestamptz,
+			   detail pg_catalog.jsonb)
+LANGUAGE C
+STABLE
+STRICT
+AS 'MODULE_PATHNAME', 'sr_row_history';
+COMMENT ON FUNCTION @extschema@.row_history(pg_catalog.regclass, pg_catalog.text) IS
+	'the story of a row in order: changes, rejections, review events (needs SELECT on the table)';
+
+/*
+ * Sync health, per table the viewer can read (SELECT on the table or any
+ * of its columns): changes processed (change_log) by status, rejections,
+ * duplicate deliveries (replay_log), the conflict rate (review_required /
+ * processed) and the sync lag (received_at - queued_at: median and 95th
+ * percentile), all over the window (NULL: everything the logs still hold,
+ * see purge()); and the review queue now: pending reviews and the age of
+ * the oldest.  stats() passes the caller as the viewer.
+ */
+CREATE FUNCTION @extschema@.stats_for_role(viewer pg_catalog.oid, "window" pg_catalog.interval)
+RETURNS TABLE (target_table pg_catalog.regclass, processed pg_catalog.int8,
+			   merged pg_catalog.int8, created pg_catalog.int8, deleted pg_catalog.int8,
+			   review_required pg_catalog.int8, not_found pg_catalog.int8,
+			   rejected pg_catalog.int8, replayed pg_catalog.int8,
+			   conflict_rate pg_catalog.numeric, pending_reviews pg_catalog.int8,
+			   oldest_pending pg_catalog.interval, lag_median pg_catalog.interval,
+			   lag_p95 pg_catalog.interval)
+LANGUAGE sql
+STABLE
+CALLED ON NULL INPUT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH changes AS (
+		SELECT c.target_table::pg_catalog.oid AS relid,
+			   pg_catalog.count(*) AS processed,
+			   pg_catalog.count(*) FILTER (WHERE c.status OPERATOR(pg_catalog.=) 'merged') AS merged,
+			   pg_catalog.count(*) FILTER (WHERE c.status OPERATOR(pg_catalog.=) 'created') AS created,
+			   pg_catalog.count(*) FILTER (WHERE c.status OPERATOR(pg_catalog.=) 'deleted') AS deleted,
+			   pg_catalog.count(*) FILTER (WHERE c.status OPERATOR(pg_catalog.=) 'review_required') AS review_required,
+			   pg_catalog.count(*) FILTER (WHERE c.status OPERATOR(pg_catalog.=) 'not_found') AS not_found,
+			   pg_catalog.percentile_cont(0.5::pg_catalog.float8) WITHIN GROUP
+				(ORDER BY c.received_at OPERATOR(pg_catalog.-) c.queued_at) AS lag_median,
+			   pg_catalog.percentile_cont(0.95::pg_catalog.float8) WITHIN GROUP
+				(ORDER BY c.received_at OPERATOR(pg_catalog.-) c.queued_at) AS lag_p95
+		  FROM @extschema@.change_log AS c
+		 WHERE $2 IS NULL
+			OR c.received_at OPERATOR(pg_catalog.>=) (pg_catalog.now() OPERATOR(pg_catalog.-) $2)
+		 GROUP BY c.target_table),
+	rejections AS (
+		SELECT j.target_table::pg_catalog.oid AS relid, pg_catalog.count(*) AS rejected
+		  FROM @extschema@.rejection_log AS j
+		 WHERE j.target_table IS NOT NULL
+		   AND ($2 IS NULL
+				OR j.received_at OPERATOR(pg_catalog.>=) (pg_catalog.now() OPERATOR(pg_catalog.-) $2))
+		 GROUP BY j.target_table),
+	replays AS (
+		SELECT p.target_table::pg_catalog.oid AS relid, pg_catalog.count(*) AS replayed
+		  FROM @extschema@.replay_log AS p
+		 WHERE $2 IS NULL
+			OR p.received_at OPERATOR(pg_catalog.>=) (pg_catalog.now() OPERATOR(pg_catalog.-) $2)
+		 GROUP BY p.target_table),
+	pending AS (
+		SELECT r.target_table::pg_catalog.oid AS relid, pg_catalog.count(*) AS pending_reviews,
+			   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(r.created_at) AS oldest_pending
+		  FROM @extschema@.review AS r
+		 WHERE r.status OPERATOR(pg_catalog.=) 'pending'
+		 GROUP BY r.target_table),
+	tables AS (
+		SELECT s.target_table::pg_catalog.oid AS relid FROM @extschema@.synced_table AS s
+		UNION SELECT changes.relid FROM changes
+		UNION SELECT rejections.relid FROM rejections
+		UNION SELECT replays.relid FROM replays
+		UNION SELECT pending.relid FROM pending)
+	SELECT t.relid::pg_catalog.regclass,
+		   COALESCE(c.processed, 0), COALESCE(c.merged, 0), COALESCE(c.created, 0),
+		   COALESCE(c.deleted, 0), COALESCE(c.review_required, 0), COALESCE(c.not_found, 0),
+		   COALESCE(j.rejected, 0), COALESCE(p.replayed, 0),
+		   CASE WHEN c.processed OPERATOR(pg_catalog.>) 0
+				THEN pg_catalog.round(c.review_required::pg_catalog.numeric
+									  OPERATOR(pg_catalog./) c.processed::pg_catalog.numeric, 4)
+		   END,
+		   COALESCE(q.pending_reviews, 0), q.oldest_pending, c.lag_median, c.lag_p95
+	  FROM tables AS t
+	  LEFT JOIN changes AS c ON c.relid OPERATOR(pg_catalog.=) t.relid
+	  LEFT JOIN rejections AS j ON j.relid OPERATOR(pg_catalog.=) t.relid
+	  LEFT JOIN replays AS p ON p.relid OPERATOR(pg_catalog.=) t.relid
+	  LEFT JOIN pending AS q ON q.relid OPERATOR(pg_catalog.=) t.relid
+	 WHERE pg_catalog.has_any_column_privilege($1, t.relid, 'SELECT')
+	 ORDER BY t.relid::pg_catalog.regclass::pg_catalog.text
+$$;
+COMMENT ON FUNCTION @extschema@.stats_for_role(pg_catalog.oid, pg_catalog.interval) IS
+	'internal: sync health of the tables a role can read (use stats)';
+REVOKE ALL ON FUNCTION @extschema@.stats_for_role(pg_catalog.oid, pg_catalog.interval) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.stats("window" pg_catalog.interval DEFAULT '1 hour')
+RETURNS TABLE (target_table pg_catalog.regclass, processed pg_catalog.int8,
+			   merged pg_catalog.int8, created pg_catalog.int8, deleted pg_catalog.int8,
+			   review_required pg_catalog.int8, not_found pg_catalog.int8,
+			   rejected pg_catalog.int8, replayed pg_catalog.int8,
+			   conflict_rate pg_catalog.numeric, pending_reviews pg_catalog.int8,
+			   oldest_pending pg_catalog.interval, lag_median pg_catalog.interval,
+			   lag_p95 pg_catalog.interval)
+LANGUAGE C
+STABLE
+CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'sr_stats';
+COMMENT ON FUNCTION @extschema@.stats(pg_catalog.interval) IS
+	'sync health per readable table over a window (NULL: everything kept)';
+
+CREATE VIEW @extschema@.stats
+WITH (security_barrier = true)
+AS
+SELECT s.* FROM @extschema@.stats('1 hour'::pg_catalog.interval) AS s;
+COMMENT ON VIEW @extschema@.stats IS
+	'sync health per readable table over the last hour; pending reviews as of now';
+
 /*
  * Privileges: the catalog is readable by everyone and writable by its owner
  * (the DBA grants more if wanted); history tables are the owner's alone.
@@ -324,4 +642,6 @@ REVOKE ALL ON FUNCTION @extschema@.purge(pg_catalog.interval) FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
 GRANT SELECT ON @extschema@.synced_table, @extschema@.field_policy,
 	@extschema@.state_transition TO PUBLIC;
+-- the review queue and sync health filter themselves by the reader's rights
+GRANT SELECT ON @extschema@.pending_reviews, @extschema@.stats TO PUBLIC;
 GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;

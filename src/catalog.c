@@ -34,6 +34,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
@@ -579,7 +580,10 @@ field_cmp(const void *a, const void *b)
 /*
  * Build the cache entry of a table from the catalog, re-running every
  * validation: a column dropped or renamed since the policy was written is
- * reported here, before anything is written.
+ * reported here, before anything is written.  The catalog is read as last
+ * committed (like the system catalogs), not as of the statement's or the
+ * transaction's snapshot: the entry outlives both, and a change committed
+ * while this statement waited for the table must not be cached away.
  */
 static void
 build_table(SrTable *t, Oid relid)
@@ -604,6 +608,7 @@ build_table(SrTable *t, Oid relid)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetLatestSnapshot());
 	AS_OWNER_BEGIN();
 	found = read_synced_row(relid, &row, &t->has_stale_after, &t->stale_after,
 							&t->apply_resolved);
@@ -707,6 +712,7 @@ build_table(SrTable *t, Oid relid)
 		f->ntransitions++;
 		MemoryContextSwitchTo(old);
 	}
+	PopActiveSnapshot();
 	SPI_finish();
 	relation_close(rel, AccessShareLock);
 	t->valid = true;

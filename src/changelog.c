@@ -221,7 +221,9 @@ sr_record_replay(SrChange *c)
 
 /*
  * Was this row deleted through the resolver?  Tombstones are the change_log
- * records of deletes, kept (and purged) with the rest of the change log.
+ * records of deletes, and delete reviews resolved "mobile" (dated when
+ * resolved) while their change's record is kept: both are purged with the
+ * rest of the change log.
  */
 bool
 sr_find_tombstone(Oid relid, const char *row_id, TimestampTz *deleted_at)
@@ -236,11 +238,18 @@ sr_find_tombstone(Oid relid, const char *row_id, TimestampTz *deleted_at)
 
 	sr_run_as_owner_begin(&save_uid, &save_sec);
 	plan = kept_plan(Q_TOMBSTONE,
-					 "SELECT received_at FROM %s.change_log "
+					 "SELECT received_at FROM %1$s.change_log "
 					 "WHERE target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
 					 "AND row_id OPERATOR(pg_catalog.=) $2 "
 					 "AND status OPERATOR(pg_catalog.=) 'deleted' "
-					 "ORDER BY received_at DESC LIMIT 1",
+					 "UNION ALL "
+					 "SELECT r.resolved_at FROM %1$s.review AS r JOIN %1$s.change_log AS c "
+					 "ON c.change_id OPERATOR(pg_catalog.=) r.change_id "
+					 "WHERE r.target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
+					 "AND r.row_id OPERATOR(pg_catalog.=) $2 "
+					 "AND r.status OPERATOR(pg_catalog.=) 'resolved' "
+					 "AND r.applied OPERATOR(pg_catalog.?) '_delete' "
+					 "ORDER BY 1 DESC LIMIT 1",
 					 2, argtypes);
 	rc = SPI_execute_plan(plan, args, NULL, false, 1);
 	sr_run_as_owner_end(save_uid, save_sec);

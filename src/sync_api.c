@@ -22,6 +22,7 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -778,23 +779,35 @@ error_reason(ErrorData *edata)
 /*
  * Open the change's target table: it must exist, the caller must have some
  * right on it (no lock on a table the caller has no business with), and it
- * must be registered.  Takes RowExclusiveLock, so that the cached policies
- * are current for the rest of the transaction.
+ * must be registered.  Takes RowExclusiveLock, so that the table's
+ * definition cannot change for the rest of the transaction, and processes
+ * pending invalidations, so that a catalog change committed before this
+ * call is used even when the lock was already held.
  */
 static SrTable *
 open_target_table(SrChange *c)
 {
+	char	   *relname;
+
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table with OID %u does not exist", c->relid)));
+	relname = get_rel_name(c->relid);
 	if (pg_class_aclcheck(c->relid, GetUserId(),
 						  ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE) != ACLCHECK_OK &&
 		pg_attribute_aclcheck_all(c->relid, GetUserId(),
 								  ACL_SELECT | ACL_INSERT | ACL_UPDATE, ACLMASK_ANY) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(c->relid)),
-					   get_rel_name(c->relid));
+					   relname);
 	LockRelationOid(c->relid, RowExclusiveLock);
+	/* a DROP TABLE may have committed while we waited for the lock */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table \"%s\" was dropped while the change waited for it",
+						relname ? relname : "?")));
+	AcceptInvalidationMessages();
 	return sr_get_table(c->relid, false);
 }
 
@@ -951,6 +964,9 @@ parse_envelope(SrChange *c)
 	c->queued_at = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
 														   ObjectIdGetDatum(InvalidOid),
 														   Int32GetDatum(-1)));
+	current_what[0] = '\0';
+	if (TIMESTAMP_NOT_FINITE(c->queued_at))
+		bad_envelope("envelope member \"%s\" must be a finite timestamp", "queued_at");
 	s = env_text(env, "edited_at", false, false);
 	converting("envelope member \"%s\"", "edited_at");
 	c->edited_at = s == NULL ? c->queued_at :
@@ -958,8 +974,49 @@ parse_envelope(SrChange *c)
 												ObjectIdGetDatum(InvalidOid),
 												Int32GetDatum(-1)));
 	current_what[0] = '\0';
+	if (TIMESTAMP_NOT_FINITE(c->edited_at))
+		bad_envelope("envelope member \"%s\" must be a finite timestamp", "edited_at");
 	s = env_text(env, "actor", false, false);
 	c->actor = s ? s : GetUserNameFromId(GetSessionUserId(), false);
+}
+
+/*
+ * Was this change recorded by a concurrent delivery since we looked?  Probes
+ * the change log exactly as recording does (INSERT ... ON CONFLICT DO
+ * NOTHING, always rolled back): waits for a delivery still in progress, and
+ * at REPEATABLE READ and above raises the serialization failure for one
+ * that committed after our snapshot.  doc fills the NOT NULL columns.
+ */
+static bool
+recorded_concurrently(SrChange *c, int64 hash, Jsonb *doc)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		fresh = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fresh = sr_record_change(c, hash, "rejected", 0, doc, doc);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return !fresh;
 }
 
 /*
@@ -1099,6 +1156,23 @@ process_change(SrChange *c, bool batch)
 	PG_END_TRY();
 	current_what[0] = '\0';
 
+	/*
+	 * A rejection can be the work of a concurrent delivery of this same
+	 * change that committed while we ran (its create made the id exist, its
+	 * sum pushed the field past a CHECK): then the answer is its result.
+	 */
+	if (rejected && opened && !c->preview && recorded_concurrently(c, hash, result))
+	{
+		bool		r;
+		Jsonb	   *prior = prior_result(c, hash, &r);
+
+		if (prior != NULL)
+		{
+			if (r)
+				sr_record_rejection(c, "change_id reused for a different change");
+			return prior;
+		}
+	}
 	if (rejected)
 		sr_record_rejection(c, reason);
 	else if (reused)
@@ -1133,6 +1207,11 @@ change_from_args(FunctionCallInfo fcinfo, SrChange *c, bool preview)
 	c->has_change_id = true;
 	c->queued_at = PG_GETARG_TIMESTAMPTZ(5);
 	c->edited_at = PG_ARGISNULL(6) ? c->queued_at : PG_GETARG_TIMESTAMPTZ(6);
+	/* an infinite time would win every comparison and break lag figures */
+	if (TIMESTAMP_NOT_FINITE(c->queued_at))
+		bad_argument("queued_at must be a finite timestamp", "Pass when the device queued the change.");
+	if (TIMESTAMP_NOT_FINITE(c->edited_at))
+		bad_argument("edited_at must be a finite timestamp", "Pass when the device edited the row, or omit it for queued_at.");
 	c->actor = PG_ARGISNULL(7) ? GetUserNameFromId(GetSessionUserId(), false) :
 		text_to_cstring(PG_GETARG_TEXT_PP(7));
 }
