@@ -7,9 +7,9 @@ OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA       = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
 PGFILEDESC = "sync_resolver - per-field conflict resolution for offline sync"
 
-REGRESS        = catalog resolver create_delete batch review hostile_input privileges
+REGRESS        = catalog resolver create_delete batch review hostile_input privileges search_path memory
 
-ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_batch concurrent_ddl review_concurrent
+ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_delete concurrent_batch concurrent_ddl review_concurrent
 ISOLATION_OPTS = --inputdir=test
 
 PG_CONFIG ?= $(shell scripts/find-pg-config)
@@ -27,3 +27,29 @@ demo test bench: deps
 	$(MAKE) all
 	$(SUDO) $(MAKE) install
 	@scripts/$@.sh
+
+# The client tool sync-push (client/, libpq + json-c): built and installed
+# with the extension, into PostgreSQL's bindir.
+ifneq ($(wildcard client/Makefile),)
+all: client/sync-push
+client/sync-push: $(wildcard client/*.c client/*.h) client/Makefile
+	$(MAKE) -C client PG_CONFIG=$(PG_CONFIG)
+install: install-client
+install-client: client/sync-push
+	$(MAKE) -C client install PG_CONFIG=$(PG_CONFIG)
+clean: clean-client
+clean-client:
+	-$(MAKE) -C client clean
+.PHONY: install-client clean-client
+endif
+
+# The regression suite with the server under valgrind; fuzzing for longer.
+.PHONY: check-valgrind fuzz print-regress
+check-valgrind: deps
+	$(MAKE) all
+	$(SUDO) $(MAKE) install
+	@scripts/check-valgrind.sh
+fuzz:
+	@test/fuzz/run.sh $(or $(FUZZ_SECONDS),300)
+print-regress:
+	@echo $(REGRESS)

@@ -92,7 +92,7 @@ SELECT review_id, target_table, row_id, decider, actor, fields
   FROM sync_resolver.pending_reviews ORDER BY review_id;
 
 \echo '   The dispatcher calls Anna: the work really is done.  Two buttons, "mobile" wins:'
-SELECT sync_resolver.resolve_review(:'r'::jsonb -> 'review_id' #>> '{}', '{"state": "mobile"}', 'dispatcher-dana')
+SELECT sync_resolver.resolve_review((:'r'::jsonb ->> 'review_id')::bigint, '{"state": "mobile"}', 'dispatcher-dana')
 	- 'review_id' AS result;
 SELECT state, assigned_to, work_notes, parts_used, actual_end, customer_signature
   FROM work_order WHERE id = 1001;
@@ -146,10 +146,16 @@ SELECT r ->> 'status' AS status, r -> 'conflicts' -> 0 ->> 'reason' AS reason
 		'{"work_notes": "Found a second leak in the basement.", "parts_used": []}', NULL,
 		'6f1c2a9e-0000-4000-8000-000000000004', actor => 'tech-anna') AS r;
 SELECT count(*) AS still_there FROM work_order WHERE id = 1003;
+\echo '   The dispatcher keeps the record ("server"): the row stays, with the office''s note.'
+SELECT sync_resolver.resolve_review(review_id, '{"_delete": "server"}', 'dispatcher-dana') ->> 'status' AS result
+  FROM sync_resolver.review WHERE change_id = '6f1c2a9e-0000-4000-8000-000000000004';
+SELECT id, work_notes FROM work_order WHERE id = 1003;
 
 \echo
 \echo '== 7. What happened to WO 1001 while Anna was offline (row_history):'
-SELECT event, actor, status, detail FROM sync_resolver.row_history('work_order', '1001');
+\x on
+SELECT event, actor, status, jsonb_pretty(detail) AS detail FROM sync_resolver.row_history('work_order', '1001');
+\x off
 
 \echo
 \echo '== 8. Sync health (sync_resolver.stats):'

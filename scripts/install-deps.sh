@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh: make sure this machine can build and test sync_resolver.
 # Owns: the Debian packages the build needs (PGXS, json-c and libpq headers)
-# for the newest PostgreSQL server installed here.  Installs them with
+# for the newest PostgreSQL server installed here, and the test tools
+# (valgrind, clang with libFuzzer).  Installs them with
 # apt-get only when something is missing; otherwise does nothing.
 set -euo pipefail
 
@@ -29,12 +30,21 @@ else
     [ -f "$("$pg_config" --includedir)/libpq-fe.h" ] || missing+=("libpq-fe.h")
 fi
 [ -f /usr/include/json-c/json.h ] || missing+=("json-c/json.h")
+packages=(postgresql-server-dev-"$major" libjson-c-dev libpq-dev)
+
+# The test tools: valgrind (check-valgrind) and clang with libFuzzer (fuzz).
+extra=()
+command -v valgrind >/dev/null || { missing+=("valgrind"); extra+=(valgrind); }
+if ! command -v clang >/dev/null ||
+   ! compgen -G "$(clang -print-resource-dir 2>/dev/null)/lib/linux/libclang_rt.fuzzer_no_main-*.a" >/dev/null; then
+    missing+=("clang/libFuzzer")
+    extra+=(clang libclang-rt-dev)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
-
-packages=(postgresql-server-dev-"$major" libjson-c-dev libpq-dev)
+packages+=(${extra[@]+"${extra[@]}"})
 echo "install-deps: missing ${missing[*]}; installing ${packages[*]}"
 if [ "$(id -u)" -eq 0 ]; then
     sudo=()

@@ -146,7 +146,14 @@ SELECT hostile.try('{"qty": 0}', '{"qty": true}', 123);
 SELECT hostile.try('{"qty": 0}', '{"qty": "many"}', 124);
 SELECT hostile.try('{"body": null}', '{"body": {"text": "x"}}', 125);
 SELECT hostile.try('{"body": null}', '{"body": ["x"]}', 126);
+-- nested arrays are a multidimensional array, if they are rectangular
 SELECT hostile.try('{"tags": null}', '{"tags": [[1, 2], [3, 4]]}', 127);
+SELECT tags FROM hostile.item WHERE id = 1;
+SELECT hostile.try('{"tags": [[1, 2], [3, 4]]}', '{"tags": [[1, 2], [3]]}', 1271);
+SELECT hostile.try('{"tags": [[1, 2], [3, 4]]}', '{"tags": [[1, 2], 3]}', 1272);
+SELECT hostile.try('{"tags": [[1, 2], [3, 4]]}', '{"tags": [1, [2]]}', 1273);
+SELECT hostile.try('{"tags": [[1, 2], [3, 4]]}', '{"tags": [[], []]}', 1274);
+SELECT hostile.reset();
 SELECT hostile.try('{"tags": null}', '{"tags": [{"a": 1}]}', 128);
 SELECT hostile.try('{"tags": null}', '{"tags": {"a": 1}}', 129);
 SELECT hostile.try('{"tags": null}', '{"tags": [1, "two"]}', 130);
@@ -212,6 +219,17 @@ SELECT * FROM hostile.written();
 SELECT hostile.try('{"price": null, "qty": 0, "ratio": null, "small": null}',
 	'{"price": 999.994, "qty": 1.5, "ratio": 1e308, "small": "-Infinity"}', 175);
 SELECT price, qty, ratio, small FROM hostile.item WHERE id = 1;
+
+-- floats are shown with every digit they hold (what a device echoes back
+-- as its base must be the same value), and a float sum of finite values
+-- that overflows is rejected, never stored as Infinity
+SELECT sync_resolver.sync_apply('hostile.item', '1', '{"small": "-Infinity"}', '{"small": 1.0000001}',
+	hostile.cid(176)) -> 'row' AS row;
+SELECT small = 1.0000001::real AS exact FROM hostile.item WHERE id = 1;
+UPDATE sync_resolver.field_policy SET policy = 'sum' WHERE field_name = 'ratio';
+SELECT hostile.try('{"ratio": 0}', '{"ratio": 1.7e308}', 177);
+SELECT ratio FROM hostile.item WHERE id = 1;
+UPDATE sync_resolver.field_policy SET policy = 'mobile_wins' WHERE field_name = 'ratio';
 
 -- 7. Enormous strings: 10 MB into varchar(10) is rejected (without echoing
 --    the value); 10 MB into text is stored.

@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
 #include "parser/parse_coerce.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -146,42 +147,133 @@ numeric_to_type(SrType *t, Numeric num)
 	return d;
 }
 
-/* Convert a JSON array (container) to an array Datum of t's element type. */
-static bool
-json_to_array(JsonbContainer *jc, SrType *t, Datum *out, char **err)
+/* Elements gathered from nested JSON arrays, with the shape they must have. */
+typedef struct ArrayBuild
 {
-	int			n = JsonContainerSize(jc);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
-	JsonbIterator *it = JsonbIteratorInit(jc);
+	int			ndim;
+	int			dims[MAXDIM];
+	int			n;
+	Datum	   *elems;
+	bool	   *nulls;
+} ArrayBuild;
+
+/*
+ * Find the shape of a (possibly nested) JSON array from its first elements:
+ * [[1,2],[3,4]] is 2 x 2.  False with *err set when it is too deep.
+ */
+static bool
+json_array_shape(JsonbContainer *jc, SrType *t, ArrayBuild *ab, char **err)
+{
+	ab->ndim = 0;
+	for (;;)
+	{
+		JsonbValue *first;
+
+		if (ab->ndim == MAXDIM)
+		{
+			*err = psprintf("a JSON array for type %s has more than %d dimensions",
+							format_type_be(t->typid), MAXDIM);
+			return false;
+		}
+		ab->dims[ab->ndim++] = JsonContainerSize(jc);
+		if (JsonContainerSize(jc) == 0)
+			return true;
+		first = getIthJsonbValueFromContainer(jc, 0);
+		if (first->type != jbvBinary || !JsonContainerIsArray(first->val.binary.data) ||
+			JsonContainerIsScalar(first->val.binary.data))
+			return true;
+		jc = first->val.binary.data;
+	}
+}
+
+/*
+ * Gather the elements of one level of a JSON array into ab, checking that
+ * every sub-array has the shape json_array_shape found.
+ */
+static bool
+json_array_gather(JsonbContainer *jc, SrType *t, ArrayBuild *ab, int level,
+				  char **err)
+{
+	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	int			i = 0;
-	int			dims[1];
-	int			lbs[1] = {1};
-	ArrayType  *arr;
 
+	if (JsonContainerSize(jc) != ab->dims[level])
+	{
+		*err = psprintf("a multidimensional JSON array for type %s must have sub-arrays of equal length",
+						format_type_be(t->typid));
+		return false;
+	}
+	it = JsonbIteratorInit(jc);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		SrValue		ev;
+		bool		nested;
 
 		if (tok != WJB_ELEM)
 			continue;
-		if (v.type == jbvBinary)
+		nested = v.type == jbvBinary;
+		if (nested && !JsonContainerIsArray(v.val.binary.data))
 		{
-			*err = psprintf("expected an array of scalars for type %s, but an element is a nested %s",
-							format_type_be(t->typid),
-							JsonContainerIsArray(v.val.binary.data) ? "array" : "object");
+			*err = psprintf("expected an array of scalars for type %s, but an element is a nested object",
+							format_type_be(t->typid));
 			return false;
 		}
-		if (!sr_json_to_value(&v, t->elem, &ev, err))
+		if (nested != (level < ab->ndim - 1))
+		{
+			*err = psprintf("a multidimensional JSON array for type %s must have sub-arrays of equal length",
+							format_type_be(t->typid));
 			return false;
-		elems[i] = ev.value;
-		nulls[i] = ev.isnull;
-		i++;
+		}
+		if (nested)
+		{
+			if (!json_array_gather(v.val.binary.data, t, ab, level + 1, err))
+				return false;
+		}
+		else
+		{
+			SrValue		ev;
+
+			if (!sr_json_to_value(&v, t->elem, &ev, err))
+				return false;
+			ab->elems[ab->n] = ev.value;
+			ab->nulls[ab->n] = ev.isnull;
+			ab->n++;
+		}
 	}
-	dims[0] = i;
-	arr = construct_md_array(elems, nulls, i == 0 ? 0 : 1, dims, lbs,
+	return true;
+}
+
+/*
+ * Convert a JSON array (container) to an array Datum of t's element type;
+ * nested arrays of equal length make a multidimensional array.
+ */
+static bool
+json_to_array(JsonbContainer *jc, SrType *t, Datum *out, char **err)
+{
+	ArrayBuild	ab;
+	int			lbs[MAXDIM];
+	int			total = 1;
+	ArrayType  *arr;
+
+	if (!json_array_shape(jc, t, &ab, err))
+		return false;
+	for (int i = 0; i < ab.ndim; i++)
+	{
+		lbs[i] = 1;
+		total *= ab.dims[i];	/* bounded by the container's size */
+	}
+	if (total == 0 && ab.ndim > 1)
+	{
+		*err = psprintf("a multidimensional JSON array for type %s must not have empty sub-arrays",
+						format_type_be(t->typid));
+		return false;
+	}
+	ab.n = 0;
+	ab.elems = palloc(sizeof(Datum) * Max(total, 1));
+	ab.nulls = palloc(sizeof(bool) * Max(total, 1));
+	if (!json_array_gather(jc, t, &ab, 0, err))
+		return false;
+	arr = construct_md_array(ab.elems, ab.nulls, total == 0 ? 0 : ab.ndim, ab.dims, lbs,
 							 t->elem->typid, t->elem->typlen, t->elem->typbyval,
 							 t->elem->typalign);
 	*out = PointerGetDatum(arr);
@@ -249,9 +341,44 @@ sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out, char **err)
 bool
 sr_values_equal(SrType *t, SrValue *a, SrValue *b)
 {
+	Datum		bv;
+
+	if (a->isnull && b->isnull)
+		return true;
 	if (a->isnull || b->isnull)
-		return a->isnull && b->isnull;
-	return DatumGetBool(FunctionCall2Coll(&t->eq, t->collation, a->value, b->value));
+	{
+		/*
+		 * A jsonb column: SQL NULL and the JSON null are one value on the
+		 * wire (a device sends null for both), so they compare equal.
+		 */
+		if (t->kind == SR_KIND_JSONB)
+		{
+			Jsonb	   *jb = DatumGetJsonbP(a->isnull ? b->value : a->value);
+			JsonbValue	v;
+
+			return JB_ROOT_IS_SCALAR(jb) && JsonbExtractScalar(&jb->root, &v) &&
+				v.type == jbvNull;
+		}
+		return false;
+	}
+	bv = b->value;
+	if (t->kind == SR_KIND_ARRAY)
+	{
+		/*
+		 * JSON has no array lower bounds: '[0:1]={1,2}' in a row and [1,2]
+		 * from a device are the same list, so compare with equal bounds.
+		 */
+		ArrayType  *aa = DatumGetArrayTypeP(a->value);
+		ArrayType  *ba = DatumGetArrayTypePCopy(b->value);
+
+		if (ARR_NDIM(aa) != ARR_NDIM(ba))
+			return false;
+		if (ARR_NDIM(aa) > 0)
+			memcpy(ARR_LBOUND(ba), ARR_LBOUND(aa), ARR_NDIM(aa) * sizeof(int));
+		bv = PointerGetDatum(ba);
+		return DatumGetBool(FunctionCall2Coll(&t->eq, t->collation, PointerGetDatum(aa), bv));
+	}
+	return DatumGetBool(FunctionCall2Coll(&t->eq, t->collation, a->value, bv));
 }
 
 /* Typed ordering (btree comparison); NULL sorts first. */
@@ -340,6 +467,28 @@ push_numeric(JsonbParseState **ps, Datum num, JsonbIteratorToken tok)
 	pushJsonbValue(ps, tok, &v);
 }
 
+static void push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
+					   JsonbIteratorToken tok);
+
+/* Push one level of a multidimensional array as nested JSON arrays. */
+static void
+push_array_level(JsonbParseState **ps, Datum *elems, bool *nulls, int *next,
+				 int *dims, int ndim, int level, SrType *elem)
+{
+	pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < dims[level]; i++)
+	{
+		if (level < ndim - 1)
+			push_array_level(ps, elems, nulls, next, dims, ndim, level + 1, elem);
+		else
+		{
+			push_typed(ps, elems[*next], nulls[*next], elem, WJB_ELEM);
+			(*next)++;
+		}
+	}
+	pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+}
+
 /* Push a typed value as a JSON value (or array element). */
 static void
 push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
@@ -369,11 +518,24 @@ push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
 				push_numeric(ps, DirectFunctionCall1(int8_numeric, value), tok);
 			return;
 		case SR_KIND_FLOAT:
-			if (t->basetype == FLOAT4OID)
-				push_numeric(ps, DirectFunctionCall1(float4_numeric, value), tok);
-			else
-				push_numeric(ps, DirectFunctionCall1(float8_numeric, value), tok);
-			return;
+			{
+				/*
+				 * The shortest decimal that reads back as the same float:
+				 * float4_numeric and float8_numeric round to FLT_DIG and
+				 * DBL_DIG digits, and a device echoing the value back would
+				 * then see a phantom change.
+				 */
+				char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+				if (t->basetype == FLOAT4OID)
+					float_to_shortest_decimal_buf(DatumGetFloat4(value), buf);
+				else
+					double_to_shortest_decimal_buf(DatumGetFloat8(value), buf);
+				push_numeric(ps, DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+													 ObjectIdGetDatum(InvalidOid),
+													 Int32GetDatum(-1)), tok);
+				return;
+			}
 		case SR_KIND_NUMERIC:
 			push_numeric(ps, value, tok);
 			return;
@@ -413,13 +575,21 @@ push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
 				bool	   *nulls;
 				int			n;
 
+				int			next = 0;
+
 				deconstruct_array(arr, t->elem->typid, t->elem->typlen,
 								  t->elem->typbyval, t->elem->typalign,
 								  &elems, &nulls, &n);
-				pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
-				for (int i = 0; i < n; i++)
-					push_typed(ps, elems[i], nulls[i], t->elem, WJB_ELEM);
-				pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+				if (ARR_NDIM(arr) <= 1)
+				{
+					pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+					for (int i = 0; i < n; i++)
+						push_typed(ps, elems[i], nulls[i], t->elem, WJB_ELEM);
+					pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+				}
+				else
+					push_array_level(ps, elems, nulls, &next, ARR_DIMS(arr),
+									 ARR_NDIM(arr), 0, t->elem);
 				return;
 			}
 		default:

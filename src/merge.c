@@ -10,6 +10,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "utils/array.h"
@@ -474,9 +476,19 @@ sum_policy(SrDecision *d)
 	{
 #define GETF(v) ((v)->isnull ? 0.0 : t->basetype == FLOAT4OID ? \
 				 (double) DatumGetFloat4((v)->value) : DatumGetFloat8((v)->value))
-		double		r = GETF(s) + (GETF(m) - GETF(b));
+		double		bv = GETF(b),
+					mv = GETF(m),
+					sv = GETF(s),
+					r = sv + (mv - bv);
 #undef GETF
 
+		/* finite inputs must give a finite sum, as float8pl/float4pl insist */
+		if (isfinite(bv) && isfinite(mv) && isfinite(sv) &&
+			(!isfinite(r) || (t->basetype == FLOAT4OID && !isfinite((float4) r))))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("sum of field \"%s\" is out of range for type %s",
+							d->field->name, format_type_be(t->typid))));
 		d->result.value = t->basetype == FLOAT4OID ? Float4GetDatum((float4) r) :
 			Float8GetDatum(r);
 	}

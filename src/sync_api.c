@@ -851,7 +851,8 @@ is_data_error(int sqlerrcode)
 	int			class = ERRCODE_TO_CATEGORY(sqlerrcode);
 
 	return class == ERRCODE_DATA_EXCEPTION ||
-		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
+		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+		class == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
 }
 
 /* Must an error propagate even out of a batch (the caller has to retry)? */
@@ -1420,12 +1421,21 @@ sr_sync_apply_batch(PG_FUNCTION_ARGS)
 	outer = CurrentMemoryContext;
 	n = JB_ROOT_COUNT(changes);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	cxt = AllocSetContextCreate(outer, "sync_resolver change", ALLOCSET_DEFAULT_SIZES);
 
+	/*
+	 * An SPI connection of its own for the locking and for each change: SPI
+	 * calls return in the connection's procedure context, so what a change
+	 * allocates after its statements lands there, and only SPI_finish frees
+	 * it.  One connection for the whole batch grew the backend by about
+	 * 15 kB per change.
+	 */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(cxt);
 	lock_batch_rows(&changes->root, n);
+	MemoryContextSwitchTo(outer);
+	SPI_finish();
 	MemoryContextSwitchTo(outer);
 	MemoryContextReset(cxt);
 
@@ -1438,6 +1448,8 @@ sr_sync_apply_batch(PG_FUNCTION_ARGS)
 		bool		isnull = false;
 
 		CHECK_FOR_INTERRUPTS();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
 		MemoryContextSwitchTo(cxt);
 		memset(&c, 0, sizeof(c));
 		v = getIthJsonbValueFromContainer(&changes->root, i);
@@ -1455,9 +1467,10 @@ sr_sync_apply_batch(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(outer);
 		d = JsonbPGetDatum(result);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
+		SPI_finish();
+		MemoryContextSwitchTo(outer);
 		MemoryContextReset(cxt);
 	}
 	MemoryContextDelete(cxt);
-	SPI_finish();
 	return (Datum) 0;
 }

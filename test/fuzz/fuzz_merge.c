@@ -35,8 +35,9 @@
  * (sr_json_to_value), skips unchanged fields as sync_apply does, calls
  * sr_decide_field() and checks:
  *
- *	 - errors: only data exceptions (SQLSTATE class 22) and integrity
- *	   violations (class 23, domain checks) may be raised, and only while
+ *	 - errors: only data exceptions (SQLSTATE class 22), integrity
+ *	   violations (class 23, domain checks) and program limits (class 54,
+ *	   e.g. too many array dimensions) may be raised, and only while
  *	   converting device input or deciding (documented: they become a
  *	   `rejected` change); anything else (internal errors, crashes, hangs)
  *	   is a failure;
@@ -1098,7 +1099,8 @@ fuzz_one(const uint8_t *data, size_t size)
 			failing = false;
 		else if (phase == PH_CHECK ||
 				 (class != ERRCODE_DATA_EXCEPTION &&
-				  class != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION))
+				  class != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION &&
+				  class != ERRCODE_PROGRAM_LIMIT_EXCEEDED))
 		{
 			static const char kind[] = "ERROR %s in phase %s: %s";
 			char		msg[2048];
