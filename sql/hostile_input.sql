@@ -153,6 +153,13 @@ SELECT hostile.try('{"tags": [[1, 2], [3, 4]]}', '{"tags": [[1, 2], [3]]}', 1271
 SELECT hostile.try('{"tags": [[1, 2], [3, 4]]}', '{"tags": [[1, 2], 3]}', 1272);
 SELECT hostile.try('{"tags": [[1, 2], [3, 4]]}', '{"tags": [1, [2]]}', 1273);
 SELECT hostile.try('{"tags": [[1, 2], [3, 4]]}', '{"tags": [[], []]}', 1274);
+-- JSON has no array bounds and no JSON-null-versus-SQL-NULL: a row holding
+-- '[0:1]={1,2}' or a jsonb null is what the device saw as [1,2] and null,
+-- so the server did not change it
+UPDATE hostile.item SET tags = '[0:1]={1,2}', doc = 'null' WHERE id = 1;
+SELECT r -> 'decisions' AS decisions, r -> 'row' AS row
+  FROM sync_resolver.sync_apply('hostile.item', '1', '{"tags": [1, 2], "doc": null}',
+	'{"tags": [1, 2, 5], "doc": {"a": 1}}', hostile.cid(1275)) AS r;
 SELECT hostile.reset();
 SELECT hostile.try('{"tags": null}', '{"tags": [{"a": 1}]}', 128);
 SELECT hostile.try('{"tags": null}', '{"tags": {"a": 1}}', 129);

@@ -369,12 +369,16 @@ sr_values_equal(SrType *t, SrValue *a, SrValue *b)
 		 * from a device are the same list, so compare with equal bounds.
 		 */
 		ArrayType  *aa = DatumGetArrayTypeP(a->value);
-		ArrayType  *ba = DatumGetArrayTypePCopy(b->value);
+		ArrayType  *ba = DatumGetArrayTypeP(b->value);
 
 		if (ARR_NDIM(aa) != ARR_NDIM(ba))
 			return false;
-		if (ARR_NDIM(aa) > 0)
+		if (ARR_NDIM(aa) > 0 &&
+			memcmp(ARR_LBOUND(aa), ARR_LBOUND(ba), ARR_NDIM(aa) * sizeof(int)) != 0)
+		{
+			ba = DatumGetArrayTypePCopy(PointerGetDatum(ba));
 			memcpy(ARR_LBOUND(ba), ARR_LBOUND(aa), ARR_NDIM(aa) * sizeof(int));
+		}
 		bv = PointerGetDatum(ba);
 		return DatumGetBool(FunctionCall2Coll(&t->eq, t->collation, PointerGetDatum(aa), bv));
 	}
