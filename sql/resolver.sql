@@ -249,7 +249,7 @@ SELECT field.sync('{"hours": "lots"}', '00000000-0000-0000-0000-000000000124') -
 SELECT field.sync('{"visits": 3000000000}', '00000000-0000-0000-0000-000000000125') ->> 'reason';
 SELECT field.sync('{"billable": "perhaps"}', '00000000-0000-0000-0000-000000000126') ->> 'reason';
 SELECT field.sync('{"hours": {"value": 3}}', '00000000-0000-0000-0000-000000000127') ->> 'reason';
-SELECT field.sync('{"parts_used": [["nested"]]}', '00000000-0000-0000-0000-000000000128') ->> 'reason';
+SELECT field.sync('{"parts_used": [["nested"], "flat"]}', '00000000-0000-0000-0000-000000000128') ->> 'reason';
 -- (JSON null is a value: state null is an invalid transition, not a rejection)
 SELECT field.sync('{"state": null}', '00000000-0000-0000-0000-000000000129') ->> 'status';
 SELECT field.sync('{"Hours": 3}', '00000000-0000-0000-0000-000000000130') ->> 'reason';
