@@ -2,20 +2,33 @@
 # bench.sh: the body of `make bench` (the Makefile has already built and
 # installed the extension).  Owns: a throwaway cluster for the run, the
 # benchmark database (test/bench/setup.sql), the timed pgbench runs of the
-# four workloads (test/bench/*.sql), the check that each workload did what
-# it claims, the memory measurements, the printed table, and, when asked,
-# perf profiles of the workloads.  Nothing is left running (cluster.sh's
-# cleanup and our own trap).
+# workloads (test/bench/*.sql), the check that each workload did what it
+# claims, the server CPU spent per change, the memory measurements, the
+# printed table, and, when asked, perf profiles of the workloads.  Nothing
+# is left running (cluster.sh's cleanup and our own trap).
+#
+# Before the timed runs the change log is given a history of BENCH_ROWS
+# records (one sweep of sync_apply_batch over the rows) and the floor's
+# idempotency table as many rows, then both are analyzed: the runs measure
+# a resolver in service, not the first minutes of an empty change log
+# (see "Plans on an empty change log" in test/bench/RESULTS.md).
 #
 # Workloads, each for BENCH_SECONDS with BENCH_CLIENTS clients and
 # synchronous_commit=off in the benchmark's sessions:
 #   1. floor       UPDATE of the row + INSERT of an idempotency record, one
 #                  statement (test/bench/floor.sql)
+#      floor, batched: the same for BENCH_BATCH changes in one statement
+#                  (floor_batch.sql; a reference for workload 4)
 #   2. no conflict sync_apply, base = the row      (apply_noconflict.sql)
 #   3. conflicts   sync_apply, 4 fields settled by policy (apply_conflict.sql)
 #   4. batch       sync_apply_batch of BENCH_BATCH changes (apply_batch.sql)
 # then workload 2 again on the grown change_log (is the cost flat?), and the
 # backend memory of one long batch and of many calls in one session.
+#
+# Besides changes per second, each run reports the server's CPU time per
+# change: the CPU of every process of the cluster (backends, WAL writer,
+# autovacuum, ...) over the run, from /proc, divided by the changes.  On a
+# machine shared with other work it varies much less than the throughput.
 #
 # Settings (environment):
 #   BENCH_SECONDS      length of each timed run (default 30)
@@ -23,7 +36,15 @@
 #   BENCH_CLIENTS      pgbench clients (default 2)
 #   BENCH_BATCH        changes per sync_apply_batch call (default 100)
 #   BENCH_MEM_CHANGES  changes in the one-call memory batch (default 100000)
-#   BENCH_MEM_CALLS    sync_apply calls in the one-session memory test (default 2000)
+#   BENCH_MEM_CALLS    sync_apply calls in the one-session memory test
+#                      (default 200000)
+#   BENCH_SCALE_ROWS   if set (e.g. 10000000): afterwards grow work_order to
+#                      this many rows and the change log by as many records,
+#                      and run the floor and workload 2 again (default: no)
+#   BENCH_PLANS        a file: afterwards, write there the statements one
+#                      sync_apply (no conflict, conflicts) and one batch of
+#                      two changes run, with their plans (auto_explain,
+#                      ANALYZE, BUFFERS), on the tables as they are then
 #   BENCH_PROFILE      a directory: afterwards, profile workloads 1-4 with
 #                      perf (cpu-clock, dwarf call graphs) and write the
 #                      reports there (default: no profiling)
@@ -38,12 +59,14 @@ ROWS=${BENCH_ROWS:-100000}
 CLIENTS=${BENCH_CLIENTS:-2}
 BATCH=${BENCH_BATCH:-100}
 MEM_CHANGES=${BENCH_MEM_CHANGES:-100000}
-MEM_CALLS=${BENCH_MEM_CALLS:-2000}
+MEM_CALLS=${BENCH_MEM_CALLS:-200000}
+SCALE_ROWS=${BENCH_SCALE_ROWS:-}
+PLANS_FILE=${BENCH_PLANS:-}
 PROFILE_DIR=${BENCH_PROFILE:-}
 
-for v in SECS ROWS CLIENTS BATCH MEM_CHANGES MEM_CALLS; do
+for v in SECS ROWS CLIENTS BATCH MEM_CHANGES MEM_CALLS ${SCALE_ROWS:+SCALE_ROWS}; do
     if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then
-        echo "bench: BENCH_${v/SECS/SECONDS} must be a positive integer, not '${!v}'" >&2
+        echo "bench: BENCH_${v/#SECS/SECONDS} must be a positive integer, not '${!v}'" >&2
         exit 2
     fi
 done
@@ -103,8 +126,11 @@ MULT_ALL=$(coprime_mult "$ROWS")
 MULT_HALF=$(coprime_mult "$HALF")
 
 echo "== sync_resolver benchmark: starting a throwaway cluster"
+# autovacuum is off: it would run in some timed runs and not in others;
+# every run starts after VACUUM ANALYZE and CHECKPOINT instead.
 cluster_start fsync=on shared_buffers=512MB max_wal_size=4GB checkpoint_timeout=30min \
-    autovacuum_naptime=10s
+    autovacuum=off
+echo "   (in $CLUSTER_DIR)"
 createdb bench
 psql -X -q -v ON_ERROR_STOP=1 -v rows="$ROWS" -f test/bench/setup.sql
 
@@ -125,30 +151,56 @@ SELECT format('f%s_%s=%s', g, k, new ->> f)
 SQL
 )
 
-# Put the rows in the state a workload's first sweep starts from.
+# CPU time (clock ticks) of the cluster so far: the postmaster's own and
+# that of its children, live ones from their /proc entries, exited ones
+# (pgbench's backends after a run, autovacuum workers) from the
+# postmaster's cutime and cstime.
+CLK_TCK=$(getconf CLK_TCK)
+POSTMASTER_PID=$(head -1 "$CLUSTER_DIR/data/postmaster.pid")
+server_ticks() {
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$POSTMASTER_PID" '
+        { pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, a, " ")
+          if (pid == pm || a[2] == pm) t += a[12] + a[13] + a[14] + a[15] }
+        END { printf "%d\n", t }'
+}
+
+# Put rows lo..hi (default all) in the state a workload's first sweep
+# starts from.
 prepare() {
-    q "SELECT bench_reset('$1', 1, $ROWS)" >/dev/null
-    q "VACUUM ANALYZE work_order" >/dev/null
+    local t
+    q "SELECT bench_reset('$1', 1, ${2:-$ROWS})" >/dev/null
+    for t in work_order sync_resolver.change_log bench_idem; do
+        q "VACUUM ANALYZE $t" >/dev/null
+    done
     q "CHECKPOINT" >/dev/null
 }
 
+# (a backend reports its statistics when it exits: run() waits for that)
 seq_scans() {
-    sleep 1                        # let pgbench's backends flush their stats
     q "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_all_tables
         WHERE relid IN ('work_order'::regclass, 'sync_resolver.change_log'::regclass)"
 }
 
-# run NAME SCRIPT SECONDS: one timed pgbench run; sets tps and txns.
+wal_bytes() { q "SELECT wal_bytes::bigint FROM pg_stat_wal"; }
+
+# run NAME SCRIPT SECONDS [PGBENCH-ARGS]: one timed pgbench run; sets tps,
+# txns, ticks (the server's CPU over the run) and wal (bytes of WAL).
 run() {
-    local name=$1 script=$2 secs=$3 log="$work/$1.log" rc=0 failed
+    local name=$1 script=$2 secs=$3 log="$work/$1.log" rc=0 failed t0 w0
+    shift 3
+    w0=$(wal_bytes)
+    t0=$(server_ticks)
     pgbench -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -T "$secs" \
-        -D n=0 -D part="$PART" -D mult="$MULT" -D batch="$BATCH" "${vars[@]}" \
+        -D n=0 -D part="$PART" -D mult="$MULT" -D batch="$BATCH" "${vars[@]}" "$@" \
         -f "test/bench/$script" >"$log" 2>&1 || rc=$?
+    sleep 0.5                      # pgbench's backends exit (and report) after it does
+    ticks=$(( $(server_ticks) - t0 ))
+    wal=$(( $(wal_bytes) - w0 ))
     tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log")
     txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$log")
     failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
-    if [ "$rc" -ne 0 ] || [ -z "$tps" ] || [ -z "$txns" ] || [ "${failed:-0}" -ne 0 ] ||
-        grep -qE 'ERROR|FATAL|aborted' "$log"; then
+    if [ "$rc" -ne 0 ] || [ -z "$tps" ] || [ -z "$txns" ] || [ "$txns" -eq 0 ] ||
+        [ "${failed:-0}" -ne 0 ] || grep -qE 'ERROR|FATAL|aborted' "$log"; then
         echo "bench: pgbench run '$name' failed (exit status $rc); its output:" >&2
         sed 's/^/  | /' "$log" >&2
         exit 1
@@ -157,7 +209,8 @@ run() {
 
 # check NAME START EXPECTED-COUNT [EXPECTED-REASONS]: the change records
 # since START are all "merged" with the expected decision reasons, and
-# nothing was rejected or sent to review.
+# nothing was rejected or sent to review.  Without reasons: the floor's
+# idempotency records since START.
 check() {
     local name=$1 start=$2 want=$3 reasons=${4:-} got
     if [ -z "$reasons" ]; then
@@ -186,36 +239,59 @@ NC_REASONS='{"state": "server_unchanged", "work_notes": "server_unchanged",
 CONFLICT_REASONS='{"state": "mobile_newer", "work_notes": "appended",
                    "labor_minutes": "summed", "priority": "mobile_newer"}'
 
-declare -A rate
+#
+# A history: the change log of a resolver in service, not an empty one.
+#
+echo "== history: $(commas "$ROWS") change records (sync_apply_batch sweeps of 1,000)" \
+     "and as many idempotency records for the floor"
+q "SELECT bench_reset('nc', 1, $ROWS)" >/dev/null
+start=$(q "SELECT clock_timestamp()")
+psql -X -q -At -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SELECT format('SELECT count(*) FROM sync_resolver.sync_apply_batch(bench_batch(%L, %s, %s, 0, %s, %s))',
+              'nc', k0, least(1000, $ROWS - k0), $ROWS, $MULT_ALL)
+  FROM generate_series(0, $ROWS - 1, 1000) AS k0 \gexec
+INSERT INTO bench_idem
+SELECT gen_random_uuid(), 'work_order', i::text, now() - interval '1 day'
+  FROM generate_series(1, $ROWS) AS i;
+SQL
+check history "$start" "$ROWS" "$NC_REASONS"
+
+declare -A rate cpu seqs walpc
 seq_total=0
 # workload NAME SCRIPT ROWSTATE CHANGES-PER-CALL [REASONS]
 workload() {
     local name=$1 script=$2 state=$3 per=$4 reasons=${5:-} start s0 s1
     echo "== $name: $SECS s, $CLIENTS clients ($script)"
-    prepare "$state"
+    [ "$state" = - ] || prepare "$state"
     s0=$(seq_scans)
     start=$(q "SELECT clock_timestamp()")
     run "$name" "$script" "$SECS"
     s1=$(seq_scans)
+    seqs[$name]=$((s1 - s0))
     seq_total=$((seq_total + s1 - s0))
     check "$name" "$start" $((txns * per)) "$reasons"
     rate[$name]=$(calc "%.0f" "$tps * $per")
+    cpu[$name]=$(calc "%.1f" "$ticks * 1000000 / $CLK_TCK / ($txns * $per)")
+    walpc[$name]=$(calc "%.0f" "$wal / ($txns * $per)")
 }
 
 workload floor floor.sql nc 1
+workload floor_batch floor_batch.sql nc "$BATCH"
 workload noconflict apply_noconflict.sql nc 1 "$NC_REASONS"
 workload conflict apply_conflict.sql conflict 1 "$CONFLICT_REASONS"
 workload batch apply_batch.sql nc "$BATCH" "$NC_REASONS"
 batch_tps=$tps
 
 # The batch's envelopes are built in SQL by the same statement: time the
-# building alone and subtract it from the time per call.
+# building alone and subtract it from the time (and CPU) per call.
 build_secs=$(( SECS / 3 > 2 ? SECS / 3 : 2 ))
 echo "== building the batch arrays alone: $build_secs s"
 run build build_batch.sql "$build_secs"
 build_tps=$tps
+build_cpu=$(calc "%.1f" "$ticks * 1000000 / $CLK_TCK / ($txns * $BATCH)")
 batch_net=$(awk -v b="$batch_tps" -v c="$build_tps" -v n="$BATCH" \
     'BEGIN { t = 1 / b - 1 / c; if (t > 0) printf "%.0f", n / t; else print 0 }')
+batch_net_cpu=$(calc "%.1f" "${cpu[batch]} - $build_cpu")
 build_us=$(calc "%.0f" "$CLIENTS * 1000000 / $build_tps")
 batch_us=$(calc "%.0f" "$CLIENTS * 1000000 / $batch_tps")
 
@@ -264,16 +340,22 @@ field() { awk -F'|' -v k="$1" -v i="$2" '$1 == k { print $i }' "$3"; }
 
 echo "== memory: one sync_apply_batch of $(commas "$MEM_CHANGES") changes"
 prepare nc
-# (a) building the argument alone, (b) the batch with that argument.
-for part in arg batch; do
-    if [ "$part" = arg ]; then
-        warm="SELECT jsonb_array_length(bench_batch('nc', 0, 100, 0, $ROWS, $MULT_ALL));"
-        main="SELECT 'main', jsonb_array_length(bench_batch('nc', 100, $MEM_CHANGES, 0, $ROWS, $MULT_ALL));"
-    else
-        warm="SELECT count(*) FROM sync_resolver.sync_apply_batch(bench_batch('nc', 0, 100, 0, $ROWS, $MULT_ALL));"
-        main="SELECT 'main', count(*) FILTER (WHERE r ->> 'status' = 'merged')
-                FROM sync_resolver.sync_apply_batch(bench_batch('nc', 100, $MEM_CHANGES, 0, $ROWS, $MULT_ALL)) AS r;"
-    fi
+# The argument is built beforehand, in another session, and stored: the
+# measured session only reads it.  The call holds its argument, detoasted,
+# to the end; the resolver's own memory is the peak less the argument's
+# size (sampling a session that only reads the argument misses its peak,
+# which lasts a few milliseconds).
+q "CREATE TABLE bench_mem_arg AS
+   SELECT 'warm' AS k, bench_batch('nc', 0, 100, 0, $ROWS, $MULT_ALL) AS b
+   UNION ALL
+   SELECT 'main', bench_batch('nc', 100, $MEM_CHANGES, 0, $ROWS, $MULT_ALL)" >/dev/null
+arg_kb=$(q "SELECT pg_column_size(b || '[]') / 1024 FROM bench_mem_arg WHERE k = 'main'")
+for part in batch; do
+    warm="SELECT count(*) FROM bench_mem_arg AS a, sync_resolver.sync_apply_batch(a.b)
+           WHERE a.k = 'warm';"
+    main="SELECT 'main', count(*) FILTER (WHERE r ->> 'status' = 'merged')
+            FROM bench_mem_arg AS a, sync_resolver.sync_apply_batch(a.b) AS r
+           WHERE a.k = 'main';"
     cat >"$work/mem_$part.sql" <<SQL
 SELECT pg_backend_pid() \\g :pidfile
 $warm
@@ -290,42 +372,114 @@ SQL
     fi
     declare "${part}_peak=$((peak - $(field before 2 "$out")))"
     declare "${part}_kept=$(( $(field after 2 "$out") - $(field before 2 "$out") ))"
+    declare "${part}_ctx_kept=$(( $(field after 3 "$out") - $(field before 3 "$out") ))"
 done
+own_peak=$((batch_peak - arg_kb))
 
-echo "== memory: $(commas "$MEM_CALLS") sync_apply calls in one session"
+echo "== memory: $(commas "$MEM_CALLS") sync_apply calls in one session (pgbench, 1 client)"
 q "SELECT bench_reset('nc', 1, $HALF), bench_reset('conflict', $HALF + 1, $ROWS)" >/dev/null
-warm_calls=200
-# Calls alternate: a no-conflict change on the first half of the rows, a
-# conflicting one on the second half.
-calls_sql() {
-    echo "SELECT s FROM (SELECT bench_call_sql('nc', k, 0, $HALF, $MULT_HALF) AS s, k, 0 AS o
-                          FROM generate_series($1, $2) AS k
-                        UNION ALL
-                        SELECT bench_call_sql('conflict', k, 1, $HALF, $MULT_HALF), k, 1
-                          FROM generate_series($1, $2) AS k) AS c
-           ORDER BY k, o \\gexec"
-}
-cat >"$work/mem_calls.sql" <<SQL
-SELECT pg_backend_pid() \\g :pidfile
-\\o /dev/null
-$(calls_sql 0 $((warm_calls / 2 - 1)))
-\\o
-SELECT 'before', $rss_sql, $ctx_sql;
-\\o /dev/null
-$(calls_sql $((warm_calls / 2)) $((warm_calls / 2 + MEM_CALLS / 2 - 1)))
-\\o
-SELECT 'after', $rss_sql, $ctx_sql;
-SQL
 start=$(q "SELECT clock_timestamp()")
-mem_session mem_calls
-out="$work/mem_calls.out"
-calls_rss=$(( $(field after 2 "$out") - $(field before 2 "$out") ))
-calls_ctx=$(( $(field after 3 "$out") - $(field before 3 "$out") ))
-calls_done=$(q "SELECT count(*) FROM sync_resolver.change_log WHERE received_at >= '$start'")
-if [ "$calls_done" -ne $((warm_calls / 2 * 2 + MEM_CALLS / 2 * 2)) ]; then
-    echo "bench: the one-session test recorded $calls_done changes, expected" \
-         "$((warm_calls / 2 * 2 + MEM_CALLS / 2 * 2))" >&2
+PGAPPNAME=bench_mem_calls pgbench -n -M prepared -c 1 -j 1 -t "$MEM_CALLS" \
+    -D n=0 -D part="$HALF" -D mult="$MULT_HALF" "${vars[@]}" \
+    -f test/bench/mem_calls.sql >"$work/mem_calls.log" 2>&1 &
+pgbench_pid=$!
+bg_pids+=("$pgbench_pid")
+# Sample the backend's RssAnon every 0.2 s: the first sample after about
+# 2 s (warmed up: caches and kept plans built) is the baseline.
+be_pid="" samples=0 calls_first="" calls_last="" calls_max=0
+while kill -0 "$pgbench_pid" 2>/dev/null; do
+    if [ -z "$be_pid" ]; then
+        be_pid=$(q "SELECT pid FROM pg_stat_activity WHERE application_name = 'bench_mem_calls'")
+    fi
+    if [ -n "$be_pid" ]; then
+        v=$(awk '$1 == "RssAnon:" { print $2 }' "/proc/$be_pid/status" 2>/dev/null || true)
+        if [ -n "$v" ]; then
+            samples=$((samples + 1))
+            if [ -z "$calls_first" ] && [ "$samples" -ge 10 ]; then calls_first=$v; fi
+            calls_last=$v
+            [ "$v" -gt "$calls_max" ] && calls_max=$v
+        fi
+    fi
+    sleep 0.2
+done
+rc=0
+wait "$pgbench_pid" || rc=$?
+if [ "$rc" -ne 0 ] || grep -qE 'ERROR|FATAL|aborted' "$work/mem_calls.log"; then
+    echo "bench: the one-session pgbench run failed (exit status $rc); its output:" >&2
+    sed 's/^/  | /' "$work/mem_calls.log" >&2
     exit 1
+fi
+calls_tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$work/mem_calls.log")
+calls_done=$(q "SELECT count(*) FROM sync_resolver.change_log
+                 WHERE received_at >= '$start' AND status = 'merged'")
+if [ "$calls_done" -ne "$MEM_CALLS" ]; then
+    echo "bench: the one-session test merged $calls_done changes, expected $MEM_CALLS" >&2
+    exit 1
+fi
+if [ -n "$calls_first" ]; then
+    calls_rss=$((calls_last - calls_first))
+    calls_peak=$((calls_max - calls_first))
+    calls_note="RssAnon from 2 s in to the end"
+else
+    # too short a run for a baseline after warm-up: first sample to last
+    calls_rss=0 calls_peak=0 calls_note="run too short to measure"
+fi
+
+#
+# Optionally, the same at scale: work_order of SCALE_ROWS rows and as many
+# more change records and idempotency records.  The added change records
+# are copies of a real one with other change_ids, row ids and times, and
+# empty result and audit documents, to keep this quick: a call reads the
+# change log only through its indexes, which are as large as with real
+# records (the heap is only appended to).
+#
+if [ -n "$SCALE_ROWS" ] && [ "$SCALE_ROWS" -gt "$ROWS" ]; then
+    echo "== scale: work_order to $(commas "$SCALE_ROWS") rows, change_log and bench_idem" \
+         "by $(commas "$SCALE_ROWS") records each"
+    q "SELECT bench_reset('nc', 1, $ROWS)" >/dev/null
+    psql -X -q -At -v ON_ERROR_STOP=1 >/dev/null <<SQL
+INSERT INTO work_order (id, short_description, state, assigned_to, work_notes, parts_used,
+                        actual_end, customer_signature, updated_at)
+SELECT i, 'Work order ' || i, 'in_progress', 'tech-' || (i % 50), 'Arrived on site.', '{valve}',
+       '2026-05-14T15:00:00+00:00', 'sig:a', now() - interval '1 hour'
+  FROM generate_series($ROWS + 1, $SCALE_ROWS) AS i;
+INSERT INTO sync_resolver.change_log (change_id, target_table, row_id, payload_hash, status,
+                                      actor, queued_at, edited_at, received_at, review_id,
+                                      result, fields)
+SELECT gen_random_uuid(), t.target_table, (i % $SCALE_ROWS + 1)::text, t.payload_hash, t.status,
+       t.actor, t.queued_at, t.edited_at,
+       t.received_at - interval '2 days' + i * interval '1 ms', t.review_id, '{}', '{}'
+  FROM (SELECT * FROM sync_resolver.change_log LIMIT 1) AS t,
+       generate_series(1, $SCALE_ROWS) AS i;
+INSERT INTO bench_idem
+SELECT gen_random_uuid(), 'work_order', i::text, now() - interval '2 days'
+  FROM generate_series(1, $SCALE_ROWS) AS i;
+SQL
+    for t in work_order sync_resolver.change_log bench_idem; do
+        q "VACUUM ANALYZE $t" >/dev/null
+    done
+    q "CHECKPOINT" >/dev/null
+    scale_log_rows=$(q "SELECT count(*) FROM sync_resolver.change_log")
+    # Sweep all the rows now; no conflict first (the rows are in its first
+    # state), then the floor on other rows (it writes whatever the state).
+    ROWS_SAVED=$ROWS PART_SAVED=$PART MULT_SAVED=$MULT
+    ROWS=$SCALE_ROWS
+    PART=$((SCALE_ROWS / CLIENTS))
+    MULT=$(coprime_mult "$PART")
+    workload noconflict_scale apply_noconflict.sql - 1 "$NC_REASONS"
+    echo "   (the floor starts half a sweep further: other rows, not those just cached)"
+    run_floor_offset=$((PART / 2))
+    s0=$(seq_scans)
+    start=$(q "SELECT clock_timestamp()")
+    echo "== floor_scale: $SECS s, $CLIENTS clients (floor.sql)"
+    run floor_scale floor.sql "$SECS" -D n="$run_floor_offset"
+    s1=$(seq_scans)
+    seqs[floor_scale]=$((s1 - s0))
+    check floor_scale "$start" "$txns"
+    rate[floor_scale]=$(calc "%.0f" "$tps")
+    cpu[floor_scale]=$(calc "%.1f" "$ticks * 1000000 / $CLK_TCK / $txns")
+    walpc[floor_scale]=$(calc "%.0f" "$wal / $txns")
+    ROWS=$ROWS_SAVED PART=$PART_SAVED MULT=$MULT_SAVED
 fi
 
 #
@@ -333,40 +487,66 @@ fi
 #
 mb() { calc "%.1f" "$1 / 1024"; }
 signed() { if [ "$1" -ge 0 ]; then echo "+$(commas "$1")"; else echo "-$(commas "${1#-}")"; fi; }
-ratio() { calc "%.2f" "${rate[$1]} / ${rate[floor]}"; }
+ratio() { calc "%.2f" "${rate[$1]} / ${rate[${2:-floor}]}"; }
+cpu_ratio() { calc "%.2f" "${cpu[${2:-floor}]} / ${cpu[$1]}"; }
 yes_no() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b ? "met" : "NOT met") }'; }
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+row() {
+    printf '  %-36s %12s %16s %13s %10s %10s %10s\n' "$1" "$(commas "${rate[$2]}")" \
+        "$(ratio "$2" "${3:-floor}")" "$(calc "%.0f" "${cpu[$2]}") us" \
+        "$(cpu_ratio "$2" "${3:-floor}")" "$(commas "${walpc[$2]}") B" "${seqs[$2]}"
+}
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 pgver=$(q "SHOW server_version")
 
 echo
 echo "sync_resolver benchmark"
-echo "  machine:   $(nproc) CPUs, ${cpu:-unknown CPU}; PostgreSQL $pgver"
-echo "  setup:     work_order of $(commas "$ROWS") rows; $CLIENTS pgbench clients (-M prepared)," \
-     "$SECS s per run; synchronous_commit=off for the benchmark's sessions;" \
-     "server fsync=on, shared_buffers=512MB"
+echo "  machine:   $(nproc) CPUs, ${cpu_model:-unknown CPU}; PostgreSQL $pgver"
+echo "  setup:     work_order of $(commas "$ROWS") rows, change_log of $(commas "$ROWS") records" \
+     "to start with; $CLIENTS pgbench clients (-M prepared), $SECS s per run;" \
+     "synchronous_commit=off for the benchmark's sessions; server fsync=on, shared_buffers=512MB," \
+     "autovacuum off, VACUUM ANALYZE and CHECKPOINT before each run"
 echo
-printf '  %-36s %12s %16s\n' "workload" "changes/s" "ratio to floor"
-printf '  %-36s %12s %16s\n' "floor (UPDATE + INSERT)" "$(commas "${rate[floor]}")" "1.00"
-printf '  %-36s %12s %16s\n' "sync_apply, no conflict" "$(commas "${rate[noconflict]}")" "$(ratio noconflict)"
-printf '  %-36s %12s %16s\n' "sync_apply, conflicts on 4 fields" "$(commas "${rate[conflict]}")" "$(ratio conflict)"
-printf '  %-36s %12s %16s\n' "sync_apply_batch, $BATCH per call" "$(commas "${rate[batch]}")" "$(ratio batch)"
+printf '  %-36s %12s %16s %13s %10s %10s %10s\n' "workload" "changes/s" "ratio to floor" \
+    "CPU/change" "CPU ratio" "WAL/change" "seq scans"
+row "floor (UPDATE + INSERT)" floor
+row "sync_apply, no conflict" noconflict
+row "sync_apply, conflicts on 4 fields" conflict
+row "sync_apply_batch, $BATCH per call" batch
+row "floor, $BATCH per statement (ref.)" floor_batch
 echo
+echo "  changes/s: all clients together.  CPU/change: the server's CPU time (every process"
+echo "  of the cluster) per change; CPU ratio = the floor's CPU/change over the workload's,"
+echo "  comparable with the ratio to floor.  WAL/change: bytes of WAL written per change."
+echo "  seq scans: of work_order and change_log, during the run."
 echo "  batch without building its array: $(commas "$batch_net") changes/s" \
-     "($(calc "%.2f" "$batch_net / ${rate[floor]}") x floor); per call ${batch_us} us," \
+     "($(calc "%.2f" "$batch_net / ${rate[floor]}") x floor), $(calc "%.0f" "$batch_net_cpu") us CPU/change" \
+     "($(calc "%.2f" "${cpu[floor]} / $batch_net_cpu") x floor); per call ${batch_us} us," \
      "of which building the $BATCH envelopes in SQL ${build_us} us (timed alone, subtracted)"
 echo "  flat as tables grow: no conflict again with change_log at $(commas "$log_rows_before")" \
-     "-> $(commas "$log_rows_after") rows: $(commas "${rate[again]}") changes/s" \
-     "($(calc "%.2f" "${rate[again]} / ${rate[noconflict]}") x the first run);" \
+     "-> $(commas "$log_rows_after") records: $(commas "${rate[again]}") changes/s" \
+     "($(calc "%.2f" "${rate[again]} / ${rate[noconflict]}") x the first run)," \
+     "$(calc "%.0f" "${cpu[again]}") us CPU/change ($(calc "%.2f" "${cpu[noconflict]} / ${cpu[again]}") x);" \
      "sequential scans of work_order/change_log in the timed runs: $seq_total"
-echo "  memory: $(commas "$MEM_CHANGES")-change batch: peak +$(mb "$batch_peak") MB" \
-     "(building its argument alone: +$(mb "$arg_peak") MB), $(signed "$batch_kept") kB kept after the call;" \
-     "$(commas "$MEM_CALLS") calls in one session: $(signed "$calls_rss") kB RSS," \
-     "$(signed "$calls_ctx") kB memory contexts"
+if [ -n "${rate[noconflict_scale]:-}" ]; then
+    echo "  at scale: work_order of $(commas "$SCALE_ROWS") rows, change_log of" \
+         "$(commas "$scale_log_rows") records: floor $(commas "${rate[floor_scale]}") changes/s" \
+         "($(calc "%.0f" "${cpu[floor_scale]}") us CPU/change), no conflict" \
+         "$(commas "${rate[noconflict_scale]}") changes/s ($(calc "%.0f" "${cpu[noconflict_scale]}") us);" \
+         "ratio to floor $(ratio noconflict_scale floor_scale) (CPU $(cpu_ratio noconflict_scale floor_scale))," \
+         "at $(commas "$ROWS") rows $(ratio noconflict) (CPU $(cpu_ratio noconflict));" \
+         "seq scans ${seqs[noconflict_scale]} + ${seqs[floor_scale]}"
+fi
+echo "  memory: $(commas "$MEM_CHANGES")-change batch in one call: peak +$(mb "$batch_peak") MB," \
+     "of which its argument (the envelopes, detoasted) $(mb "$arg_kb") MB;" \
+     "the resolver's own +$(mb "$own_peak") MB; after the call $(signed "$batch_kept") kB RssAnon," \
+     "$(signed "$batch_ctx_kept") kB memory contexts"
+echo "          $(commas "$MEM_CALLS") sync_apply calls in one session ($(calc "%.0f" "$calls_tps") calls/s):" \
+     "$(signed "$calls_rss") kB RssAnon, peak $(signed "$calls_peak") kB ($calls_note)"
 echo "  targets: no conflict >= 0.8x $(yes_no "$(ratio noconflict)" 0.8);" \
      "conflicts >= 0.7x $(yes_no "$(ratio conflict)" 0.7);" \
      "batch >= 3x $(yes_no "$(ratio batch)" 3);" \
-     "batch < 50 MB $(yes_no 51200 "$batch_peak");" \
-     "no growth across calls $(yes_no 1024 "$calls_rss")"
+     "batch < 50 MB $(yes_no 51200 "$own_peak") (the resolver's own);" \
+     "no growth across calls $(yes_no 1024 "$calls_rss") (< 1 MB)"
 echo
 echo "  How the changes are made: each client sweeps its own $(commas "$PART") rows in a scrambled"
 echo "  order (id = (k * $MULT) mod $PART), and each sweep moves every row between two known"
@@ -377,6 +557,43 @@ echo "  all 4 fields since base; decided by transition (last writer), append, su
 echo "  last_writer_wins.  The floor writes the same 4 values to the same rows.  Every run is"
 echo "  checked afterwards: each change merged with exactly those decisions, none rejected."
 echo "  Memory is the backend's RssAnon (private memory, shared buffers excluded); after warm-up."
+
+if [ -n "$PLANS_FILE" ]; then
+    echo
+    echo "== plans of the statements a call runs, into $PLANS_FILE"
+    # rows 1-6 for no conflict (batches: id = k % 6 + 1), 7-8 for conflicts
+    q "SELECT bench_reset('nc', 1, 6), bench_reset('conflict', 7, 8)" >/dev/null
+    base0=$(q "SELECT base FROM bench_change WHERE workload = 'nc' AND g = 0")
+    new0=$(q "SELECT new FROM bench_change WHERE workload = 'nc' AND g = 0")
+    cbase=$(q "SELECT base FROM bench_change WHERE workload = 'conflict' AND g = 0")
+    cnew=$(q "SELECT new FROM bench_change WHERE workload = 'conflict' AND g = 0")
+    {
+        echo "-- work_order: $(q "SELECT count(*) FROM work_order") rows;" \
+             "change_log: $(q "SELECT count(*) FROM sync_resolver.change_log") records"
+        echo "-- Each call below is the second of its session's kind: the first ones"
+        echo "-- built the table's cached policies and kept plans (not per call)."
+        psql -X -q -At -v ON_ERROR_STOP=1 2>&1 <<SQL
+LOAD 'auto_explain';
+SET auto_explain.log_min_duration = -1;
+SELECT 1 FROM sync_resolver.sync_apply('work_order', '1', '$base0', '$new0', gen_random_uuid());
+SELECT 1 FROM sync_resolver.sync_apply('work_order', '7', '$cbase', '$cnew', gen_random_uuid());
+SELECT count(*) FROM sync_resolver.sync_apply_batch(bench_batch('nc', 4, 1, 0, 6, 1));
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_nested_statements = on;
+SET auto_explain.log_analyze = on;
+SET auto_explain.log_timing = off;
+SET auto_explain.log_buffers = on;
+SET auto_explain.log_level = notice;
+SET client_min_messages = notice;
+\echo '-- == sync_apply, no conflict'
+SELECT 1 FROM sync_resolver.sync_apply('work_order', '2', '$base0', '$new0', gen_random_uuid());
+\echo '-- == sync_apply, conflicts'
+SELECT 1 FROM sync_resolver.sync_apply('work_order', '8', '$cbase', '$cnew', gen_random_uuid());
+\echo '-- == sync_apply_batch of two changes'
+SELECT count(*) FROM sync_resolver.sync_apply_batch(bench_batch('nc', 2, 2, 0, 6, 1));
+SQL
+    } >"$PLANS_FILE"
+fi
 
 if [ -n "$PROFILE_DIR" ]; then
     echo

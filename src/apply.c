@@ -343,10 +343,16 @@ sr_lock_rows(SrTable *t, Datum *ids, int n)
 		char	   *sql;
 		SPIPlanPtr	plan;
 
-		sql = psprintf("SELECT 1 FROM %s WHERE %s ORDER BY %s FOR UPDATE",
+		/* counted, not returned: SPI would keep a tuple per row locked */
+		sql = psprintf("SELECT pg_catalog.count(*) FROM "
+					   "(SELECT 1 FROM %s WHERE %s ORDER BY %s FOR UPDATE) AS locked",
 					   t->qualname, id_condition(t, "ANY ($1)"),
 					   quote_identifier(t->id_name));
-		plan = SPI_prepare(sql, 1, argtypes);
+		/*
+		 * A generic plan: a custom one would be planned anew for each batch,
+		 * with every id a constant (for 100,000 ids, 60 ms and 30 MB).
+		 */
+		plan = SPI_prepare_cursor(sql, 1, argtypes, CURSOR_OPT_GENERIC_PLAN);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\"", sql);
 		SPI_keepplan(plan);

@@ -10,12 +10,21 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "sync_resolver.h"
@@ -23,7 +32,6 @@
 /* Kept statements on the extension's own tables. */
 enum
 {
-	Q_FIND,
 	Q_RECORD,
 	Q_REJECT,
 	Q_TOMBSTONE,
@@ -64,42 +72,71 @@ sr_payload_hash(Jsonb *base, Jsonb *new)
 	return (int64) hash_combine64(h1, h2);
 }
 
+/* The attribute number of a column of change_log. */
+static AttrNumber
+log_column(Relation rel, const char *name)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "column \"%s\" of sync_resolver.change_log does not exist", name);
+	return attnum;
+}
+
 /*
  * Look up a processed change.  Returns its stored result (NULL if the
  * change_id is unknown) and the target, row and payload hash it was for.
+ *
+ * A probe of change_log's primary key rather than a kept SPI plan: the
+ * generic plan of "change_id = $1" made while the change log is nearly
+ * empty is a sequential scan, and it stays one until the table is analyzed
+ * again, so every call costs in proportion to the change log meanwhile
+ * (with autovacuum off, for good).  The snapshot is the one SPI would take
+ * for the statement: after a command counter increment (the changes of
+ * this transaction so far count), a new one per statement at READ
+ * COMMITTED, the transaction's at REPEATABLE READ and above.
  */
 Jsonb *
 sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id, int64 *payload_hash)
 {
-	Oid			argtypes[1] = {UUIDOID};
-	Datum		args[1] = {UUIDPGetDatum(change_id)};
-	Oid			save_uid;
-	int			save_sec;
-	SPIPlanPtr	plan;
-	int			rc;
+	Oid			logid = get_relname_relid("change_log", sr_schema_oid());
+	Relation	rel;
+	Oid			pkey;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
 	Jsonb	   *result = NULL;
 
-	sr_run_as_owner_begin(&save_uid, &save_sec);
-	plan = kept_plan(Q_FIND,
-					 "SELECT target_table::pg_catalog.oid, row_id, payload_hash, result "
-					 "FROM %s.change_log WHERE change_id OPERATOR(pg_catalog.=) $1",
-					 1, argtypes);
-	rc = SPI_execute_plan(plan, args, NULL, false, 1);
-	sr_run_as_owner_end(save_uid, save_sec);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read sync_resolver.change_log");
-	if (SPI_processed > 0)
+	if (!OidIsValid(logid))
+		elog(ERROR, "could not find sync_resolver.change_log");
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	rel = table_open(logid, AccessShareLock);
+	pkey = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(pkey))
+		elog(ERROR, "sync_resolver.change_log has no primary key");
+	ScanKeyInit(&key, log_column(rel, "change_id"), BTEqualStrategyNumber, F_UUID_EQ,
+				UUIDPGetDatum(change_id));
+	scan = systable_beginscan(rel, pkey, true, GetActiveSnapshot(), 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		TupleDesc	desc = RelationGetDescr(rel);
 		bool		isnull;
 
-		*relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		*row_id = SPI_getvalue(tup, desc, 2);
-		*payload_hash = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-		result = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 4, &isnull));
+		*relid = DatumGetObjectId(heap_getattr(tup, log_column(rel, "target_table"),
+											   desc, &isnull));
+		*row_id = TextDatumGetCString(heap_getattr(tup, log_column(rel, "row_id"),
+												   desc, &isnull));
+		*payload_hash = DatumGetInt64(heap_getattr(tup, log_column(rel, "payload_hash"),
+												   desc, &isnull));
+		result = DatumGetJsonbPCopy(heap_getattr(tup, log_column(rel, "result"),
+												 desc, &isnull));
 	}
-	SPI_freetuptable(SPI_tuptable);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
 	return result;
 }
 

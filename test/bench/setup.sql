@@ -2,8 +2,9 @@
 -- psql -v rows=N.  Owns: the work-order table (N rows) with the seed's
 -- policies plus a sum and a last_writer_wins field, the floor's idempotency
 -- table (bench_idem), the change states every workload sends
--- (bench_change), and helper functions to reset rows (bench_reset) and to
--- build a batch of envelopes (bench_batch).
+-- (bench_change, and typed for the batched floor: bench_floor_value), and
+-- helper functions to reset rows (bench_reset) and to build a batch of
+-- envelopes (bench_batch).
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 
@@ -138,14 +139,11 @@ LANGUAGE sql VOLATILE AS $$
 	  JOIN bench_change AS c ON c.workload = bench_batch.workload AND c.g = (k / part) % 2
 $$;
 
--- One single-call statement for change k (used by the memory test's \gexec).
-CREATE FUNCTION bench_call_sql(workload text, k bigint, client int, part bigint, mult bigint)
-RETURNS text
-LANGUAGE sql STABLE AS $$
-	SELECT format('SELECT sync_resolver.sync_apply(%L, %L, %L, %L, %L)', 'work_order',
-				  bench_id(k, client, part, mult), c.base, c.new, gen_random_uuid())
-	  FROM bench_change AS c
-	 WHERE c.workload = bench_call_sql.workload AND c.g = (k / part) % 2
-$$;
+-- The floor's values of sweep g, typed (floor_batch.sql joins them).
+CREATE TABLE bench_floor_value AS
+SELECT g, new ->> 'state' AS state, new ->> 'work_notes' AS work_notes,
+	   (new ->> 'actual_end')::timestamptz AS actual_end,
+	   new ->> 'customer_signature' AS customer_signature
+  FROM bench_change WHERE workload = 'nc';
 
 VACUUM ANALYZE;

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# 30_bench_smoke.sh: `make bench` works.  Runs scripts/bench.sh with tiny
+# settings (a few seconds per step) and checks that it completed, printed
+# its table, and left no server of its own running.  It judges no figure:
+# timings on a few thousand rows say nothing.  (Run by scripts/test.sh;
+# the extension is installed.)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+command -v pgbench >/dev/null || [ -x "$(scripts/find-pg-config --bindir)/pgbench" ] || {
+    echo "pgbench is not installed: skipped"
+    exit 77
+}
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+rc=0
+BENCH_SECONDS=2 BENCH_ROWS=2000 BENCH_CLIENTS=2 BENCH_BATCH=100 BENCH_MEM_CHANGES=2000 \
+    BENCH_MEM_CALLS=2000 BENCH_SCALE_ROWS= BENCH_PROFILE= \
+    scripts/bench.sh >"$out" 2>&1 || rc=$?
+if [ "$rc" -ne 0 ]; then
+    echo "bench.sh failed (exit status $rc); its output:"
+    cat "$out"
+    exit 1
+fi
+
+fail=0
+expect() {
+    if ! grep -qE "$1" "$out"; then
+        echo "missing from bench.sh's output: $2"
+        fail=1
+    fi
+}
+expect '^  workload +changes/s +ratio to floor' "the table's header"
+expect '^  floor \(UPDATE \+ INSERT\) +[0-9,]+ +1\.00 ' "the floor's row"
+expect '^  sync_apply, no conflict +[0-9,]+ +[0-9]+\.[0-9]{2} ' "the no-conflict row"
+expect '^  sync_apply, conflicts on 4 fields +[0-9,]+ +[0-9]+\.[0-9]{2} ' "the conflict row"
+expect '^  sync_apply_batch, 100 per call +[0-9,]+ +[0-9]+\.[0-9]{2} ' "the batch row"
+expect '^  memory: 2,000-change batch in one call: peak ' "the batch memory line"
+expect '2,000 sync_apply calls in one session' "the one-session memory line"
+expect '^  targets: ' "the targets line"
+expect 'synchronous_commit=off' "the synchronous_commit=off note"
+
+# Its throwaway cluster is gone, and nothing of it runs.
+dir=$(sed -n 's/^   (in \(.*\))$/\1/p' "$out" | head -1)
+if [ -z "$dir" ]; then
+    echo "bench.sh did not say where its cluster was"
+    fail=1
+else
+    if [ -e "$dir" ]; then
+        echo "bench.sh left its cluster directory $dir behind"
+        fail=1
+    fi
+    if grep -qsF -- "$dir" /proc/[0-9]*/cmdline; then
+        echo "bench.sh left processes of its cluster $dir running"
+        fail=1
+    fi
+fi
+
+if [ "$fail" -ne 0 ]; then
+    echo "bench.sh's output:"
+    cat "$out"
+    exit 1
+fi
+sed -n '/^sync_resolver benchmark/,/^  targets:/p' "$out"
