@@ -495,6 +495,18 @@ SELECT target_table, processed, rejected FROM sync_resolver.stats(NULL)
 SELECT count(*) FROM sync_resolver.stats('-1 hour');
 \echo :LAST_ERROR_SQLSTATE
 
+-- 13. An array of jsonb: nested JSON arrays and objects are its elements
+--     (one dimension), and they come back from the row as they went in.
+CREATE TABLE hostile.docs (id integer PRIMARY KEY, list jsonb[]);
+INSERT INTO sync_resolver.synced_table (target_table) VALUES ('hostile.docs');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy)
+	VALUES ('hostile.docs', 'list', 'mobile_wins');
+INSERT INTO hostile.docs VALUES (1, NULL);
+SELECT sync_resolver.sync_apply('hostile.docs', '1', '{"list": null}',
+	'{"list": [[1, 2], {"a": [3]}, 4, null]}', hostile.cid(501)) -> 'row' AS row;
+SELECT list, array_ndims(list) AS ndims FROM hostile.docs;
+SELECT sync_resolver.sync_apply('hostile.docs', '1', '{"list": [[1, 2], {"a": [3]}, 4, null]}',
+	'{"list": [[1, 2]]}', hostile.cid(502)) -> 'decisions' AS decisions;
 DROP TABLE tmp_item;
 SET client_min_messages = warning;
 DROP SCHEMA hostile CASCADE;

@@ -165,6 +165,12 @@ static bool
 json_array_shape(JsonbContainer *jc, SrType *t, ArrayBuild *ab, char **err)
 {
 	ab->ndim = 0;
+	if (t->elem->kind == SR_KIND_JSONB)
+	{
+		/* an array of jsonb: nested arrays are its elements, not dimensions */
+		ab->dims[ab->ndim++] = JsonContainerSize(jc);
+		return true;
+	}
 	for (;;)
 	{
 		JsonbValue *first;
@@ -211,7 +217,7 @@ json_array_gather(JsonbContainer *jc, SrType *t, ArrayBuild *ab, int level,
 
 		if (tok != WJB_ELEM)
 			continue;
-		nested = v.type == jbvBinary;
+		nested = v.type == jbvBinary && t->elem->kind != SR_KIND_JSONB;
 		if (nested && !JsonContainerIsArray(v.val.binary.data))
 		{
 			*err = psprintf("expected an array of scalars for type %s, but an element is a nested object",
@@ -245,7 +251,8 @@ json_array_gather(JsonbContainer *jc, SrType *t, ArrayBuild *ab, int level,
 
 /*
  * Convert a JSON array (container) to an array Datum of t's element type;
- * nested arrays of equal length make a multidimensional array.
+ * nested arrays of equal length make a multidimensional array (except for
+ * arrays of jsonb, whose elements may themselves be JSON arrays).
  */
 static bool
 json_to_array(JsonbContainer *jc, SrType *t, Datum *out, char **err)

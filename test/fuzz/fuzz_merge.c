@@ -455,6 +455,13 @@ check_round_trip(const char *what, SrValue *v, SrType *t)
 	jv = getKeyJsonValueFromContainer(&doc->root, "f", 1, NULL);
 	if (jv == NULL)
 		fail("%s: pushed value is missing from the document", what);
+	/*
+	 * A multidimensional array of jsonb has no JSON form of its own: nested
+	 * JSON arrays are jsonb elements (documented in README).
+	 */
+	if (!v->isnull && t->kind == SR_KIND_ARRAY && t->elem->kind == SR_KIND_JSONB &&
+		ARR_NDIM(DatumGetArrayTypeP(v->value)) > 1)
+		return;
 	if (!sr_json_to_value(jv, t, &back, &err))
 		fail("%s: the JSON the resolver produced (%s) is refused on the way back: %s",
 			 what, JsonbToCString(NULL, &doc->root, VARSIZE(doc)), err);
