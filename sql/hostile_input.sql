@@ -153,6 +153,10 @@ SELECT hostile.try('{"tags": [[1, 2], [3, 4]]}', '{"tags": [[1, 2], [3]]}', 1271
 SELECT hostile.try('{"tags": [[1, 2], [3, 4]]}', '{"tags": [[1, 2], 3]}', 1272);
 SELECT hostile.try('{"tags": [[1, 2], [3, 4]]}', '{"tags": [1, [2]]}', 1273);
 SELECT hostile.try('{"tags": [[1, 2], [3, 4]]}', '{"tags": [[], []]}', 1274);
+-- a shape whose first path claims 50,000 x 50,000 elements is refused before
+-- anything that size is allocated
+SELECT hostile.try('{"tags": null}', jsonb_build_object('tags',
+	('[[' || repeat('1,', 49999) || '1]' || repeat(',1', 49999) || ']')::jsonb), 1276);
 -- JSON has no array bounds and no JSON-null-versus-SQL-NULL: a row holding
 -- '[0:1]={1,2}' or a jsonb null is what the device saw as [1,2] and null,
 -- so the server did not change it

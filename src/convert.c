@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "common/shortest_dec.h"
 #include "parser/parse_coerce.h"
 #include "utils/array.h"
@@ -19,6 +20,7 @@
 #include "utils/datum.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/typcache.h"
 
@@ -153,6 +155,7 @@ typedef struct ArrayBuild
 	int			ndim;
 	int			dims[MAXDIM];
 	int			n;
+	int			cap;			/* allocated, grown as elements arrive */
 	Datum	   *elems;
 	bool	   *nulls;
 } ArrayBuild;
@@ -241,6 +244,12 @@ json_array_gather(JsonbContainer *jc, SrType *t, ArrayBuild *ab, int level,
 
 			if (!sr_json_to_value(&v, t->elem, &ev, err))
 				return false;
+			if (ab->n == ab->cap)
+			{
+				ab->cap *= 2;
+				ab->elems = repalloc(ab->elems, sizeof(Datum) * ab->cap);
+				ab->nulls = repalloc(ab->nulls, sizeof(bool) * ab->cap);
+			}
 			ab->elems[ab->n] = ev.value;
 			ab->nulls[ab->n] = ev.isnull;
 			ab->n++;
@@ -267,7 +276,12 @@ json_to_array(JsonbContainer *jc, SrType *t, Datum *out, char **err)
 	for (int i = 0; i < ab.ndim; i++)
 	{
 		lbs[i] = 1;
-		total *= ab.dims[i];	/* bounded by the container's size */
+		if (pg_mul_s32_overflow(total, ab.dims[i], &total) || total > (int) MaxArraySize)
+		{
+			*err = psprintf("a JSON array for type %s has too many elements",
+							format_type_be(t->typid));
+			return false;
+		}
 	}
 	if (total == 0 && ab.ndim > 1)
 	{
@@ -275,9 +289,11 @@ json_to_array(JsonbContainer *jc, SrType *t, Datum *out, char **err)
 						format_type_be(t->typid));
 		return false;
 	}
+	/* the shape is checked while gathering: allocate for what arrives */
 	ab.n = 0;
-	ab.elems = palloc(sizeof(Datum) * Max(total, 1));
-	ab.nulls = palloc(sizeof(bool) * Max(total, 1));
+	ab.cap = Max(Min(total, 1024), 1);
+	ab.elems = palloc(sizeof(Datum) * ab.cap);
+	ab.nulls = palloc(sizeof(bool) * ab.cap);
 	if (!json_array_gather(jc, t, &ab, 0, err))
 		return false;
 	arr = construct_md_array(ab.elems, ab.nulls, total == 0 ? 0 : ab.ndim, ab.dims, lbs,
