@@ -72,15 +72,42 @@ sr_payload_hash(Jsonb *base, Jsonb *new)
 	return (int64) hash_combine64(h1, h2);
 }
 
-/* The attribute number of a column of change_log. */
-static AttrNumber
-log_column(Relation rel, const char *name)
+/* The columns of change_log that sr_find_change reads. */
+enum
 {
-	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
+	LOG_CHANGE_ID,
+	LOG_TARGET_TABLE,
+	LOG_ROW_ID,
+	LOG_PAYLOAD_HASH,
+	LOG_RESULT,
+	LOG_NCOLUMNS
+};
 
-	if (attnum == InvalidAttrNumber)
-		elog(ERROR, "column \"%s\" of sync_resolver.change_log does not exist", name);
-	return attnum;
+/*
+ * The attribute numbers of those columns, looked up once per backend (and
+ * again if the extension was re-created, giving change_log a new OID).
+ */
+static const AttrNumber *
+log_columns(Relation rel)
+{
+	static const char *const names[LOG_NCOLUMNS] = {
+		"change_id", "target_table", "row_id", "payload_hash", "result"
+	};
+	static Oid	cached_relid = InvalidOid;
+	static AttrNumber attnums[LOG_NCOLUMNS];
+
+	if (cached_relid != RelationGetRelid(rel))
+	{
+		for (int i = 0; i < LOG_NCOLUMNS; i++)
+		{
+			attnums[i] = get_attnum(RelationGetRelid(rel), names[i]);
+			if (attnums[i] == InvalidAttrNumber)
+				elog(ERROR, "column \"%s\" of sync_resolver.change_log does not exist",
+					 names[i]);
+		}
+		cached_relid = RelationGetRelid(rel);
+	}
+	return attnums;
 }
 
 /*
@@ -105,6 +132,7 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id, int64 *payload_h
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
+	const AttrNumber *cols;
 	Jsonb	   *result = NULL;
 
 	if (!OidIsValid(logid))
@@ -116,7 +144,8 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id, int64 *payload_h
 	pkey = RelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(pkey))
 		elog(ERROR, "sync_resolver.change_log has no primary key");
-	ScanKeyInit(&key, log_column(rel, "change_id"), BTEqualStrategyNumber, F_UUID_EQ,
+	cols = log_columns(rel);
+	ScanKeyInit(&key, cols[LOG_CHANGE_ID], BTEqualStrategyNumber, F_UUID_EQ,
 				UUIDPGetDatum(change_id));
 	scan = systable_beginscan(rel, pkey, true, GetActiveSnapshot(), 1, &key);
 	tup = systable_getnext(scan);
@@ -125,13 +154,13 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id, int64 *payload_h
 		TupleDesc	desc = RelationGetDescr(rel);
 		bool		isnull;
 
-		*relid = DatumGetObjectId(heap_getattr(tup, log_column(rel, "target_table"),
+		*relid = DatumGetObjectId(heap_getattr(tup, cols[LOG_TARGET_TABLE],
 											   desc, &isnull));
-		*row_id = TextDatumGetCString(heap_getattr(tup, log_column(rel, "row_id"),
+		*row_id = TextDatumGetCString(heap_getattr(tup, cols[LOG_ROW_ID],
 												   desc, &isnull));
-		*payload_hash = DatumGetInt64(heap_getattr(tup, log_column(rel, "payload_hash"),
+		*payload_hash = DatumGetInt64(heap_getattr(tup, cols[LOG_PAYLOAD_HASH],
 												   desc, &isnull));
-		result = DatumGetJsonbPCopy(heap_getattr(tup, log_column(rel, "result"),
+		result = DatumGetJsonbPCopy(heap_getattr(tup, cols[LOG_RESULT],
 												 desc, &isnull));
 	}
 	systable_endscan(scan);
