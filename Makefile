@@ -4,7 +4,7 @@ EXTENSION  = sync_resolver
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 MODULE_big = $(EXTENSION)
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA       = $(EXTENSION)--$(EXTVERSION).sql $(wildcard $(EXTENSION)--*--*.sql)
+DATA       = $(sort $(wildcard $(EXTENSION)--*.sql))
 PGFILEDESC = "sync_resolver - per-field conflict resolution for offline sync"
 
 REGRESS        = catalog resolver create_delete batch review hostile_input privileges search_path memory

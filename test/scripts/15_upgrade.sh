@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# 15_upgrade.sh: shell test, run by scripts/test.sh against its cluster.
+# Owns: proving the upgrade path.  A database where 0.1 was installed (with
+# configuration and history in it) and then updated with ALTER EXTENSION
+# ... UPDATE must end with exactly the objects of a fresh install of the
+# default version: the same members, definitions, columns, constraints,
+# indexes, triggers, comments and privileges, and its rows kept.
+set -euo pipefail
+
+: "${PGHOST:?run me through make test (needs a running cluster)}"
+cleanup() {
+    "$PGBIN/dropdb" --if-exists upgrade_old 2>/dev/null || true
+    "$PGBIN/dropdb" --if-exists upgrade_new 2>/dev/null || true
+    rm -f "${old_desc:-}" "${new_desc:-}"
+}
+trap cleanup EXIT
+old_desc=$(mktemp)
+new_desc=$(mktemp)
+
+psql_db() {
+    "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -At -d "$@"
+}
+
+default=$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" sync_resolver.control 2>/dev/null ||
+          sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" "$(dirname "$0")/../../sync_resolver.control")
+if [ "$default" = "0.1" ]; then
+    echo "default version is 0.1: nothing to upgrade to"
+    exit 77
+fi
+
+# A canonical description of everything the extension owns.
+describe() {
+    psql_db "$1" <<'SQL'
+WITH members AS (
+    SELECT d.classid, d.objid, d.objsubid
+      FROM pg_depend AS d
+      JOIN pg_extension AS e ON d.refclassid = 'pg_extension'::regclass
+                            AND d.refobjid = e.oid
+     WHERE e.extname = 'sync_resolver' AND d.deptype = 'e')
+SELECT 'member ' || pg_describe_object(classid, objid, objsubid) FROM members
+UNION ALL
+SELECT 'function ' || p.oid::regprocedure || E'\n' || pg_get_functiondef(p.oid)
+  FROM pg_proc AS p JOIN members AS m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+ WHERE p.prokind <> 'a'
+UNION ALL
+SELECT 'acl ' || pg_describe_object(m.classid, m.objid, 0) || ' ' || COALESCE(
+         CASE m.classid WHEN 'pg_proc'::regclass THEN (SELECT proacl::text FROM pg_proc WHERE oid = m.objid)
+                        WHEN 'pg_class'::regclass THEN (SELECT relacl::text FROM pg_class WHERE oid = m.objid)
+                        WHEN 'pg_type'::regclass THEN (SELECT typacl::text FROM pg_type WHERE oid = m.objid)
+         END, '-')
+  FROM members AS m
+UNION ALL
+SELECT 'column ' || c.oid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+       || COALESCE(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+       || CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
+       || COALESCE(' acl ' || a.attacl::text, '')
+  FROM pg_class AS c JOIN members AS m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid
+  JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_attrdef AS ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
+UNION ALL
+SELECT 'relation ' || c.oid::regclass || ' kind ' || c.relkind::text
+       || COALESCE(' options ' || c.reloptions::text, '')
+       || CASE WHEN c.relkind = 'v' THEN E'\n' || pg_get_viewdef(c.oid) ELSE '' END
+       || CASE WHEN c.relkind = 'i' THEN E'\n' || pg_get_indexdef(c.oid) ELSE '' END
+  FROM pg_class AS c JOIN members AS m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid
+UNION ALL
+SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+  FROM pg_index AS i JOIN members AS m ON m.classid = 'pg_class'::regclass AND m.objid = i.indrelid
+UNION ALL
+SELECT 'constraint ' || co.conrelid::regclass || ' ' || co.conname || ' ' || pg_get_constraintdef(co.oid)
+  FROM pg_constraint AS co JOIN members AS m ON m.classid = 'pg_class'::regclass AND m.objid = co.conrelid
+UNION ALL
+SELECT 'trigger ' || pg_get_triggerdef(t.oid)
+  FROM pg_trigger AS t JOIN members AS m ON m.classid = 'pg_class'::regclass AND m.objid = t.tgrelid
+ WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'event trigger ' || evtname || ' ' || evtevent || ' ' || evtfoid::regproc || ' ' || evtenabled::text
+       || COALESCE(' ' || evttags::text, '')
+  FROM pg_event_trigger AS et JOIN members AS m ON m.classid = 'pg_event_trigger'::regclass AND m.objid = et.oid
+UNION ALL
+SELECT 'comment ' || pg_describe_object(d.classoid, d.objoid, d.objsubid) || ': ' || d.description
+  FROM pg_description AS d
+  JOIN members AS m ON m.classid = d.classoid AND m.objid = d.objoid
+UNION ALL
+SELECT 'comment ' || pg_describe_object(d.classoid, d.objoid, d.objsubid) || ': ' || d.description
+  FROM pg_description AS d
+  JOIN pg_trigger AS t ON d.classoid = 'pg_trigger'::regclass AND d.objoid = t.oid
+  JOIN members AS m ON m.classid = 'pg_class'::regclass AND m.objid = t.tgrelid
+UNION ALL
+SELECT 'enum ' || e.enumtypid::regtype || ' ' || string_agg(e.enumlabel::text, ',' ORDER BY e.enumsortorder)
+  FROM pg_enum AS e JOIN members AS m ON m.classid = 'pg_type'::regclass AND m.objid = e.enumtypid
+ GROUP BY e.enumtypid
+UNION ALL
+SELECT 'config ' || unnest(extconfig)::regclass || ' ' || COALESCE(array_to_string(extcondition, ','), '')
+  FROM pg_extension WHERE extname = 'sync_resolver'
+ORDER BY 1;
+SQL
+}
+
+"$PGBIN/createdb" upgrade_old
+"$PGBIN/createdb" upgrade_new
+
+# 0.1, with a table, its configuration and some history
+psql_db upgrade_old <<'SQL'
+CREATE EXTENSION sync_resolver VERSION '0.1';
+CREATE TABLE public.work_order (id bigint PRIMARY KEY, notes text, hours int, updated_at timestamptz);
+INSERT INTO public.work_order VALUES (1, 'a', 1, now());
+INSERT INTO sync_resolver.synced_table (target_table, updated_at_column) VALUES ('work_order', 'updated_at');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy) VALUES
+    ('work_order', 'notes', 'append'), ('work_order', 'hours', 'sum');
+SELECT sync_resolver.sync_apply('work_order', '1', '{"notes":"a","hours":1}', '{"notes":"a b","hours":3}',
+                                '00000000-0000-0000-0000-000000000001', now()) IS NOT NULL;
+SQL
+psql_db upgrade_old -c "ALTER EXTENSION sync_resolver UPDATE TO '$default'"
+psql_db upgrade_new -c "CREATE EXTENSION sync_resolver"
+
+describe upgrade_old >"$old_desc"
+describe upgrade_new >"$new_desc"
+if ! diff -u "$new_desc" "$old_desc"; then
+    echo "FAIL: 0.1 updated to $default differs from a fresh $default (- fresh, + updated)"
+    exit 1
+fi
+echo "0.1 updated to $default has the same $(grep -c '^member ' "$new_desc") members and definitions as a fresh install"
+
+# the rows survived, and the updated extension still works on them
+out=$(psql_db upgrade_old <<'SQL'
+SELECT count(*) FROM sync_resolver.field_policy;
+SELECT status FROM sync_resolver.change_log;
+SELECT sync_resolver.sync_apply('work_order', '1', '{"notes":"a b","hours":3}', '{"notes":"a b c","hours":4}',
+                                '00000000-0000-0000-0000-000000000002', now())->>'status';
+SELECT (sync_resolver.sync_apply('work_order', '1', '{"notes":"a","hours":1}', '{"notes":"a b","hours":3}',
+                                 '00000000-0000-0000-0000-000000000001', now())->>'replayed');
+SELECT notes || ' ' || hours FROM public.work_order;
+SQL
+)
+expected=$'2\nmerged\nmerged\ntrue\na b c 4'
+if [ "$out" != "$expected" ]; then
+    echo "FAIL: after the update, expected:"; echo "$expected"; echo "got:"; echo "$out"
+    exit 1
+fi
+echo "configuration, history and replays survive the update"
