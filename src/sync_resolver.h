@@ -21,6 +21,8 @@
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
 
+#include "compat.h"
+
 /* Policies, in the order of the sync_resolver.policy enum. */
 typedef enum SrPolicy
 {
