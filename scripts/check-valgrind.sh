@@ -32,11 +32,15 @@ dir=$CLUSTER_DIR
 _cluster_pg_ctl "$dir" stop -m fast -w >/dev/null
 mkdir -p "$dir/valgrind"
 chown postgres: "$dir/valgrind" 2>/dev/null || true
+# The server runs as the postgres OS user, which may not be able to read the
+# checkout (cloned under root's home, or into a mktemp -d folder): everything
+# the server side reads is copied into the cluster's directory.
+install -m 644 test/valgrind.supp "$dir/valgrind.supp"
 cat >"$dir/postgres-under-valgrind" <<WRAP
 #!/bin/sh
 exec valgrind --quiet --tool=memcheck --error-limit=no --leak-check=no \\
     --num-callers=30 --read-var-info=no --track-origins=no \\
-    --suppressions="$PWD/test/valgrind.supp" \\
+    --suppressions="$dir/valgrind.supp" \\
     --log-file="$dir/valgrind/%p.log" "$PGBIN/postgres" "\$@"
 WRAP
 chmod 755 "$dir/postgres-under-valgrind"
