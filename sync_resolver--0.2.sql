@@ -340,11 +340,16 @@ REVOKE ALL ON FUNCTION @extschema@.purge(pg_catalog.interval) FROM PUBLIC;
  *   against the change's change_log record, so only while purge() keeps
  *   it: set sync_resolver.audit_retention longer than reviews wait);
  * - otherwise the chosen device values and the held decisions are written
- *   (only those that differ from the row; updated_at is stamped) and the
- *   review becomes "resolved", recording who, when, the choices and the
- *   values applied.  If the row no longer exists (or row-level security
- *   hides it) the review is closed as "superseded" with no successor and
- *   the result is "not_found".
+ *   (only those that differ from the row; updated_at is stamped only when
+ *   something is written) and the review becomes "resolved", recording
+ *   who (name and role), when, the choices and the values applied.  If the
+ *   row no longer exists the review is closed as "superseded" with no
+ *   successor and the result is "not_found"; where row-level security
+ *   applies to the caller, a row it cannot see is refused (42501) and the
+ *   review left untouched;
+ * - a stored value that no longer converts (ALTER COLUMN TYPE): "server"
+ *   still decides (nothing written for that field), "mobile" is refused
+ *   (42804); a held value that no longer converts is skipped.
  *
  * A later change from a device for a row with a pending review is resolved
  * normally against the current row (sync_apply does not consult reviews,

@@ -185,6 +185,14 @@ SELECT status FROM sync_resolver.review WHERE review_id = tr.review_of(101);
 SELECT sync_resolver.resolve_review(tr.review_of(101), '{"reading": "server"}') - 'review_id';
 SELECT sync_resolver.resolve_review(tr.review_of(102), '{"reading": "server"}') - 'review_id';
 SELECT id, reading, note FROM tr.meter ORDER BY id;
+-- a held value that no longer fits is never written, whatever the choices
+INSERT INTO tr.meter (id, reading, note) VALUES (3, 1, 'n');
+UPDATE tr.meter SET reading = 2 WHERE id = 3;
+SELECT sync_resolver.sync_apply('tr.meter', '3', '{"reading": 1, "note": "n"}',
+	'{"reading": 5, "note": "dev"}', tr.cid(103), now()) ->> 'status';
+ALTER TABLE tr.meter ALTER COLUMN note TYPE integer USING 0;
+SELECT sync_resolver.resolve_review(tr.review_of(103), '{"reading": "mobile"}') - 'review_id';
+SELECT reading, note FROM tr.meter WHERE id = 3;
 
 -- item 19: a device clock in 2099 does not move the lag figures
 SELECT lag_median, lag_p95 FROM sync_resolver.stats(NULL) WHERE target_table = 'tr.job'::regclass
