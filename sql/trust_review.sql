@@ -227,6 +227,26 @@ RESET temp_file_limit;
 RESET work_mem;
 SELECT processed FROM sync_resolver.stats(NULL) WHERE target_table = 'tr.job'::regclass;
 
+-- the visibility test follows the table by OID: after its schema is renamed
+-- and an unrelated table takes its old name, it still reads the right table
+-- (also once its kept plan is invalidated)
+SET ROLE tr_a;
+SELECT sync_resolver.row_visible('tr.job', '1') AS before_rename;
+RESET ROLE;
+ALTER SCHEMA tr RENAME TO tr_old;
+CREATE SCHEMA tr;
+CREATE TABLE tr.job (id integer PRIMARY KEY, tenant text);
+GRANT USAGE ON SCHEMA tr TO tr_a;
+GRANT SELECT ON tr.job TO tr_a;
+ALTER TABLE tr.job ENABLE ROW LEVEL SECURITY;
+GRANT SELECT ON tr_old.job TO tr_nobody;	-- invalidates the old table's plans
+SET ROLE tr_a;
+SELECT sync_resolver.row_visible('tr_old.job', '1') AS after_rename,
+	   sync_resolver.row_visible('tr.job', '1') AS unrelated_table;
+RESET ROLE;
+DROP SCHEMA tr CASCADE;
+ALTER SCHEMA tr_old RENAME TO tr;
+
 RESET ROLE;
 DROP SCHEMA tr CASCADE;
 DROP EXTENSION sync_resolver;
