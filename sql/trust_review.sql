@@ -247,6 +247,30 @@ RESET ROLE;
 DROP SCHEMA tr CASCADE;
 ALTER SCHEMA tr_old RENAME TO tr;
 
+-- re-entry: a policy whose function invalidates the table (a GRANT by the
+-- caller) and asks again
+-- while the outer test is running its plan (the plan is not freed under it)
+CREATE TABLE tr.nest (id integer PRIMARY KEY, v text);
+INSERT INTO sync_resolver.synced_table (target_table) VALUES ('tr.nest');
+INSERT INTO tr.nest SELECT i, 'x' FROM generate_series(1, 5) AS i;
+GRANT SELECT ON tr.nest TO tr_a WITH GRANT OPTION;
+CREATE FUNCTION tr.nested(i integer) RETURNS boolean VOLATILE LANGUAGE plpgsql
+SET search_path = pg_catalog AS $$
+BEGIN
+	EXECUTE 'GRANT SELECT ON tr.nest TO tr_nobody';
+	EXECUTE 'REVOKE SELECT ON tr.nest FROM tr_nobody';
+	IF i < 4 THEN
+		PERFORM sync_resolver.row_visible('tr.nest', (i + 1)::text);
+	END IF;
+	RETURN i <> 5;
+END $$;
+ALTER TABLE tr.nest ENABLE ROW LEVEL SECURITY;
+CREATE POLICY nested ON tr.nest TO tr_a USING (tr.nested(id));
+SET ROLE tr_a;
+SELECT sync_resolver.row_visible('tr.nest', '1') AS one, sync_resolver.row_visible('tr.nest', '5') AS five,
+	   sync_resolver.row_visible('tr.nest', '2') AS two;
+RESET ROLE;
+
 RESET ROLE;
 DROP SCHEMA tr CASCADE;
 DROP EXTENSION sync_resolver;
