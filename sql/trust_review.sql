@@ -193,6 +193,21 @@ SELECT sync_resolver.sync_apply('tr.meter', '3', '{"reading": 1, "note": "n"}',
 ALTER TABLE tr.meter ALTER COLUMN note TYPE integer USING 0;
 SELECT sync_resolver.resolve_review(tr.review_of(103), '{"reading": "mobile"}') - 'review_id';
 SELECT reading, note FROM tr.meter WHERE id = 3;
+-- a delete review whose server state no longer fits: "server" keeps the
+-- row, "mobile" (delete) is refused naming the field
+CREATE TABLE tr.gauge (id integer PRIMARY KEY, label text);
+INSERT INTO sync_resolver.synced_table (target_table) VALUES ('tr.gauge');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy) VALUES
+	('tr.gauge', 'label', 'mobile_wins');
+INSERT INTO tr.gauge VALUES (1, 'a');
+UPDATE tr.gauge SET label = 'office';
+SELECT sync_resolver.sync_apply('tr.gauge', '1', '{"label": "a"}', NULL, tr.cid(104), now()) ->> 'status';
+UPDATE tr.gauge SET label = '3';
+ALTER TABLE tr.gauge ALTER COLUMN label TYPE integer USING label::integer;
+SELECT sync_resolver.resolve_review(tr.review_of(104), '{"_delete": "mobile"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT sync_resolver.resolve_review(tr.review_of(104), '{"_delete": "server"}') - 'review_id';
+SELECT * FROM tr.gauge;
 
 -- item 19: a device clock in 2099 does not move the lag figures
 SELECT lag_median, lag_p95 FROM sync_resolver.stats(NULL) WHERE target_table = 'tr.job'::regclass

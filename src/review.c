@@ -630,13 +630,15 @@ try_stored_value(SrField *f, JsonbValue *v, SrValue *out, char **err)
 static void
 unfit_value_error(SrReview *r, SrField *f, const char *which, const char *err)
 {
+	const char *choice = is_delete_review(r) ? "_delete" : f->name;
+
 	ereport(ERROR,
 			(errcode(ERRCODE_DATATYPE_MISMATCH),
 			 errmsg("stored %s value of field \"%s\" in review %lld no longer fits its column",
 					which, f->name, (long long) r->review_id),
 			 errdetail("%s", err),
-			 errhint("The column's type was changed after the review was queued; choose \"server\" for field \"%s\" to keep the row's value.",
-					 f->name)));
+			 errhint("The column's type was changed after the review was queued; choose \"server\" for \"%s\" to keep the row's value.",
+					 choice)));
 }
 
 /* Convert a stored JSON value that must fit (unfit_value_error otherwise). */
