@@ -109,6 +109,8 @@ CREATE TABLE @extschema@.review (
 	choices			pg_catalog.jsonb,
 	applied			pg_catalog.jsonb,
 	superseded_by	pg_catalog.int8,
+	resolved_by_role	pg_catalog.name,
+	escalated_by_role	pg_catalog.name,
 	CONSTRAINT review_status_check
 		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'resolved', 'superseded']::pg_catalog.text[])),
 	CONSTRAINT review_decider_check
@@ -338,11 +340,16 @@ REVOKE ALL ON FUNCTION @extschema@.purge(pg_catalog.interval) FROM PUBLIC;
  *   against the change's change_log record, so only while purge() keeps
  *   it: set sync_resolver.audit_retention longer than reviews wait);
  * - otherwise the chosen device values and the held decisions are written
- *   (only those that differ from the row; updated_at is stamped) and the
- *   review becomes "resolved", recording who, when, the choices and the
- *   values applied.  If the row no longer exists (or row-level security
- *   hides it) the review is closed as "superseded" with no successor and
- *   the result is "not_found".
+ *   (only those that differ from the row; updated_at is stamped only when
+ *   something is written) and the review becomes "resolved", recording
+ *   who (name and role), when, the choices and the values applied.  If the
+ *   row no longer exists the review is closed as "superseded" with no
+ *   successor and the result is "not_found"; where row-level security
+ *   applies to the caller, a row it cannot see is refused (42501) and the
+ *   review left untouched;
+ * - a stored value that no longer converts (ALTER COLUMN TYPE): "server"
+ *   still decides (nothing written for that field), "mobile" is refused
+ *   (42804); a held value that no longer converts is skipped.
  *
  * A later change from a device for a row with a pending review is resolved
  * normally against the current row (sync_apply does not consult reviews,
@@ -378,12 +385,34 @@ COMMENT ON FUNCTION @extschema@.escalate_review(pg_catalog.int8, pg_catalog.text
 	'hands a pending review to a manager, keeping the note, who escalated it and when';
 
 /*
+ * May the current user see this row of a synced table, as a plain SELECT by
+ * them would?  Where row-level security applies to the user, the row must
+ * be returned by SELECT ... WHERE id = $1 run as the user (a deleted row is
+ * not visible); otherwise SELECT on the table or its id column decides.
+ * False, without looking at the row, for a user with neither, and for a
+ * table that is not registered.  (visibility.c; one kept plan per table.)
+ */
+CREATE FUNCTION @extschema@.row_visible(target pg_catalog.regclass, id pg_catalog.text)
+RETURNS pg_catalog.bool
+LANGUAGE C
+STABLE
+STRICT
+PARALLEL RESTRICTED
+COST 100
+AS 'MODULE_PATHNAME', 'sr_row_visible_sql';
+COMMENT ON FUNCTION @extschema@.row_visible(pg_catalog.regclass, pg_catalog.text) IS
+	'may the current user see this row, as a plain SELECT by them would (row-level security included)';
+
+/*
  * The decision queue.  Filter it by decider for a dispatcher's or a
  * manager's workspace, by actor and decider 'tech' for a technician's next
  * sync.  Only reviews the current user may read are shown: the user must
  * be able to SELECT every column the review shows (the id column, the
- * conflicted and held fields), by a table or column grant.  The view is a
- * security barrier, so a user's own conditions never see other rows.
+ * conflicted and held fields), by a table or column grant, and see the row
+ * as a plain SELECT would (row_visible: row-level security applies).  The
+ * view is a security barrier, so a user's own conditions never see other
+ * rows.  escalated_by_role is the role that escalated (escalated_by its
+ * name as recorded).
  */
 CREATE VIEW @extschema@.pending_reviews
 WITH (security_barrier = true)
@@ -398,7 +427,8 @@ SELECT r.review_id, r.target_table, r.row_id, r.decider, r.actor, r.reason,
 	   (SELECT p.review_id FROM @extschema@.review AS p
 		 WHERE p.target_table OPERATOR(pg_catalog.=) r.target_table
 		   AND p.row_id OPERATOR(pg_catalog.=) r.row_id
-		   AND p.superseded_by OPERATOR(pg_catalog.=) r.review_id) AS supersedes
+		   AND p.superseded_by OPERATOR(pg_catalog.=) r.review_id) AS supersedes,
+	   r.escalated_by_role
   FROM @extschema@.review AS r
  WHERE r.status OPERATOR(pg_catalog.=) 'pending'
    AND pg_catalog.has_any_column_privilege(r.target_table::pg_catalog.oid, 'SELECT')
@@ -429,7 +459,8 @@ SELECT r.review_id, r.target_table, r.row_id, r.decider, r.actor, r.reason,
 				   AND a.attname OPERATOR(pg_catalog.=) col.name::pg_catalog.name
 				   AND a.attnum OPERATOR(pg_catalog.>) 0
 				   AND NOT a.attisdropped
-				   AND pg_catalog.has_column_privilege(r.target_table::pg_catalog.oid, a.attnum, 'SELECT')));
+				   AND pg_catalog.has_column_privilege(r.target_table::pg_catalog.oid, a.attnum, 'SELECT')))
+   AND @extschema@.row_visible(r.target_table, r.row_id);
 COMMENT ON VIEW @extschema@.pending_reviews IS
 	'pending reviews of tables the current user can read: the dispatcher''s queue, a technician''s next sync';
 
@@ -441,7 +472,10 @@ COMMENT ON VIEW @extschema@.pending_reviews IS
  * policy, outcome, reason, base, mobile, old and new; or a rejection:
  * status "rejected" and the reason), "review_queued", "review_escalated",
  * "review_resolved" and "review_superseded" (who, choices, values applied,
- * the review that replaced it).
+ * the review that replaced it).  For escalations and decisions, actor is
+ * the name recorded and detail's "role" the role (current_user) that acted.
+ * row_history() returns nothing for a row the caller cannot see where
+ * row-level security applies to it (see row_visible).
  */
 CREATE FUNCTION @extschema@.row_history_unchecked(target pg_catalog.regclass, id pg_catalog.text)
 RETURNS TABLE (at pg_catalog.timestamptz, event pg_catalog.text, change_id pg_catalog.uuid,
@@ -491,7 +525,7 @@ AS $$
 		SELECT r.escalated_at, r.escalated_at, 3, 'review_escalated', r.change_id, r.review_id,
 			   r.escalated_by, 'pending', NULL, NULL,
 			   pg_catalog.jsonb_build_object('decider', 'manager', 'escalated_from', r.escalated_from,
-											 'note', r.escalation_note)
+											 'note', r.escalation_note, 'role', r.escalated_by_role)
 		  FROM @extschema@.review AS r
 		 WHERE r.target_table OPERATOR(pg_catalog.=) $1
 		   AND r.row_id OPERATOR(pg_catalog.=) $2
@@ -505,7 +539,7 @@ AS $$
 		SELECT r.resolved_at, r.resolved_at, 1, 'review_' OPERATOR(pg_catalog.||) r.status,
 			   r.change_id, r.review_id, r.resolved_by, r.status, NULL, NULL,
 			   pg_catalog.jsonb_build_object('choices', r.choices, 'applied', r.applied,
-											 'superseded_by', r.superseded_by)
+											 'superseded_by', r.superseded_by, 'role', r.resolved_by_role)
 		  FROM @extschema@.review AS r
 		 WHERE r.target_table OPERATOR(pg_catalog.=) $1
 		   AND r.row_id OPERATOR(pg_catalog.=) $2
@@ -534,9 +568,12 @@ COMMENT ON FUNCTION @extschema@.row_history(pg_catalog.regclass, pg_catalog.text
  * of its columns): changes processed (change_log) by status, rejections,
  * duplicate deliveries (replay_log), the conflict rate (review_required /
  * processed) and the sync lag (received_at - queued_at: median and 95th
- * percentile), all over the window (NULL: everything the logs still hold,
+ * percentile; a change whose queued_at is later than received_at plus
+ * sync_resolver.max_clock_skew, default 300 s, has a device clock in the
+ * future and is left out of the lag), all over the window (NULL: everything the logs still hold,
  * see purge()); and the review queue now: pending reviews and the age of
- * the oldest.  stats() passes the caller as the viewer.
+ * the oldest.  stats() passes the caller as the viewer.  Change records are
+ * filtered by the viewer's rights before they are aggregated (and sorted).
  */
 CREATE FUNCTION @extschema@.stats_for_role(viewer pg_catalog.oid, "window" pg_catalog.interval)
 RETURNS TABLE (target_table pg_catalog.regclass, processed pg_catalog.int8,
@@ -551,7 +588,23 @@ STABLE
 CALLED ON NULL INPUT
 SET search_path = pg_catalog, pg_temp
 AS $$
-	WITH changes AS (
+	WITH RECURSIVE logged(relid) AS (		-- the tables change_log holds, by index skips
+		(SELECT c.target_table::pg_catalog.oid FROM @extschema@.change_log AS c
+		  ORDER BY c.target_table::pg_catalog.oid LIMIT 1)
+		UNION ALL
+		SELECT (SELECT c.target_table::pg_catalog.oid FROM @extschema@.change_log AS c
+				 WHERE c.target_table::pg_catalog.oid OPERATOR(pg_catalog.>) l.relid
+				 ORDER BY c.target_table::pg_catalog.oid LIMIT 1)
+		  FROM logged AS l WHERE l.relid IS NOT NULL),
+	readable AS (							-- of those, the ones the viewer can read
+		SELECT pg_catalog.array_agg(l.relid) AS relids
+		  FROM logged AS l
+		 WHERE l.relid IS NOT NULL
+		   AND pg_catalog.has_any_column_privilege($1, l.relid, 'SELECT')),
+	skew AS (								-- device clocks ahead by more are not lag
+		SELECT COALESCE(pg_catalog.current_setting('sync_resolver.max_clock_skew', true)::pg_catalog.interval,
+						'300 s'::pg_catalog.interval) AS tolerance),
+	changes AS (
 		SELECT c.target_table::pg_catalog.oid AS relid,
 			   pg_catalog.count(*) AS processed,
 			   pg_catalog.count(*) FILTER (WHERE c.status OPERATOR(pg_catalog.=) 'merged') AS merged,
@@ -560,12 +613,17 @@ AS $$
 			   pg_catalog.count(*) FILTER (WHERE c.status OPERATOR(pg_catalog.=) 'review_required') AS review_required,
 			   pg_catalog.count(*) FILTER (WHERE c.status OPERATOR(pg_catalog.=) 'not_found') AS not_found,
 			   pg_catalog.percentile_cont(0.5::pg_catalog.float8) WITHIN GROUP
-				(ORDER BY c.received_at OPERATOR(pg_catalog.-) c.queued_at) AS lag_median,
+				(ORDER BY c.received_at OPERATOR(pg_catalog.-) c.queued_at)
+				FILTER (WHERE c.queued_at OPERATOR(pg_catalog.<=)
+						(c.received_at OPERATOR(pg_catalog.+) k.tolerance)) AS lag_median,
 			   pg_catalog.percentile_cont(0.95::pg_catalog.float8) WITHIN GROUP
-				(ORDER BY c.received_at OPERATOR(pg_catalog.-) c.queued_at) AS lag_p95
-		  FROM @extschema@.change_log AS c
-		 WHERE $2 IS NULL
-			OR c.received_at OPERATOR(pg_catalog.>=) (pg_catalog.now() OPERATOR(pg_catalog.-) $2)
+				(ORDER BY c.received_at OPERATOR(pg_catalog.-) c.queued_at)
+				FILTER (WHERE c.queued_at OPERATOR(pg_catalog.<=)
+						(c.received_at OPERATOR(pg_catalog.+) k.tolerance)) AS lag_p95
+		  FROM @extschema@.change_log AS c, skew AS k
+		 WHERE c.target_table::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ((SELECT r.relids FROM readable AS r)::pg_catalog.oid[])
+		   AND ($2 IS NULL
+				OR c.received_at OPERATOR(pg_catalog.>=) (pg_catalog.now() OPERATOR(pg_catalog.-) $2))
 		 GROUP BY c.target_table),
 	rejections AS (
 		SELECT j.target_table::pg_catalog.oid AS relid, pg_catalog.count(*) AS rejected

@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -38,6 +39,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -100,6 +102,7 @@ typedef struct RField
 	SrValue		want;			/* the value written if applied */
 	SrValue		now;			/* the server value now */
 	bool		changed;		/* now differs from then */
+	bool		skip;			/* held value no longer fits: never written */
 } RField;
 
 /* Prepare (once per backend) and keep a statement; %1$s is the schema. */
@@ -349,9 +352,26 @@ review_columns(SrReview *r, bool is_delete)
  */
 
 /*
+ * A review of a row that row-level security hides from the caller: 42501,
+ * nothing touched.  The message does not tell a hidden row from a deleted
+ * one, nor name the row.
+ */
+static void
+hidden_row_error(SrReview *r)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for review %lld", (long long) r->review_id),
+			 errdetail("Its row of table \"%s\" is not visible to the current user under row-level security.",
+					   get_rel_name(r->relid)),
+			 errhint("A role that row-level security does not restrict can decide it.")));
+}
+
+/*
  * The caller must be allowed to write the decision, whatever it is: UPDATE
  * on the target table (or on every column the review may write), and for a
- * delete review DELETE as well.  42501 otherwise, before anything is locked.
+ * delete review DELETE as well; and, where row-level security applies to
+ * it, see the row.  42501 otherwise, before anything is locked.
  */
 static void
 check_decider(SrReview *r)
@@ -386,6 +406,9 @@ check_decider(SrReview *r)
 	}
 	if (is_delete && pg_class_aclcheck(r->relid, user, ACL_DELETE) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, objtype, relname);
+	/* and see the row, as a plain SELECT would, when policies apply to it */
+	if (sr_rls_applies(r->relid) && !sr_row_visible(r->relid, r->row_id))
+		hidden_row_error(r);
 }
 
 /* Only a pending review can be decided or escalated (55000 otherwise). */
@@ -545,24 +568,87 @@ review_field(SrTable *t, SrReview *r, const char *name, int *index)
 	return f;
 }
 
-/* Convert a stored JSON value (absent means null) to the field's type. */
-static void
-stored_value(SrReview *r, SrField *f, JsonbValue *v, SrValue *out)
+/*
+ * Convert a stored JSON value (absent means null) to the field's type.
+ * False, with the reason, if it no longer fits the column (its type was
+ * altered after the review was queued): a data exception, an integrity
+ * violation (a domain's CHECK) or a type mismatch, caught in a
+ * subtransaction.  Any other error (a cancel, out of memory) propagates.
+ */
+static bool
+try_stored_value(SrField *f, JsonbValue *v, SrValue *out, char **err)
 {
-	char	   *err = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = false;
 
+	*err = NULL;
 	if (v == NULL)
 	{
 		out->isnull = true;
 		out->value = (Datum) 0;
-		return;
+		return true;
 	}
-	if (!sr_json_to_value(v, &f->type, out, &err))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("stored value of field \"%s\" in review %lld does not fit its column",
-						f->name, (long long) r->review_id),
-				 errdetail("%s", err)));
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		ok = sr_json_to_value(v, &f->type, out, err);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			category;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+		if (category != ERRCODE_DATA_EXCEPTION &&
+			category != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION &&
+			edata->sqlerrcode != ERRCODE_DATATYPE_MISMATCH)
+			ReThrowError(edata);
+		*err = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	if (!ok && *err == NULL)
+		*err = "The value does not convert.";
+	return ok;
+}
+
+/*
+ * A stored value a decision needs does not fit its column any more (42804,
+ * naming the field): the review stays pending; "server" still decides it.
+ */
+static void
+unfit_value_error(SrReview *r, SrField *f, const char *which, const char *err)
+{
+	const char *choice = is_delete_review(r) ? "_delete" : f->name;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("stored %s value of field \"%s\" in review %lld no longer fits its column",
+					which, f->name, (long long) r->review_id),
+			 errdetail("%s", err),
+			 errhint("The column's type was changed after the review was queued; choose \"server\" for \"%s\" to keep the row's value.",
+					 choice)));
+}
+
+/* Convert a stored JSON value that must fit (unfit_value_error otherwise). */
+static void
+stored_value(SrReview *r, SrField *f, JsonbValue *v, SrValue *out, const char *which)
+{
+	char	   *err;
+
+	if (!try_stored_value(f, v, out, &err))
+		unfit_value_error(r, f, which, err);
 }
 
 /* Compare fields by index (the fields are sorted by name). */
@@ -619,9 +705,14 @@ push_kv_int(JsonbParseState **ps, const char *key, int64 val)
 	pushJsonbValue(ps, WJB_VALUE, &v);
 }
 
-/* The result of a decision: {"status", "review_id"[, "applied": [names]]}. */
+/*
+ * The result of a decision: {"status", "review_id"[, "applied": [names]]
+ * [, "skipped": [names]]} ("skipped": held values that no longer fit their
+ * column, not written).
+ */
 static Jsonb *
-result_doc(const char *status, int64 review_id, List *applied, bool with_applied)
+result_doc(const char *status, int64 review_id, List *applied, bool with_applied,
+		   List *skipped)
 {
 	JsonbParseState *ps = NULL;
 	ListCell   *lc;
@@ -637,6 +728,14 @@ result_doc(const char *status, int64 review_id, List *applied, bool with_applied
 			sr_push_elem_string(&ps, lfirst(lc));
 		pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
 	}
+	if (skipped != NIL)
+	{
+		sr_push_key(&ps, "skipped");
+		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+		foreach(lc, skipped)
+			sr_push_elem_string(&ps, lfirst(lc));
+		pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	}
 	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 }
 
@@ -645,7 +744,8 @@ result_doc(const char *status, int64 review_id, List *applied, bool with_applied
  */
 
 /*
- * Close a review: status resolved or superseded, who and when, the choices
+ * Close a review: status resolved or superseded, who (the name given and
+ * the role, current_user, whose rights decided it) and when, the choices
  * made, the values applied (NULL when nothing was decided) and the review
  * that replaces it (0: none).  The row is the immutable record of the
  * decision; ordinary callers cannot write the table.
@@ -654,10 +754,10 @@ static void
 close_review(SrReview *r, const char *status, TimestampTz at, const char *by,
 			 Jsonb *choices, Jsonb *applied, int64 superseded_by)
 {
-	Oid			argtypes[7] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
-	JSONBOID, INT8OID};
-	Datum		args[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[8] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
+	JSONBOID, INT8OID, TEXTOID};
+	Datum		args[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int			rc;
 
 	args[0] = Int64GetDatum(r->review_id);
@@ -669,11 +769,13 @@ close_review(SrReview *r, const char *status, TimestampTz at, const char *by,
 	nulls[5] = applied ? ' ' : 'n';
 	args[6] = Int64GetDatum(superseded_by);
 	nulls[6] = superseded_by > 0 ? ' ' : 'n';
+	args[7] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	rc = run_as_owner(kept_plan(Q_CLOSE,
 								"UPDATE %1$s.review SET status = $2, resolved_at = $3, resolved_by = $4, "
-								"choices = $5, applied = $6, superseded_by = $7 "
+								"choices = $5, applied = $6, superseded_by = $7, "
+								"resolved_by_role = $8::pg_catalog.name "
 								"WHERE review_id OPERATOR(pg_catalog.=) $1",
-								7, argtypes),
+								8, argtypes),
 					  args, nulls, false);
 	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not close review %lld", (long long) r->review_id);
@@ -700,10 +802,10 @@ requeue(SrReview *r, Jsonb *conflicts, Jsonb *held, TimestampTz at)
 	rc = run_as_owner(kept_plan(Q_REQUEUE,
 								"INSERT INTO %1$s.review (target_table, row_id, change_id, reason, decider, "
 								"actor, conflicts, held, queued_at, edited_at, created_at, escalated_at, "
-								"escalation_note, escalated_by, escalated_from) "
+								"escalation_note, escalated_by, escalated_from, escalated_by_role) "
 								"SELECT target_table, row_id, change_id, reason, decider, actor, $2, $3, "
 								"queued_at, edited_at, $4, escalated_at, escalation_note, escalated_by, "
-								"escalated_from FROM %1$s.review WHERE review_id OPERATOR(pg_catalog.=) $1 "
+								"escalated_from, escalated_by_role FROM %1$s.review WHERE review_id OPERATOR(pg_catalog.=) $1 "
 								"RETURNING review_id",
 								4, argtypes),
 					  args, NULL, false);
@@ -715,15 +817,19 @@ requeue(SrReview *r, Jsonb *conflicts, Jsonb *held, TimestampTz at)
 }
 
 /*
- * The row is gone (deleted, or hidden from the caller by row-level
- * security): there is nothing left to decide.  The review is closed as
- * superseded with no successor and the result is not_found.
+ * The row was not found.  When row-level security applies to the caller,
+ * a row it cannot see (hidden by a SELECT or UPDATE policy; a deleted row
+ * cannot be told apart) is not a deleted row: 42501, the review untouched.
+ * Otherwise the row is gone and there is nothing left to decide: the
+ * review is closed as superseded with no successor, the result not_found.
  */
 static Jsonb *
-close_gone(SrReview *r, TimestampTz at, const char *by, Jsonb *choices)
+close_gone(SrTable *t, SrReview *r, TimestampTz at, const char *by, Jsonb *choices)
 {
+	if (sr_rls_applies(t->relid))
+		hidden_row_error(r);
 	close_review(r, "superseded", at, by, choices, NULL, 0);
-	return result_doc("not_found", r->review_id, NIL, false);
+	return result_doc("not_found", r->review_id, NIL, false, NIL);
 }
 
 /*
@@ -756,15 +862,28 @@ review_fields(SrTable *t, SrReview *r, bool *mobile, int *nf)
 		rf[m].field = review_field(t, r, conflict_field(r, i), &rf[m].index);
 		rf[m].conflict = i;
 		rf[m].mobile = mobile[i];
-		rf[m].has_then = true;
-		stored_value(r, rf[m].field, member(obj, "server"), &rf[m].then);
-		stored_value(r, rf[m].field, member(obj, "mobile"), &rf[m].want);
+		if (mobile[i])
+		{
+			/* writing the device's value: both must fit */
+			rf[m].has_then = true;
+			stored_value(r, rf[m].field, member(obj, "server"), &rf[m].then, "server");
+			stored_value(r, rf[m].field, member(obj, "mobile"), &rf[m].want, "device");
+		}
+		else
+		{
+			char	   *err;
+
+			/* keeping the row's value: checked for staleness if it still fits */
+			rf[m].has_then = try_stored_value(rf[m].field, member(obj, "server"),
+											  &rf[m].then, &err);
+		}
 	}
 	it = JsonbIteratorInit(&r->held->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		char	   *name;
 		JsonbValue *audit;
+		char	   *err;
 
 		if (tok == WJB_KEY)
 		{
@@ -778,7 +897,8 @@ review_fields(SrTable *t, SrReview *r, bool *mobile, int *nf)
 		rf[m].conflict = -1;
 		rf[m].held = palloc(sizeof(JsonbValue));
 		*rf[m].held = v;
-		stored_value(r, rf[m].field, &v, &rf[m].want);
+		/* a held value that no longer fits is never written */
+		rf[m].skip = !try_stored_value(rf[m].field, &v, &rf[m].want, &err);
 		audit = record ? member(&record->root, name) : NULL;
 		if (audit != NULL && audit->type == jbvBinary && JsonContainerIsObject(audit->val.binary.data))
 		{
@@ -786,10 +906,12 @@ review_fields(SrTable *t, SrReview *r, bool *mobile, int *nf)
 
 			rf[m].base = member(audit->val.binary.data, "base");
 			rf[m].device = member(audit->val.binary.data, "mobile");
-			if (old != NULL)
+			if (old != NULL && !rf[m].skip)
 			{
 				rf[m].has_then = true;
-				stored_value(r, rf[m].field, old, &rf[m].then);
+				/* nor one whose server value then can no longer be checked */
+				rf[m].skip = !try_stored_value(rf[m].field, old, &rf[m].then, &err);
+				rf[m].has_then = !rf[m].skip;
 			}
 		}
 		m++;
@@ -863,6 +985,7 @@ resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
 	bool		found;
 	bool		stale = false;
 	List	   *applied = NIL;
+	List	   *skipped = NIL;
 	JsonbParseState *ps = NULL;
 	Jsonb	   *applied_values;
 
@@ -872,7 +995,7 @@ resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
 	lock_pending(r);
 	at = GetCurrentTimestamp(); /* when decided: after any wait for a lock */
 	if (!found)
-		return close_gone(r, at, by, choices);
+		return close_gone(t, r, at, by, choices);
 	for (int i = 0; i < nf; i++)
 	{
 		rf[i].now = server[rf[i].index];
@@ -885,7 +1008,7 @@ resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
 		int64		next = supersede_fields(r, rf, nf, at);
 
 		close_review(r, "superseded", at, by, choices, NULL, next);
-		return result_doc("superseded", next, NIL, false);
+		return result_doc("superseded", next, NIL, false, NIL);
 	}
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
@@ -893,6 +1016,11 @@ resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
 	{
 		if (rf[i].conflict >= 0 && !rf[i].mobile)
 			continue;
+		if (rf[i].skip)
+		{
+			skipped = lappend(skipped, rf[i].field->name);
+			continue;
+		}
 		if (sr_values_equal(&rf[i].field->type, &rf[i].want, &rf[i].now))
 			continue;
 		writes = bms_add_member(writes, rf[i].index);
@@ -905,7 +1033,7 @@ resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
 	if (writes)
 		sr_update_row(t, id, writes, values);
 	close_review(r, "resolved", at, by, choices, applied_values, 0);
-	return result_doc("resolved", r->review_id, applied, true);
+	return result_doc("resolved", r->review_id, applied, true, skipped);
 }
 
 /*
@@ -948,8 +1076,19 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete, Jsonb *choices,
 			continue;
 		rf[m].field = review_field(t, r, pnstrdup(k.val.string.val, k.val.string.len),
 								   &rf[m].index);
-		rf[m].has_then = true;
-		stored_value(r, rf[m].field, &v, &rf[m].then);
+		if (delete)
+		{
+			/* deleting: every field must be as the decider saw it */
+			rf[m].has_then = true;
+			stored_value(r, rf[m].field, &v, &rf[m].then, "server");
+		}
+		else
+		{
+			char	   *err;
+
+			/* keeping the row: a value that no longer fits is not checked */
+			rf[m].has_then = try_stored_value(rf[m].field, &v, &rf[m].then, &err);
+		}
 		fields = bms_add_member(fields, rf[m].index);
 		m++;
 	}
@@ -958,11 +1097,12 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete, Jsonb *choices,
 	lock_pending(r);
 	at = GetCurrentTimestamp(); /* when decided: after any wait for a lock */
 	if (!found)
-		return close_gone(r, at, by, choices);
+		return close_gone(t, r, at, by, choices);
 	for (int i = 0; i < m; i++)
 	{
 		rf[i].now = server[rf[i].index];
-		stale |= !sr_values_equal(&rf[i].field->type, &rf[i].then, &rf[i].now);
+		stale |= rf[i].has_then &&
+			!sr_values_equal(&rf[i].field->type, &rf[i].then, &rf[i].now);
 	}
 
 	if (stale)
@@ -990,7 +1130,7 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete, Jsonb *choices,
 		next = requeue(r, JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL)),
 					   JsonbValueToJsonb(pushJsonbValue(&hs, WJB_END_OBJECT, NULL)), at);
 		close_review(r, "superseded", at, by, choices, NULL, next);
-		return result_doc("superseded", next, NIL, false);
+		return result_doc("superseded", next, NIL, false, NIL);
 	}
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
@@ -1007,7 +1147,7 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete, Jsonb *choices,
 	close_review(r, "resolved", at, by, choices,
 				 JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL)), 0);
 	return result_doc("resolved", r->review_id,
-					  delete ? list_make1(pstrdup("_delete")) : NIL, true);
+					  delete ? list_make1(pstrdup("_delete")) : NIL, true, NIL);
 }
 
 /*
@@ -1127,7 +1267,8 @@ sr_escalate_review(PG_FUNCTION_ARGS)
 	args[3] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	rc = run_as_owner(kept_plan(Q_ESCALATE,
 								"UPDATE %1$s.review SET decider = 'manager', escalated_from = decider, "
-								"escalated_at = $2, escalation_note = $3, escalated_by = $4 "
+								"escalated_at = $2, escalation_note = $3, escalated_by = $4, "
+								"escalated_by_role = $4::pg_catalog.name "
 								"WHERE review_id OPERATOR(pg_catalog.=) $1",
 								4, argtypes),
 					  args, nulls, false);
@@ -1184,7 +1325,8 @@ owner_query_srf(FunctionCallInfo fcinfo, int which, const char *sql, int nargs,
 /*
  * row_history(target regclass, id text): the story of one row, in order:
  * every change, rejection and review event.  The caller needs SELECT on
- * the target table (42501 otherwise).
+ * the target table (42501 otherwise), and gets nothing for a row it cannot
+ * see where row-level security applies to it (visibility.c).
  */
 Datum
 sr_row_history(PG_FUNCTION_ARGS)
@@ -1200,6 +1342,12 @@ sr_row_history(PG_FUNCTION_ARGS)
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
 					   get_rel_name(relid));
+	/* a row the caller cannot SELECT has no story for it */
+	if (!sr_row_visible(relid, text_to_cstring(PG_GETARG_TEXT_PP(1))))
+	{
+		InitMaterializedSRF(fcinfo, 0);
+		return (Datum) 0;
+	}
 	owner_query_srf(fcinfo, Q_HISTORY,
 					"SELECT * FROM %1$s.row_history_unchecked($1::pg_catalog.oid::pg_catalog.regclass, $2)",
 					2, argtypes, args, NULL);

@@ -326,9 +326,12 @@ build_audit(SrOutcomeDoc *o, bool hold_all)
 	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 }
 
-/* A stored result with "replayed": true added. */
+/*
+ * A stored result with "replayed": true added; for a preview without
+ * "review_id", as every preview result is.
+ */
 static Jsonb *
-mark_replayed(Jsonb *stored)
+mark_replayed(Jsonb *stored, bool preview)
 {
 	JsonbParseState *ps = NULL;
 	JsonbIterator *it = JsonbIteratorInit(&stored->root);
@@ -339,6 +342,12 @@ mark_replayed(Jsonb *stored)
 
 	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
+		if (preview && tok == WJB_KEY && depth == 1 && v.val.string.len == 9 &&
+			memcmp(v.val.string.val, "review_id", 9) == 0)
+		{
+			tok = JsonbIteratorNext(&it, &v, true);	/* skip its value */
+			continue;
+		}
 		if (tok == WJB_END_OBJECT && depth == 1)
 			push_kv_true(&ps, "replayed");
 		if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
@@ -841,7 +850,7 @@ prior_result(SrChange *c, int64 hash, bool *reused)
 		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(c->relid)),
 					   get_rel_name(c->relid));
 	sr_record_replay(c);
-	return mark_replayed(prior);
+	return mark_replayed(prior, c->preview);
 }
 
 /* May an error with this SQLSTATE be reported as a rejected change? */

@@ -244,6 +244,10 @@ extern bool sr_find_tombstone(Oid relid, const char *row_id,
 extern int64 sr_queue_review(SrChange *c, const char *reason, SrDecider decider,
 							 Jsonb *conflicts, Jsonb *held);
 
+/* visibility.c */
+extern bool sr_rls_applies(Oid relid);
+extern bool sr_row_visible(Oid relid, const char *row_id);
+
 /* sync_api.c */
 extern void sr_run_as_owner_begin(Oid *save_userid, int *save_sec);
 extern void sr_run_as_owner_end(Oid save_userid, int save_sec);
