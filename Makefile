@@ -9,7 +9,7 @@ PGFILEDESC = "sync_resolver - per-field conflict resolution for offline sync"
 
 REGRESS        = catalog resolver create_delete batch review hostile_input privileges search_path memory trust_catalog
 
-ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_delete concurrent_batch concurrent_ddl review_concurrent trust_catalog_rename trust_catalog_inval
+ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_delete concurrent_batch concurrent_ddl review_concurrent trust_catalog_rename trust_catalog_inval trust_catalog_drop
 ISOLATION_OPTS = --inputdir=test
 
 PG_CONFIG ?= $(shell scripts/find-pg-config)

@@ -54,6 +54,7 @@
 
 PG_FUNCTION_INFO_V1(sr_validate_catalog_row);
 PG_FUNCTION_INFO_V1(sr_catalog_changed);
+PG_FUNCTION_INFO_V1(sr_forget_dropped);
 
 /* hash entry of the table cache */
 typedef struct SrTableEntry
@@ -1241,4 +1242,103 @@ sr_catalog_changed(PG_FUNCTION_ARGS)
 		elog(ERROR, "catalog_changed must be called as a trigger");
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * sql_drop event trigger: a dropped table or column takes its configuration
+ * with it, so that the catalog never names an object that no longer exists
+ * (and pg_dump output stays restorable).  Every DROP in the database runs
+ * this, so it first asks, with one kept plain SELECT (AccessShareLock, which
+ * waits for nobody but ACCESS EXCLUSIVE), which dropped relations are
+ * registered; only then does it write the catalog, whose statement trigger
+ * invalidates every backend's cache.
+ */
+Datum
+sr_forget_dropped(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr probe = NULL;
+	static char *probe_schema = NULL;
+	const char *nsp;
+	SPITupleTable *tt;
+	uint64		n;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "forget_dropped_objects must be called as an event trigger");
+
+	nsp = get_namespace_name(sr_schema_oid());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (probe != NULL && (nsp == NULL || strcmp(probe_schema, nsp) != 0))
+	{
+		/* the extension's schema was renamed (or recreated) */
+		SPI_freeplan(probe);
+		pfree(probe_schema);
+		probe = NULL;
+	}
+	if (probe == NULL)
+	{
+		char	   *sql;
+		SPIPlanPtr	plan;
+
+		sql = psprintf("SELECT d.objid, d.object_type, "
+					   "d.address_names[pg_catalog.array_length(d.address_names, 1)] "
+					   "FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
+					   "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					   "AND d.object_type OPERATOR(pg_catalog.=) ANY ('{table,\"table column\"}'::pg_catalog.text[]) "
+					   "AND EXISTS (SELECT FROM %s.synced_table AS s "
+					   "WHERE s.target_table OPERATOR(pg_catalog.=) d.objid::pg_catalog.regclass)",
+					   quote_identifier(nsp));
+		plan = SPI_prepare(sql, 0, NULL);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\"", sql);
+		SPI_keepplan(plan);
+		probe_schema = MemoryContextStrdup(CacheMemoryContext, nsp);
+		probe = plan;
+	}
+
+	AS_OWNER_BEGIN();
+	if (SPI_execute_plan(probe, NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the dropped objects");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		relid = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+		char	   *type = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		int			rc;
+
+		if (strcmp(type, "table") == 0)
+		{
+			Oid			argtypes[1] = {OIDOID};
+			Datum		args[1] = {relid};
+
+			rc = SPI_execute_with_args(psprintf("DELETE FROM %s.synced_table "
+												"WHERE target_table OPERATOR(pg_catalog.=) $1",
+												quote_identifier(nsp)),
+									   1, argtypes, args, NULL, false, 0);
+		}
+		else
+		{
+			Oid			argtypes[2] = {OIDOID, TEXTOID};
+			Datum		args[2];
+			char	   *column = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+
+			if (column == NULL)
+				continue;
+			args[0] = relid;
+			args[1] = CStringGetTextDatum(column);
+			rc = SPI_execute_with_args(psprintf("DELETE FROM %s.field_policy "
+												"WHERE target_table OPERATOR(pg_catalog.=) $1 "
+												"AND field_name OPERATOR(pg_catalog.=) $2::pg_catalog.name",
+												quote_identifier(nsp)),
+									   2, argtypes, args, NULL, false, 0);
+		}
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "could not remove the configuration of a dropped object: %s",
+				 SPI_result_code_string(rc));
+	}
+	AS_OWNER_END();
+	SPI_finish();
+	PG_RETURN_NULL();
 }
