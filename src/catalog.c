@@ -1266,9 +1266,11 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 		elog(ERROR, "forget_dropped_objects must be called as an event trigger");
 
 	nsp = get_namespace_name(sr_schema_oid());
+	if (nsp == NULL)
+		elog(ERROR, "cache lookup failed for schema %u", sr_schema_oid());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (probe != NULL && (nsp == NULL || strcmp(probe_schema, nsp) != 0))
+	if (probe != NULL && strcmp(probe_schema, nsp) != 0)
 	{
 		/* the extension's schema was renamed (or recreated) */
 		SPI_freeplan(probe);
