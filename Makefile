@@ -7,9 +7,10 @@ OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA       = $(sort $(wildcard $(EXTENSION)--*.sql))
 PGFILEDESC = "sync_resolver - per-field conflict resolution for offline sync"
 
-REGRESS        = catalog resolver create_delete batch review hostile_input privileges search_path memory trust_review
+REGRESS        = catalog resolver create_delete batch review hostile_input privileges search_path \
+                 trust_catalog trust_values trust_changes trust_review memory trust_values_load
 
-ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_delete concurrent_batch concurrent_ddl review_concurrent
+ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_delete concurrent_batch concurrent_ddl review_concurrent trust_catalog_rename trust_catalog_inval trust_catalog_drop
 ISOLATION_OPTS = --inputdir=test
 
 PG_CONFIG ?= $(shell scripts/find-pg-config)

@@ -242,3 +242,10 @@ AS $$
 	 WHERE pg_catalog.has_any_column_privilege($1, t.relid, 'SELECT')
 	 ORDER BY t.relid::pg_catalog.regclass::pg_catalog.text
 $$;
+
+-- issue 11, item 22: the sql_drop event trigger in C; it touches the catalog
+-- only when a dropped table is registered
+CREATE OR REPLACE FUNCTION @extschema@.forget_dropped_objects()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'sr_forget_dropped';

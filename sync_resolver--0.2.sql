@@ -201,33 +201,14 @@ CREATE TRIGGER state_transition_changed
  * A dropped table or column takes its configuration with it, so that the
  * catalog never names an object that no longer exists (and pg_dump output
  * stays restorable).  Renamed columns are detected when the resolver next
- * uses the table.
+ * uses the table.  Written in C: every DROP in the database runs it, and it
+ * touches the catalog (and invalidates caches) only when a dropped table is
+ * registered.
  */
 CREATE FUNCTION @extschema@.forget_dropped_objects()
 RETURNS event_trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	obj record;
-BEGIN
-	FOR obj IN
-		SELECT d.objid, d.objsubid, d.object_type, d.address_names
-		  FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
-		 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-	LOOP
-		IF obj.object_type OPERATOR(pg_catalog.=) 'table' THEN
-			DELETE FROM @extschema@.synced_table
-			 WHERE target_table OPERATOR(pg_catalog.=) obj.objid::pg_catalog.regclass;
-		ELSIF obj.object_type OPERATOR(pg_catalog.=) 'table column' THEN
-			DELETE FROM @extschema@.field_policy
-			 WHERE target_table OPERATOR(pg_catalog.=) obj.objid::pg_catalog.regclass
-			   AND field_name OPERATOR(pg_catalog.=) obj.address_names[pg_catalog.array_length(obj.address_names, 1)];
-		END IF;
-	END LOOP;
-END;
-$$;
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'sr_forget_dropped';
 COMMENT ON FUNCTION @extschema@.forget_dropped_objects() IS
 	'event trigger: removes the configuration of dropped tables and columns';
 

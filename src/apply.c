@@ -160,7 +160,7 @@ get_plan(SrTable *t, PlanKind kind, Bitmapset *fields)
 
 		while ((*pp)->next != NULL)
 			pp = &(*pp)->next;
-		SPI_freeplan((*pp)->plan);
+		sr_release_plan((*pp)->plan);	/* an outer call may be running it */
 		bms_free((*pp)->fields);
 		pfree(*pp);
 		*pp = NULL;

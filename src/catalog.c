@@ -6,6 +6,14 @@
  *	  when the resolver loads it), the per-backend cache of each synced
  *	  table's policies, and its invalidation.
  *
+ *	  A cache entry may be in use by a call further up the stack when an
+ *	  invalidation arrives (a trigger of the synced table that re-enters the
+ *	  resolver, a GRANT processed while the call waits for a lock).  So an
+ *	  entry is never changed or freed once built: a rebuild makes a new one,
+ *	  and the one it replaces is retired and freed when the top-level
+ *	  transaction ends (a sync runs inside one function call, which never
+ *	  spans transactions).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -14,21 +22,25 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/catalog.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "commands/event_trigger.h"
 #include "commands/trigger.h"
 #include "miscadmin.h"
 #include "parser/parse_coerce.h"
 #include "utils/datum.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -42,6 +54,7 @@
 
 PG_FUNCTION_INFO_V1(sr_validate_catalog_row);
 PG_FUNCTION_INFO_V1(sr_catalog_changed);
+PG_FUNCTION_INFO_V1(sr_forget_dropped);
 
 /* hash entry of the table cache */
 typedef struct SrTableEntry
@@ -51,6 +64,25 @@ typedef struct SrTableEntry
 } SrTableEntry;
 
 static HTAB *SrTables = NULL;
+
+/* a table being built: an invalidation that arrives meanwhile marks it */
+typedef struct BuildFrame
+{
+	SrTable    *table;
+	struct BuildFrame *prev;
+} BuildFrame;
+
+static BuildFrame *sr_building = NULL;
+
+/* replaced entries and evicted plans, freed when the transaction ends */
+typedef struct RetiredPlan
+{
+	SPIPlanPtr	plan;
+	struct RetiredPlan *next;
+} RetiredPlan;
+
+static SrTable *sr_retired = NULL;
+static RetiredPlan *sr_retired_plans = NULL;
 
 /* the extension's own objects, looked up once and reset on invalidation */
 static Oid	sr_ext_schema = InvalidOid;
@@ -164,6 +196,9 @@ sr_relcache_callback(Datum arg, Oid relid)
 	for (int i = 0; i < lengthof(sr_catalog_relids); i++)
 		if (relid == sr_catalog_relids[i])
 			all = true;
+	for (BuildFrame *f = sr_building; f != NULL; f = f->prev)
+		if (all || f->table->relid == relid)
+			f->table->valid = false;
 	if (all)
 	{
 		/* the extension may have been dropped and created again */
@@ -179,6 +214,82 @@ sr_relcache_callback(Datum arg, Oid relid)
 		entry->table->valid = false;
 }
 
+/*
+ * Syscache callback on pg_namespace: a renamed schema changes the name by
+ * which the kept statements reach a table (and the schema of its id's
+ * operator).  Schemas change rarely, so every entry is rebuilt.
+ */
+static void
+sr_namespace_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS status;
+	SrTableEntry *entry;
+
+	if (SrTables == NULL)
+		return;
+	for (BuildFrame *f = sr_building; f != NULL; f = f->prev)
+		f->table->valid = false;
+	hash_seq_init(&status, SrTables);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		entry->table->valid = false;
+}
+
+static void free_table(SrTable *t);
+
+/* Free the entries and plans retired during the transaction. */
+static void
+free_retired(void)
+{
+	while (sr_retired != NULL)
+	{
+		SrTable    *t = sr_retired;
+
+		sr_retired = t->retired_next;
+		free_table(t);
+	}
+	while (sr_retired_plans != NULL)
+	{
+		RetiredPlan *p = sr_retired_plans;
+
+		sr_retired_plans = p->next;
+		SPI_freeplan(p->plan);
+		pfree(p);
+	}
+}
+
+/* At the end of the top-level transaction no call uses a retired entry. */
+static void
+sr_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			free_retired();
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Free a kept plan of a cache entry that the caller drops from the entry
+ * (apply.c evicts the least recently used): a call further up the stack may
+ * be executing it, so it is freed when the transaction ends.
+ */
+void
+sr_release_plan(SPIPlanPtr plan)
+{
+	RetiredPlan *p = MemoryContextAlloc(CacheMemoryContext, sizeof(RetiredPlan));
+
+	p->plan = plan;
+	p->next = sr_retired_plans;
+	sr_retired_plans = p;
+}
+
 /* Create the cache and register its invalidation callback (from _PG_init). */
 void
 sr_catalog_init(void)
@@ -191,9 +302,11 @@ sr_catalog_init(void)
 	SrTables = hash_create("sync_resolver tables", 32, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(sr_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, sr_namespace_callback, (Datum) 0);
+	RegisterXactCallback(sr_xact_callback, NULL);
 }
 
-/* Release the plans and memory of a cached table. */
+/* Release the plans and memory of a cached table no call uses any more. */
 static void
 free_table(SrTable *t)
 {
@@ -209,6 +322,54 @@ free_table(SrTable *t)
 	if (t->prelock_plan)
 		SPI_freeplan(t->prelock_plan);
 	MemoryContextDelete(t->cxt);
+}
+
+/*
+ * Running a table owner's code (a domain's CHECK, a type's input function)
+ * that the extension runs on its own account -- validating or loading a
+ * state_transition row -- as the table owner, in a security-restricted
+ * operation with a safe search_path and its own GUC nest level, as ANALYZE
+ * and amcheck do; never as the catalog writer or the syncing role.
+ */
+typedef struct SrOwnerState
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			save_nestlevel;
+} SrOwnerState;
+
+/* Become relowner, restricted. */
+static void
+as_table_owner_begin(Oid relowner, SrOwnerState *st)
+{
+	GetUserIdAndSecContext(&st->save_userid, &st->save_sec);
+	SetUserIdAndSecContext(relowner,
+						   st->save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	st->save_nestlevel = NewGUCNestLevel();
+	sr_restrict_search_path();
+}
+
+/* Undo as_table_owner_begin (an error undoes it by the transaction's abort). */
+static void
+as_table_owner_end(SrOwnerState *st)
+{
+	AtEOXact_GUC(false, st->save_nestlevel);
+	SetUserIdAndSecContext(st->save_userid, st->save_sec);
+}
+
+/* A value of a column's type from its text, converted as the table owner. */
+static Datum
+input_as_owner(Relation rel, FmgrInfo *input, char *text, Oid ioparam,
+			   int32 typmod)
+{
+	SrOwnerState st;
+	Datum		d;
+
+	as_table_owner_begin(rel->rd_rel->relowner, &st);
+	d = InputFunctionCall(input, text, ioparam, typmod);
+	as_table_owner_end(&st);
+	return d;
 }
 
 /*
@@ -254,7 +415,12 @@ find_column(Oid relid, const char *name)
 	return tup;
 }
 
-/* Does the column have a unique, non-partial index of its own? */
+/*
+ * Does the column have a unique, non-partial index of its own that enforces
+ * uniqueness now?  An invalid index (a failed CREATE INDEX CONCURRENTLY)
+ * enforces nothing, and a deferrable constraint lets duplicates exist until
+ * commit, so neither counts.
+ */
 static bool
 column_is_unique(Relation rel, AttrNumber attnum)
 {
@@ -270,7 +436,8 @@ column_is_unique(Relation rel, AttrNumber attnum)
 		if (!HeapTupleIsValid(tup))
 			continue;
 		idx = (Form_pg_index) GETSTRUCT(tup);
-		if (idx->indisunique && idx->indnkeyatts == 1 &&
+		if (idx->indisunique && idx->indisvalid && idx->indimmediate &&
+			idx->indnkeyatts == 1 &&
 			idx->indkey.values[0] == attnum &&
 			heap_attisnull(tup, Anum_pg_index_indpred, NULL))
 			found = true;
@@ -584,6 +751,8 @@ field_cmp(const void *a, const void *b)
  * committed (like the system catalogs), not as of the statement's or the
  * transaction's snapshot: the entry outlives both, and a change committed
  * while this statement waited for the table must not be cached away.
+ * t->valid is set before the build starts; an invalidation that arrives
+ * while the catalog is read clears it (sr_get_table then builds again).
  */
 static void
 build_table(SrTable *t, Oid relid)
@@ -697,10 +866,12 @@ build_table(SrTable *t, Oid relid)
 
 		if (f == NULL)
 			continue;
-		from = InputFunctionCall(&f->type.input, SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
-								 f->type.ioparam, f->type.typmod);
-		to = InputFunctionCall(&f->type.input, SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
-							   f->type.ioparam, f->type.typmod);
+		from = input_as_owner(rel, &f->type.input,
+							  SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
+							  f->type.ioparam, f->type.typmod);
+		to = input_as_owner(rel, &f->type.input,
+							SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
+							f->type.ioparam, f->type.typmod);
 		old = MemoryContextSwitchTo(t->cxt);
 		if (f->ntransitions == 0)
 		{
@@ -715,7 +886,6 @@ build_table(SrTable *t, Oid relid)
 	PopActiveSnapshot();
 	SPI_finish();
 	relation_close(rel, AccessShareLock);
-	t->valid = true;
 }
 
 /* Is the table registered in synced_table? (cheap when cached) */
@@ -734,10 +904,59 @@ is_registered(Oid relid)
 	return found;
 }
 
+/* A new, empty cache entry. */
+static SrTable *
+new_table(void)
+{
+	SrTable    *t = MemoryContextAllocZero(CacheMemoryContext, sizeof(SrTable));
+
+	t->cxt = AllocSetContextCreate(CacheMemoryContext, "sync_resolver table",
+								   ALLOCSET_SMALL_SIZES);
+	return t;
+}
+
+/* Free an entry that was never published (no plans, nobody uses it). */
+static void
+discard_table(SrTable *t)
+{
+	MemoryContextDelete(t->cxt);
+	pfree(t);
+}
+
+/* Build a new entry for relid; the hash table is not touched. */
+static SrTable *
+build_new_table(Oid relid)
+{
+	SrTable    *t = new_table();
+	BuildFrame	frame;
+
+	t->relid = relid;
+	t->valid = true;
+	frame.table = t;
+	frame.prev = sr_building;
+	sr_building = &frame;
+	PG_TRY();
+	{
+		build_table(t, relid);
+	}
+	PG_CATCH();
+	{
+		sr_building = frame.prev;
+		discard_table(t);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	sr_building = frame.prev;
+	return t;
+}
+
 /*
  * The cached configuration of a synced table, (re)built when missing or
  * invalidated.  Errors if the table is not registered, unless missing_ok
- * (then NULL).
+ * (then NULL).  The entry returned stays valid memory until the end of the
+ * transaction, whatever happens meanwhile: an invalidated entry is
+ * replaced, not changed, and the old one retired.  A failed rebuild leaves
+ * the old entry in place (still invalid, so the next call tries again).
  */
 SrTable *
 sr_get_table(Oid relid, bool missing_ok)
@@ -747,32 +966,33 @@ sr_get_table(Oid relid, bool missing_ok)
 	SrTable    *t;
 
 	resolve_extension();
-	entry = hash_search(SrTables, &relid, HASH_FIND, &found);
-	if (found && entry->table->valid)
+	entry = hash_search(SrTables, &relid, HASH_FIND, NULL);
+	if (entry != NULL && entry->table->valid)
 		return entry->table;
 	if (missing_ok && !is_registered(relid))
 		return NULL;
+
+	/*
+	 * Like the relcache: if an invalidation arrived while the catalog was
+	 * read, read it again.  After a few tries use what was read for this
+	 * call; the entry stays invalid, so the next call rebuilds it.
+	 */
+	for (int attempt = 1;; attempt++)
+	{
+		t = build_new_table(relid);
+		if (t->valid || attempt >= 10)
+			break;
+		discard_table(t);
+	}
+
+	/* a nested call may have replaced the entry meanwhile: look again */
 	entry = hash_search(SrTables, &relid, HASH_ENTER, &found);
 	if (found)
-		free_table(entry->table);
-
-	t = MemoryContextAllocZero(CacheMemoryContext, sizeof(SrTable));
-	t->cxt = AllocSetContextCreate(CacheMemoryContext, "sync_resolver table",
-								   ALLOCSET_SMALL_SIZES);
+	{
+		entry->table->retired_next = sr_retired;
+		sr_retired = entry->table;
+	}
 	entry->table = t;
-	PG_TRY();
-	{
-		build_table(t, relid);
-	}
-	PG_CATCH();
-	{
-		/* leave no half-built entry behind */
-		MemoryContextDelete(t->cxt);
-		pfree(t);
-		hash_search(SrTables, &relid, HASH_REMOVE, NULL);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
 	return t;
 }
 
@@ -853,8 +1073,23 @@ new_relid(HeapTuple tup, TupleDesc desc)
 }
 
 /*
+ * Only a table's owner (or a superuser) configures its sync, as only the
+ * owner may create a trigger on it: a role granted INSERT on the catalog
+ * must not register, or set the policies of, a table it has no rights on.
+ */
+static void
+check_table_owner(Oid relid)
+{
+	if (!sr_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER,
+					   get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
+}
+
+/*
  * BEFORE INSERT OR UPDATE row trigger on the three catalog tables: checks
- * the new row against the target table's definition.
+ * that the writer owns the target table (both targets, when an update moves
+ * a row to another table) and the new row against the table's definition.
  */
 Datum
 sr_validate_catalog_row(PG_FUNCTION_ARGS)
@@ -885,6 +1120,15 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 
 	rel = open_target(relid, psprintf("sync_resolver.%s", catalog));
 	vc.table = RelationGetRelationName(rel);
+	check_table_owner(relid);
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		Oid			old_relid = new_relid(td->tg_trigtuple, desc);
+
+		if (old_relid != relid &&
+			SearchSysCacheExists1(RELOID, ObjectIdGetDatum(old_relid)))
+			check_table_owner(old_relid);
+	}
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -937,6 +1181,7 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 			Form_pg_attribute att;
 			Oid			typinput,
 						typioparam;
+			FmgrInfo	flinfo;
 
 			args[1] = DirectFunctionCall1(namein, CStringGetDatum(field));
 			if (SPI_execute_with_args(psprintf("SELECT policy::pg_catalog.text FROM %s.field_policy "
@@ -967,10 +1212,13 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 								field, RelationGetRelationName(rel))));
 			att = (Form_pg_attribute) GETSTRUCT(atup);
 			getTypeInputInfo(att->atttypid, &typinput, &typioparam);
-			OidInputFunctionCall(typinput, new_text(tup, desc, "from_value"),
-								 typioparam, att->atttypmod);
-			OidInputFunctionCall(typinput, new_text(tup, desc, "to_value"),
-								 typioparam, att->atttypmod);
+			fmgr_info(typinput, &flinfo);
+
+			/* a domain's CHECK is the table owner's code: run it as the owner */
+			input_as_owner(rel, &flinfo, new_text(tup, desc, "from_value"),
+						   typioparam, att->atttypmod);
+			input_as_owner(rel, &flinfo, new_text(tup, desc, "to_value"),
+						   typioparam, att->atttypmod);
 			ReleaseSysCache(atup);
 		}
 	}
@@ -994,4 +1242,105 @@ sr_catalog_changed(PG_FUNCTION_ARGS)
 		elog(ERROR, "catalog_changed must be called as a trigger");
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * sql_drop event trigger: a dropped table or column takes its configuration
+ * with it, so that the catalog never names an object that no longer exists
+ * (and pg_dump output stays restorable).  Every DROP in the database runs
+ * this, so it first asks, with one kept plain SELECT (AccessShareLock, which
+ * waits for nobody but ACCESS EXCLUSIVE), which dropped relations are
+ * registered; only then does it write the catalog, whose statement trigger
+ * invalidates every backend's cache.
+ */
+Datum
+sr_forget_dropped(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr probe = NULL;
+	static char *probe_schema = NULL;
+	const char *nsp;
+	SPITupleTable *tt;
+	uint64		n;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "forget_dropped_objects must be called as an event trigger");
+
+	nsp = get_namespace_name(sr_schema_oid());
+	if (nsp == NULL)
+		elog(ERROR, "cache lookup failed for schema %u", sr_schema_oid());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (probe != NULL && strcmp(probe_schema, nsp) != 0)
+	{
+		/* the extension's schema was renamed (or recreated) */
+		SPI_freeplan(probe);
+		pfree(probe_schema);
+		probe = NULL;
+	}
+	if (probe == NULL)
+	{
+		char	   *sql;
+		SPIPlanPtr	plan;
+
+		sql = psprintf("SELECT d.objid, d.object_type, "
+					   "d.address_names[pg_catalog.array_length(d.address_names, 1)] "
+					   "FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
+					   "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					   "AND d.object_type OPERATOR(pg_catalog.=) ANY ('{table,\"table column\"}'::pg_catalog.text[]) "
+					   "AND EXISTS (SELECT FROM %s.synced_table AS s "
+					   "WHERE s.target_table OPERATOR(pg_catalog.=) d.objid::pg_catalog.regclass)",
+					   quote_identifier(nsp));
+		plan = SPI_prepare(sql, 0, NULL);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\"", sql);
+		SPI_keepplan(plan);
+		probe_schema = MemoryContextStrdup(CacheMemoryContext, nsp);
+		probe = plan;
+	}
+
+	AS_OWNER_BEGIN();
+	if (SPI_execute_plan(probe, NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the dropped objects");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		relid = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+		char	   *type = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		int			rc;
+
+		if (strcmp(type, "table") == 0)
+		{
+			Oid			argtypes[1] = {OIDOID};
+			Datum		args[1] = {relid};
+
+			rc = SPI_execute_with_args(psprintf("DELETE FROM %s.synced_table "
+												"WHERE target_table OPERATOR(pg_catalog.=) $1",
+												quote_identifier(nsp)),
+									   1, argtypes, args, NULL, false, 0);
+		}
+		else
+		{
+			Oid			argtypes[2] = {OIDOID, TEXTOID};
+			Datum		args[2];
+			char	   *column = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+
+			if (column == NULL)
+				continue;
+			args[0] = relid;
+			args[1] = CStringGetTextDatum(column);
+			rc = SPI_execute_with_args(psprintf("DELETE FROM %s.field_policy "
+												"WHERE target_table OPERATOR(pg_catalog.=) $1 "
+												"AND field_name OPERATOR(pg_catalog.=) $2::pg_catalog.name",
+												quote_identifier(nsp)),
+									   2, argtypes, args, NULL, false, 0);
+		}
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "could not remove the configuration of a dropped object: %s",
+				 SPI_result_code_string(rc));
+	}
+	AS_OWNER_END();
+	SPI_finish();
+	PG_RETURN_NULL();
 }

@@ -11,4 +11,33 @@
 
 #include "postgres.h"
 
+#include "catalog/pg_class.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+
+/* Does roleid own (or is it a superuser over) relation relid? */
+#if PG_VERSION_NUM >= 160000
+#define sr_class_ownercheck(relid, roleid) \
+	object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define sr_class_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#endif
+
+/*
+ * Set search_path to "pg_catalog, pg_temp" for the current GUC nest level
+ * (call NewGUCNestLevel() first), as maintenance commands do when they run
+ * a table owner's code.
+ */
+#if PG_VERSION_NUM >= 170000
+#define sr_restrict_search_path() RestrictSearchPath()
+#else
+static inline void
+sr_restrict_search_path(void)
+{
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+#endif
+
 #endif							/* SR_COMPAT_H */

@@ -131,6 +131,7 @@ typedef struct SrTable
 	SPIPlanPtr	delete_plan;
 	SPIPlanPtr	exists_plan;
 	SPIPlanPtr	prelock_plan;	/* batches: lock many ids in id order */
+	struct SrTable *retired_next;	/* catalog.c: replaced, freed at xact end */
 } SrTable;
 
 /* A typed value: a Datum of a field's type, or SQL NULL. */
@@ -195,6 +196,7 @@ extern const char *sr_decider_name(SrDecider d);
 extern Oid	sr_extension_owner(void);
 extern Oid	sr_schema_oid(void);
 extern void sr_catalog_init(void);
+extern void sr_release_plan(SPIPlanPtr plan);
 
 /* convert.c */
 extern void sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
