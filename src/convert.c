@@ -446,6 +446,12 @@ sr_value_is_null(SrType *t, SrValue *v)
 		return true;
 	if (t->kind != SR_KIND_JSONB)
 		return false;
+	/* a JSON null is a few bytes, never toasted: do not detoast to see it */
+	if (VARATT_IS_EXTENDED(DatumGetPointer(v->value)) &&
+		!VARATT_IS_SHORT(DatumGetPointer(v->value)))
+		return false;
+	if (VARSIZE_ANY_EXHDR(DatumGetPointer(v->value)) > 32)
+		return false;
 	jb = DatumGetJsonbP(v->value);
 	return JB_ROOT_IS_SCALAR(jb) && JsonbExtractScalar(&jb->root, &sv) &&
 		sv.type == jbvNull;

@@ -511,6 +511,8 @@ union_elems(SrDecision *d, SrType *t, Elems *base, Elems *mob, Elems *srv)
 	gone.nulls = base->etype ? palloc(sizeof(bool) * Max(base->n, 1)) : NULL;
 	gone.jvals = base->etype ? NULL : palloc(sizeof(JsonbValue) * Max(base->n, 1));
 	for (int i = 0; i < base->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (removed[i])
 		{
 			if (base->etype)
@@ -522,6 +524,7 @@ union_elems(SrDecision *d, SrType *t, Elems *base, Elems *mob, Elems *srv)
 				gone.jvals[gone.n] = base->jvals[i];
 			gone.n++;
 		}
+	}
 	elems_contained(srv, &gone, srv_gone);
 	elems_contained(mob, srv, mob_in_srv);
 
@@ -733,6 +736,13 @@ sum_policy(SrDecision *d)
 		if (t->typmod >= 0)
 			d->result.value = DirectFunctionCall2(numeric, d->result.value,
 												  Int32GetDatum(t->typmod));
+	}
+	if (t->typid != t->basetype)
+	{
+		/* a domain: its input applies its typmod and checks its constraints */
+		d->result.value = InputFunctionCall(&t->input,
+											OutputFunctionCall(&t->output, d->result.value),
+											t->ioparam, t->typmod);
 	}
 	decide(d, SR_OUT_MERGED, "summed");
 }
