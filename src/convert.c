@@ -4,12 +4,16 @@
  *	  Typed values: converting jsonb values to a column's type and back,
  *	  and comparing values with the type's own equality and ordering (via
  *	  the type cache), so that "1.0" equals 1 for numeric and two spellings
- *	  of one instant are equal for timestamptz.
+ *	  of one instant are equal for timestamptz.  Text compares exactly even
+ *	  under a nondeterministic collation, and a value is built the way its
+ *	  type builds it (typmods on array elements, restricted array types
+ *	  through their own input), so what is decided is what is stored.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "common/shortest_dec.h"
@@ -18,8 +22,10 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/typcache.h"
@@ -35,12 +41,21 @@ sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
 	Oid			func;
 	bool		isvarlena;
 	Oid			elemtype;
+	int32		basetypmod = typmod;
 
 	memset(t, 0, sizeof(SrType));
 	t->typid = typid;
 	t->typmod = typmod;
-	t->basetype = getBaseType(typid);
+	t->basetype = getBaseTypeAndTypmod(typid, &basetypmod);
 	t->collation = collation;
+
+	/*
+	 * Text compares exactly: under a nondeterministic collation equality is
+	 * decided bytewise (the C collation), ordering breaks ties bytewise.
+	 */
+	t->eq_collation = collation;
+	if (OidIsValid(collation) && !get_collation_isdeterministic(collation))
+		t->eq_collation = C_COLLATION_OID;
 	get_typlenbyvalalign(typid, &t->typlen, &t->typbyval, &t->typalign);
 	getTypeInputInfo(typid, &func, &t->ioparam);
 	fmgr_info_cxt(func, &t->input, cxt);
@@ -90,9 +105,15 @@ sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
 			elemtype = get_element_type(t->basetype);
 			if (OidIsValid(elemtype))
 			{
+				Oid			basein;
+				Oid			baseioparam;
+
 				t->kind = SR_KIND_ARRAY;
 				t->elem = MemoryContextAlloc(cxt, sizeof(SrType));
-				sr_type_init(t->elem, elemtype, -1, collation, cxt);
+				/* as array coercion does: the elements get the array's typmod */
+				sr_type_init(t->elem, elemtype, basetypmod, collation, cxt);
+				getTypeInputInfo(t->basetype, &basein, &baseioparam);
+				t->vector = basein != F_ARRAY_IN;
 			}
 			else if (TypeCategory(t->basetype) == TYPCATEGORY_STRING)
 				t->kind = SR_KIND_TEXT;
@@ -218,6 +239,7 @@ json_array_gather(JsonbContainer *jc, SrType *t, ArrayBuild *ab, int level,
 	{
 		bool		nested;
 
+		CHECK_FOR_INTERRUPTS();
 		if (tok != WJB_ELEM)
 			continue;
 		nested = v.type == jbvBinary && t->elem->kind != SR_KIND_JSONB;
@@ -267,15 +289,12 @@ static bool
 json_to_array(JsonbContainer *jc, SrType *t, Datum *out, char **err)
 {
 	ArrayBuild	ab;
-	int			lbs[MAXDIM];
 	int			total = 1;
-	ArrayType  *arr;
 
 	if (!json_array_shape(jc, t, &ab, err))
 		return false;
 	for (int i = 0; i < ab.ndim; i++)
 	{
-		lbs[i] = 1;
 		if (pg_mul_s32_overflow(total, ab.dims[i], &total) || total > (int) MaxArraySize)
 		{
 			*err = psprintf("a JSON array for type %s has too many elements",
@@ -296,10 +315,63 @@ json_to_array(JsonbContainer *jc, SrType *t, Datum *out, char **err)
 	ab.nulls = palloc(sizeof(bool) * ab.cap);
 	if (!json_array_gather(jc, t, &ab, 0, err))
 		return false;
-	arr = construct_md_array(ab.elems, ab.nulls, total == 0 ? 0 : ab.ndim, ab.dims, lbs,
-							 t->elem->typid, t->elem->typlen, t->elem->typbyval,
-							 t->elem->typalign);
-	*out = PointerGetDatum(arr);
+	return sr_build_array(t, ab.elems, ab.nulls, total == 0 ? 0 : ab.ndim, ab.dims,
+						  out, err);
+}
+
+/*
+ * Build a value of array type t from its elements (ndim dimensions of
+ * dims, lower bounds 1) the way the type itself would: a standard array is
+ * constructed, then a domain's input checks its constraints; a restricted
+ * array type (oidvector, int2vector: one dimension, no NULLs, lower bound
+ * 0) is built by its own input function from the elements' text, so that
+ * the stored value is always one the type reads back.  False with *err set
+ * for a shape the type cannot hold; the type's input may raise (22xxx).
+ */
+bool
+sr_build_array(SrType *t, Datum *elems, bool *nulls, int ndim, int *dims,
+			   Datum *out, char **err)
+{
+	int			lbs[MAXDIM];
+	int			n = 1;
+
+	for (int i = 0; i < ndim; i++)
+	{
+		lbs[i] = 1;
+		n *= dims[i];
+	}
+	if (ndim == 0)
+		n = 0;
+	if (t->vector)
+	{
+		StringInfoData buf;
+
+		if (ndim > 1)
+		{
+			*err = psprintf("type %s accepts only a one-dimensional JSON array",
+							format_type_be(t->typid));
+			return false;
+		}
+		initStringInfo(&buf);
+		for (int i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (nulls[i])
+			{
+				*err = psprintf("type %s does not accept null elements",
+								format_type_be(t->typid));
+				return false;
+			}
+			if (i > 0)
+				appendStringInfoChar(&buf, ' ');
+			appendStringInfoString(&buf, OutputFunctionCall(&t->elem->output, elems[i]));
+		}
+		*out = input_value(t, buf.data);
+		return true;
+	}
+	*out = PointerGetDatum(construct_md_array(elems, nulls, ndim, dims, lbs,
+											  t->elem->typid, t->elem->typlen,
+											  t->elem->typbyval, t->elem->typalign));
 	if (t->typid != t->basetype)
 		*out = input_value(t, OutputFunctionCall(&t->output, *out));
 	return true;
@@ -360,30 +432,41 @@ sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out, char **err)
 	return true;
 }
 
-/* Typed equality; NULL equals NULL. */
+/*
+ * Is v NULL?  In a jsonb column the JSON null is SQL NULL too: a device
+ * sends null for both, so every policy treats them as one value.
+ */
+bool
+sr_value_is_null(SrType *t, SrValue *v)
+{
+	Jsonb	   *jb;
+	JsonbValue	sv;
+
+	if (v->isnull)
+		return true;
+	if (t->kind != SR_KIND_JSONB)
+		return false;
+	/* a JSON null is a few bytes, never toasted: do not detoast to see it */
+	if (VARATT_IS_EXTENDED(DatumGetPointer(v->value)) &&
+		!VARATT_IS_SHORT(DatumGetPointer(v->value)))
+		return false;
+	if (VARSIZE_ANY_EXHDR(DatumGetPointer(v->value)) > 32)
+		return false;
+	jb = DatumGetJsonbP(v->value);
+	return JB_ROOT_IS_SCALAR(jb) && JsonbExtractScalar(&jb->root, &sv) &&
+		sv.type == jbvNull;
+}
+
+/* Typed equality (text exactly); NULL equals NULL, and JSON null. */
 bool
 sr_values_equal(SrType *t, SrValue *a, SrValue *b)
 {
 	Datum		bv;
+	bool		anull = sr_value_is_null(t, a);
+	bool		bnull = sr_value_is_null(t, b);
 
-	if (a->isnull && b->isnull)
-		return true;
-	if (a->isnull || b->isnull)
-	{
-		/*
-		 * A jsonb column: SQL NULL and the JSON null are one value on the
-		 * wire (a device sends null for both), so they compare equal.
-		 */
-		if (t->kind == SR_KIND_JSONB)
-		{
-			Jsonb	   *jb = DatumGetJsonbP(a->isnull ? b->value : a->value);
-			JsonbValue	v;
-
-			return JB_ROOT_IS_SCALAR(jb) && JsonbExtractScalar(&jb->root, &v) &&
-				v.type == jbvNull;
-		}
-		return false;
-	}
+	if (anull || bnull)
+		return anull && bnull;
 	bv = b->value;
 	if (t->kind == SR_KIND_ARRAY)
 	{
@@ -403,18 +486,29 @@ sr_values_equal(SrType *t, SrValue *a, SrValue *b)
 			memcpy(ARR_LBOUND(ba), ARR_LBOUND(aa), ARR_NDIM(aa) * sizeof(int));
 		}
 		bv = PointerGetDatum(ba);
-		return DatumGetBool(FunctionCall2Coll(&t->eq, t->collation, PointerGetDatum(aa), bv));
+		return DatumGetBool(FunctionCall2Coll(&t->eq, t->eq_collation, PointerGetDatum(aa), bv));
 	}
-	return DatumGetBool(FunctionCall2Coll(&t->eq, t->collation, a->value, bv));
+	return DatumGetBool(FunctionCall2Coll(&t->eq, t->eq_collation, a->value, bv));
 }
 
-/* Typed ordering (btree comparison); NULL sorts first. */
+/*
+ * Typed ordering (btree comparison); NULL (and JSON null) sorts first.
+ * Under a nondeterministic collation, values that collate equal but differ
+ * are ordered bytewise, so that only equal values compare 0.
+ */
 int
 sr_values_compare(SrType *t, SrValue *a, SrValue *b)
 {
-	if (a->isnull || b->isnull)
-		return a->isnull ? (b->isnull ? 0 : -1) : 1;
-	return DatumGetInt32(FunctionCall2Coll(&t->cmp, t->collation, a->value, b->value));
+	bool		anull = sr_value_is_null(t, a);
+	bool		bnull = sr_value_is_null(t, b);
+	int			r;
+
+	if (anull || bnull)
+		return anull ? (bnull ? 0 : -1) : 1;
+	r = DatumGetInt32(FunctionCall2Coll(&t->cmp, t->collation, a->value, b->value));
+	if (r == 0 && t->eq_collation != t->collation)
+		r = DatumGetInt32(FunctionCall2Coll(&t->cmp, t->eq_collation, a->value, b->value));
+	return r;
 }
 
 /* Equality of two jsonb values as jsonb defines it (1.0 equals 1). */
@@ -505,6 +599,7 @@ push_array_level(JsonbParseState **ps, Datum *elems, bool *nulls, int *next,
 	pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < dims[level]; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (level < ndim - 1)
 			push_array_level(ps, elems, nulls, next, dims, ndim, level + 1, elem);
 		else
@@ -611,7 +706,10 @@ push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
 				{
 					pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
 					for (int i = 0; i < n; i++)
+					{
+						CHECK_FOR_INTERRUPTS();
 						push_typed(ps, elems[i], nulls[i], t->elem, WJB_ELEM);
+					}
 					pushJsonbValue(ps, WJB_END_ARRAY, NULL);
 				}
 				else

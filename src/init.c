@@ -20,6 +20,7 @@ int			sr_change_retention_secs = 7 * 24 * 60 * 60;
 int			sr_audit_retention_secs = 0;
 char	   *sr_append_separator = NULL;
 bool		sr_log_rejections = true;
+int			sr_max_clock_skew_secs = 300;
 
 void		_PG_init(void);
 
@@ -59,6 +60,13 @@ _PG_init(void)
 							24 * 60 * 60, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_S,
 							check_positive, NULL, NULL);
+	DefineCustomIntVariable("sync_resolver.max_clock_skew",
+							"How far a device's queued_at or edited_at may be ahead of the server's clock.",
+							"A change with a later device time goes to review with reason future_clock.",
+							&sr_max_clock_skew_secs,
+							300, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("sync_resolver.change_retention",
 							"How long processed change_ids are remembered for replay.",
 							"purge() without an argument removes change records older than this.",

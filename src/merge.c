@@ -14,6 +14,8 @@
 
 #include "catalog/pg_type.h"
 #include "common/int.h"
+#include "miscadmin.h"
+#include "access/xact.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
@@ -70,6 +72,21 @@ transition_allowed(SrField *f, SrValue *from, SrValue *to)
 	return false;
 }
 
+/*
+ * Is a device time of the change (queued_at or edited_at) later than now()
+ * plus sync_resolver.max_clock_skew?  Such a clock is suspect: the caller
+ * sends the change's fields to review (reason "future_clock") rather than
+ * let it win every last_writer_wins and never be stale.
+ */
+bool
+sr_clock_ahead(SrChange *c)
+{
+	TimestampTz limit = GetCurrentTransactionStartTimestamp() +
+		(int64) sr_max_clock_skew_secs * USECS_PER_SEC;
+
+	return c->queued_at > limit || c->edited_at > limit;
+}
+
 /* Last writer wins by edit time; a tie keeps the server's value. */
 static void
 last_writer(SrDecision *d, SrChange *c, TimestampTz server_updated,
@@ -95,16 +112,22 @@ typedef struct Elems
 	SrType	   *etype;			/* NULL for jsonb */
 } Elems;
 
-/* Split an array (typed or a jsonb array) into elements; false if not one. */
+/*
+ * Split an array (typed or a jsonb array) into elements; false if not one.
+ * NULL, and a jsonb column's JSON null, is the empty list.
+ */
 static bool
 get_elems(SrValue *v, SrType *t, Elems *e)
 {
 	memset(e, 0, sizeof(Elems));
-	if (v->isnull)
+	if (t->kind == SR_KIND_ARRAY)
+		e->etype = t->elem;
+	else if (t->kind != SR_KIND_JSONB)
+		return false;
+	if (sr_value_is_null(t, v))
 		return true;
 	if (t->kind == SR_KIND_ARRAY)
 	{
-		e->etype = t->elem;
 		deconstruct_array(DatumGetArrayTypeP(v->value), t->elem->typid,
 						  t->elem->typlen, t->elem->typbyval, t->elem->typalign,
 						  &e->vals, &e->nulls, &e->n);
@@ -122,8 +145,11 @@ get_elems(SrValue *v, SrType *t, Elems *e)
 		e->jvals = palloc(sizeof(JsonbValue) * Max(JB_ROOT_COUNT(jb), 1));
 		it = JsonbIteratorInit(&jb->root);
 		while ((tok = JsonbIteratorNext(&it, &jv, true)) != WJB_DONE)
+		{
+			CHECK_FOR_INTERRUPTS();
 			if (tok == WJB_ELEM)
 				e->jvals[e->n++] = jv;
+		}
 		return true;
 	}
 }
@@ -142,40 +168,234 @@ elem_equal(Elems *a, int i, Elems *b, int j)
 	return sr_json_equal(&a->jvals[i], &b->jvals[j]);
 }
 
+/* Rank of a jsonb element's kind, for json_elem_cmp. */
+static int
+json_rank(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return 0;
+		case jbvBool:
+			return 1;
+		case jbvNumeric:
+			return 2;
+		case jbvString:
+			return 3;
+		default:
+			return 4;
+	}
+}
+
+/*
+ * A total order of jsonb elements that is 0 exactly where sr_json_equal is
+ * true (strings bytewise, numbers by value, containers as jsonb orders
+ * them); it only groups equal elements, the result's order is not taken
+ * from it.
+ */
+static int
+json_elem_cmp(JsonbValue *a, JsonbValue *b)
+{
+	int			ra = json_rank(a),
+				rb = json_rank(b);
+
+	if (ra != rb)
+		return ra < rb ? -1 : 1;
+	switch (a->type)
+	{
+		case jbvNull:
+			return 0;
+		case jbvBool:
+			return (int) a->val.boolean - (int) b->val.boolean;
+		case jbvNumeric:
+			return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+													 NumericGetDatum(a->val.numeric),
+													 NumericGetDatum(b->val.numeric)));
+		case jbvString:
+			if (a->val.string.len != b->val.string.len)
+				return a->val.string.len < b->val.string.len ? -1 : 1;
+			return memcmp(a->val.string.val, b->val.string.val, a->val.string.len);
+		default:
+			return compareJsonbContainers(a->val.binary.data, b->val.binary.data);
+	}
+}
+
+/* Can the elements be sorted (jsonb, or an element type with a btree)? */
+static bool
+elems_sortable(Elems *a, Elems *b)
+{
+	SrType	   *et = a->etype ? a->etype : b->etype;
+
+	return et == NULL || et->has_cmp;
+}
+
+/* One element of one of two lists, for sorting both lists together. */
+typedef struct ElemRef
+{
+	int			side;			/* 0: the first list, 1: the second */
+	int			i;				/* index in its list */
+} ElemRef;
+
+typedef struct ElemSort
+{
+	Elems	   *lists[2];
+} ElemSort;
+
+/* Order: by value, then the first list before the second, then by index. */
+static int
+elemref_cmp(const void *pa, const void *pb, void *arg)
+{
+	const ElemRef *a = pa,
+			   *b = pb;
+	ElemSort   *es = arg;
+	Elems	   *la = es->lists[a->side],
+			   *lb = es->lists[b->side];
+	int			r;
+
+	CHECK_FOR_INTERRUPTS();
+	if (la->etype || lb->etype)
+	{
+		SrType	   *et = la->etype ? la->etype : lb->etype;
+		SrValue		x = {la->vals[a->i], la->nulls[a->i]};
+		SrValue		y = {lb->vals[b->i], lb->nulls[b->i]};
+
+		r = sr_values_compare(et, &x, &y);
+	}
+	else
+		r = json_elem_cmp(&la->jvals[a->i], &lb->jvals[b->i]);
+	if (r != 0)
+		return r;
+	if (a->side != b->side)
+		return a->side - b->side;
+	return a->i - b->i;
+}
+
+/*
+ * The elements of a and b sorted together (n log n): equal elements are
+ * adjacent, a's before b's, each in list order.
+ */
+static ElemRef *
+sort_both(Elems *a, Elems *b, ElemSort *es)
+{
+	ElemRef    *refs = palloc(sizeof(ElemRef) * Max(a->n + b->n, 1));
+	int			k = 0;
+
+	es->lists[0] = a;
+	es->lists[1] = b;
+	for (int i = 0; i < a->n; i++)
+		refs[k++] = (ElemRef) {0, i};
+	for (int i = 0; i < b->n; i++)
+		refs[k++] = (ElemRef) {1, i};
+	qsort_arg(refs, k, sizeof(ElemRef), elemref_cmp, es);
+	return refs;
+}
+
+/* Is refs[j] equal to refs[start] (both in a sorted run)? */
+static bool
+same_run(ElemSort *es, ElemRef *x, ElemRef *y)
+{
+	return elem_equal(es->lists[x->side], x->i, es->lists[y->side], y->i);
+}
+
 /*
  * Multiset difference a - b: marks in keep[] the elements of a not matched
- * one-for-one by an element of b.  Returns how many are kept.
+ * one-for-one by an element of b (the first k equal elements of a are
+ * matched when b has k of them).  Returns how many are kept.
  */
 static int
 elems_minus(Elems *a, Elems *b, bool *keep)
 {
-	bool	   *used = palloc0(sizeof(bool) * Max(b->n, 1));
 	int			kept = 0;
 
-	for (int i = 0; i < a->n; i++)
+	if (!elems_sortable(a, b))
 	{
-		keep[i] = true;
-		for (int j = 0; j < b->n; j++)
-			if (!used[j] && elem_equal(a, i, b, j))
+		/* no ordering for the element type: compare pairwise */
+		bool	   *used = palloc0(sizeof(bool) * Max(b->n, 1));
+
+		for (int i = 0; i < a->n; i++)
+		{
+			keep[i] = true;
+			for (int j = 0; j < b->n; j++)
 			{
-				used[j] = true;
-				keep[i] = false;
-				break;
+				CHECK_FOR_INTERRUPTS();
+				if (!used[j] && elem_equal(a, i, b, j))
+				{
+					used[j] = true;
+					keep[i] = false;
+					break;
+				}
 			}
-		if (keep[i])
-			kept++;
+			if (keep[i])
+				kept++;
+		}
+		return kept;
 	}
-	return kept;
+	else
+	{
+		ElemSort	es;
+		ElemRef    *refs = sort_both(a, b, &es);
+		int			n = a->n + b->n;
+
+		for (int start = 0; start < n;)
+		{
+			int			end = start + 1;
+			int			nb = 0;
+
+			CHECK_FOR_INTERRUPTS();
+			while (end < n && same_run(&es, &refs[start], &refs[end]))
+				end++;
+			for (int j = start; j < end; j++)
+				if (refs[j].side == 1)
+					nb++;
+			/* a's elements of the run come first, in list order */
+			for (int j = start; j < end && refs[j].side == 0; j++)
+			{
+				keep[refs[j].i] = nb-- <= 0;
+				if (keep[refs[j].i])
+					kept++;
+			}
+			start = end;
+		}
+		return kept;
+	}
 }
 
-/* Does e contain an element equal to x's element i? */
-static bool
-elems_contain(Elems *e, Elems *x, int i)
+/* Marks in found[] the elements of x equal to some element of e. */
+static void
+elems_contained(Elems *x, Elems *e, bool *found)
 {
-	for (int j = 0; j < e->n; j++)
-		if (elem_equal(e, j, x, i))
-			return true;
-	return false;
+	if (!elems_sortable(x, e))
+	{
+		for (int i = 0; i < x->n; i++)
+		{
+			found[i] = false;
+			for (int j = 0; j < e->n && !found[i]; j++)
+			{
+				CHECK_FOR_INTERRUPTS();
+				found[i] = elem_equal(e, j, x, i);
+			}
+		}
+	}
+	else
+	{
+		ElemSort	es;
+		ElemRef    *refs = sort_both(x, e, &es);
+		int			n = x->n + e->n;
+
+		for (int start = 0; start < n;)
+		{
+			int			end = start + 1;
+			bool		in_e;
+
+			CHECK_FOR_INTERRUPTS();
+			while (end < n && same_run(&es, &refs[start], &refs[end]))
+				end++;
+			in_e = refs[end - 1].side == 1;
+			for (int j = start; j < end && refs[j].side == 0; j++)
+				found[refs[j].i] = in_e;
+			start = end;
+		}
+	}
 }
 
 /* Collects the elements of a result array. */
@@ -205,6 +425,7 @@ builder_init(ElemBuilder *b, Elems *like, int max)
 static void
 builder_add(ElemBuilder *b, Elems *e, int i)
 {
+	CHECK_FOR_INTERRUPTS();
 	if (e->etype)
 	{
 		b->vals[b->n] = e->vals[i];
@@ -215,21 +436,25 @@ builder_add(ElemBuilder *b, Elems *e, int i)
 	b->n++;
 }
 
-/* Finish the result array as a value of t. */
+/*
+ * Finish the result array as a value of t, built as the type builds its
+ * values (a domain's constraints checked, oidvector through its input).
+ */
 static SrValue
-builder_finish(ElemBuilder *b, SrType *t)
+builder_finish(ElemBuilder *b, SrType *t, SrField *f)
 {
 	SrValue		r = {0, false};
 
 	if (t->kind == SR_KIND_ARRAY)
 	{
 		int			dims[1] = {b->n};
-		int			lbs[1] = {1};
+		char	   *err = NULL;
 
-		r.value = PointerGetDatum(construct_md_array(b->vals, b->nulls, b->n == 0 ? 0 : 1,
-													 dims, lbs, t->elem->typid,
-													 t->elem->typlen, t->elem->typbyval,
-													 t->elem->typalign));
+		if (!sr_build_array(t, b->vals, b->nulls, b->n == 0 ? 0 : 1, dims,
+							&r.value, &err))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("field \"%s\": %s", f->name, err)));
 	}
 	else
 		r.value = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&b->ps, WJB_END_ARRAY, NULL)));
@@ -259,7 +484,7 @@ append_elems(SrDecision *d, SrType *t, Elems *base, Elems *mob, Elems *srv)
 	for (int i = 0; i < mob->n; i++)
 		if (mob_added[i])
 			builder_add(&b, mob, i);
-	d->result = builder_finish(&b, t);
+	d->result = builder_finish(&b, t, d->field);
 	decide(d, SR_OUT_MERGED, "appended");
 }
 
@@ -272,6 +497,8 @@ union_elems(SrDecision *d, SrType *t, Elems *base, Elems *mob, Elems *srv)
 {
 	bool	   *mob_added = palloc(sizeof(bool) * Max(mob->n, 1));
 	bool	   *removed = palloc(sizeof(bool) * Max(base->n, 1));
+	bool	   *srv_gone = palloc(sizeof(bool) * Max(srv->n, 1));
+	bool	   *mob_in_srv = palloc(sizeof(bool) * Max(mob->n, 1));
 	Elems		gone = {0};
 	ElemBuilder b;
 
@@ -284,6 +511,8 @@ union_elems(SrDecision *d, SrType *t, Elems *base, Elems *mob, Elems *srv)
 	gone.nulls = base->etype ? palloc(sizeof(bool) * Max(base->n, 1)) : NULL;
 	gone.jvals = base->etype ? NULL : palloc(sizeof(JsonbValue) * Max(base->n, 1));
 	for (int i = 0; i < base->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (removed[i])
 		{
 			if (base->etype)
@@ -295,15 +524,18 @@ union_elems(SrDecision *d, SrType *t, Elems *base, Elems *mob, Elems *srv)
 				gone.jvals[gone.n] = base->jvals[i];
 			gone.n++;
 		}
+	}
+	elems_contained(srv, &gone, srv_gone);
+	elems_contained(mob, srv, mob_in_srv);
 
 	builder_init(&b, srv->n ? srv : mob, srv->n + mob->n);
 	for (int i = 0; i < srv->n; i++)
-		if (!elems_contain(&gone, srv, i))
+		if (!srv_gone[i])
 			builder_add(&b, srv, i);
 	for (int i = 0; i < mob->n; i++)
-		if (mob_added[i] && !elems_contain(srv, mob, i))
+		if (mob_added[i] && !mob_in_srv[i])
 			builder_add(&b, mob, i);
-	d->result = builder_finish(&b, t);
+	d->result = builder_finish(&b, t, d->field);
 	decide(d, SR_OUT_MERGED, "unioned");
 }
 
@@ -505,6 +737,13 @@ sum_policy(SrDecision *d)
 			d->result.value = DirectFunctionCall2(numeric, d->result.value,
 												  Int32GetDatum(t->typmod));
 	}
+	if (t->typid != t->basetype)
+	{
+		/* a domain: its input applies its typmod and checks its constraints */
+		d->result.value = InputFunctionCall(&t->input,
+											OutputFunctionCall(&t->output, d->result.value),
+											t->ioparam, t->typmod);
+	}
 	decide(d, SR_OUT_MERGED, "summed");
 }
 
@@ -520,6 +759,10 @@ sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 {
 	SrField    *f = d->field;
 	SrType	   *type = &f->type;
+
+	/* a jsonb column's JSON null is SQL NULL, for every policy */
+	if (sr_value_is_null(type, &d->server))
+		d->server.isnull = true;
 
 	if (sr_values_equal(type, &d->server, &d->base))
 	{

@@ -533,6 +533,7 @@ process_update(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 	SrValue		updated;
 	Bitmapset  *writes = NULL;
 	bool		stale;
+	const char *stale_reason;
 	bool		hold_all;
 	char	   *reason;
 
@@ -548,7 +549,9 @@ process_update(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 		return;
 	}
 
-	stale = is_stale(t, c);
+	/* a device clock ahead of ours is suspect as a stale one (merge.c) */
+	stale_reason = sr_clock_ahead(c) ? "future_clock" : "stale";
+	stale = is_stale(t, c) || sr_clock_ahead(c);
 	for (int i = 0; i < o->nd; i++)
 	{
 		SrDecision *d = &o->ds[i];
@@ -557,7 +560,7 @@ process_update(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 		if (stale)
 		{
 			d->outcome = SR_OUT_REVIEW;
-			d->reason = "stale";
+			d->reason = stale_reason;
 			d->result = d->server;
 			d->write = false;
 		}
@@ -591,7 +594,7 @@ process_update(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 			decider = SR_TECH;
 		o->conflicts = build_conflicts(o->ds, o->nd);
 		if (!c->preview)
-			o->review_id = sr_queue_review(c, stale ? "stale" : "conflict", decider,
+			o->review_id = sr_queue_review(c, stale ? stale_reason : "conflict", decider,
 										   o->conflicts, build_held(o->ds, o->nd, hold_all));
 	}
 }
@@ -680,6 +683,7 @@ process_delete(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 	int			nd = 0;
 	bool		changed = false;
 	bool		stale;
+	const char *stale_reason;
 	char	   *reason;
 
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -720,7 +724,9 @@ process_delete(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 		if (!sr_values_equal(&ds[i].field->type, &ds[i].base, &ds[i].server))
 			changed = true;
 	}
-	stale = is_stale(t, c);
+	/* a device clock ahead of ours is suspect as a stale one (merge.c) */
+	stale_reason = sr_clock_ahead(c) ? "future_clock" : "stale";
+	stale = is_stale(t, c) || sr_clock_ahead(c);
 	if (!changed && !stale)
 	{
 		sr_delete_row(t, id);
@@ -748,7 +754,7 @@ process_delete(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 		push_kv_jsonb(&ps, "base", JsonbValueToJsonb(getKeyJsonValueFromContainer(&state->root, "base", 4, NULL)));
 		push_kv_jsonb(&ps, "server", JsonbValueToJsonb(getKeyJsonValueFromContainer(&state->root, "server", 6, NULL)));
 		push_kv_string(&ps, "mobile", NULL);
-		push_kv_string(&ps, "reason", stale ? "stale" : "delete_vs_edit");
+		push_kv_string(&ps, "reason", stale ? stale_reason : "delete_vs_edit");
 		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 		o->conflicts = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
 		o->has_review = true;
@@ -760,7 +766,7 @@ process_delete(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 			JsonbParseState *hs = NULL;
 
 			pushJsonbValue(&hs, WJB_BEGIN_OBJECT, NULL);
-			o->review_id = sr_queue_review(c, stale ? "stale" : "delete_vs_edit", decider,
+			o->review_id = sr_queue_review(c, stale ? stale_reason : "delete_vs_edit", decider,
 										   o->conflicts,
 										   JsonbValueToJsonb(pushJsonbValue(&hs, WJB_END_OBJECT, NULL)));
 		}

@@ -68,7 +68,10 @@ typedef struct SrType
 	int32		typmod;
 	Oid			basetype;		/* domain's base type, else typid */
 	Oid			collation;
+	Oid			eq_collation;	/* C for a nondeterministic collation */
 	SrTypeKind	kind;
+	bool		vector;			/* array type read by its own input, not
+								 * array_in (oidvector, int2vector) */
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
@@ -186,6 +189,7 @@ extern int	sr_change_retention_secs;
 extern int	sr_audit_retention_secs;
 extern char *sr_append_separator;
 extern bool sr_log_rejections;
+extern int	sr_max_clock_skew_secs;
 extern int	sr_max_plans;
 
 /* catalog.c */
@@ -206,6 +210,9 @@ extern bool sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out,
 extern void sr_value_to_json(SrValue *v, SrType *t, JsonbParseState **ps,
 							 JsonbValue *out);
 extern bool sr_values_equal(SrType *t, SrValue *a, SrValue *b);
+extern bool sr_value_is_null(SrType *t, SrValue *v);
+extern bool sr_build_array(SrType *t, Datum *elems, bool *nulls, int ndim,
+						   int *dims, Datum *out, char **err);
 extern int	sr_values_compare(SrType *t, SrValue *a, SrValue *b);
 extern bool sr_json_equal(JsonbValue *a, JsonbValue *b);
 extern void sr_push_key(JsonbParseState **ps, const char *key);
@@ -218,6 +225,7 @@ extern char *sr_value_text(SrValue *v, SrType *t);
 extern void sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 							TimestampTz server_updated, bool has_server_updated);
 extern const char *sr_outcome_name(SrOutcome o);
+extern bool sr_clock_ahead(SrChange *c);
 
 /* apply.c */
 extern bool sr_lock_row(SrTable *t, Datum id, Bitmapset *fields,

@@ -88,8 +88,9 @@
 
 PG_MODULE_MAGIC;
 
-/* The one GUC merge.c reads (normally defined in init.c). */
+/* The GUCs merge.c reads (normally defined in init.c). */
 char	   *sr_append_separator = "\n";
+int			sr_max_clock_skew_secs = 300;
 
 extern int	LLVMFuzzerRunDriver(int *argc, char ***argv,
 								int (*cb) (const uint8_t *data, size_t size));
@@ -102,7 +103,7 @@ static const char *const column_types[] = {
 	"numeric", "numeric(6,2)", "text", "varchar(8)", "character(4)",
 	"jsonb", "text[]", "integer[]", "numeric[]", "jsonb[]", "bigint[]",
 	"timestamptz", "timestamp", "date", "time", "boolean", "uuid",
-	"interval",
+	"interval", "numeric(5,2)[]", "timestamp(0)[]", "oidvector", "int2vector",
 	/* domains created by test/fuzz/run.sh */
 	"fuzz_posint", "fuzz_amount", "fuzz_code", "fuzz_tags", "fuzz_doc",
 };
