@@ -7,7 +7,7 @@ OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA       = $(sort $(wildcard $(EXTENSION)--*.sql))
 PGFILEDESC = "sync_resolver - per-field conflict resolution for offline sync"
 
-REGRESS        = catalog resolver create_delete batch review hostile_input privileges search_path memory
+REGRESS        = catalog resolver create_delete batch review hostile_input privileges search_path memory trust_changes
 
 ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_delete concurrent_batch concurrent_ddl review_concurrent
 ISOLATION_OPTS = --inputdir=test

@@ -32,6 +32,7 @@
 #include "utils/timestamp.h"
 
 #include "sync_resolver.h"
+#include "errclass.h"
 
 PG_FUNCTION_INFO_V1(sr_sync_apply);
 PG_FUNCTION_INFO_V1(sr_sync_preview);
@@ -42,6 +43,8 @@ PG_FUNCTION_INFO_V1(sr_sync_apply_batch);
  * a rejection caused by a value the type refuses.  Empty when nothing is.
  */
 static char current_what[NAMEDATALEN + 64];
+
+static bool must_rethrow(int sqlerrcode, bool batch, bool opened);
 
 /* Say what is being converted, for a rejection reason. */
 static void
@@ -567,8 +570,14 @@ process_update(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 			writes = bms_add_member(writes, o->ds[i].index);
 			values[o->ds[i].index] = o->ds[i].result;
 		}
-	if (writes)
-		sr_update_row(t, id, writes, values);
+	if (writes && !sr_try_update_row(t, id, writes, values))
+	{
+		/* a BEFORE trigger returned NULL, or a policy FOR UPDATE hides the row */
+		o->status = "rejected";
+		o->reason = sr_skipped_write_reason(t, SR_WRITE_UPDATE);
+		o->has_review = false;
+		return;
+	}
 
 	o->status = o->has_review ? "review_required" : "merged";
 	if (o->has_review)
@@ -627,7 +636,13 @@ process_create(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 		d->write = true;
 		values[d->index] = d->mobile;
 	}
-	sr_insert_row(t, id, fields, values);
+	if (!sr_insert_row(t, id, fields, values))
+	{
+		/* a BEFORE INSERT trigger returned NULL: there is no row */
+		o->status = "rejected";
+		o->reason = sr_skipped_write_reason(t, SR_WRITE_INSERT);
+		return;
+	}
 	o->status = "created";
 }
 
@@ -714,7 +729,13 @@ process_delete(SrTable *t, SrChange *c, Datum id, SrOutcomeDoc *o)
 	stale = is_stale(t, c);
 	if (!changed && !stale)
 	{
-		sr_delete_row(t, id);
+		if (!sr_delete_row(t, id))
+		{
+			/* the row is still there: no "deleted", so no tombstone */
+			o->status = "rejected";
+			o->reason = sr_skipped_write_reason(t, SR_WRITE_DELETE);
+			return;
+		}
 		o->status = "deleted";
 		o->delete_state = delete_state(ds, nd);	/* for the audit trail */
 		return;
@@ -767,6 +788,102 @@ convert_id(SrTable *t, const char *row_id)
 							 t->id_type.ioparam, t->id_type.typmod);
 }
 
+/* The canonical text of a converted id: the id type's output. */
+static char *
+id_text(SrTable *t, Datum id)
+{
+	return OutputFunctionCall(&t->id_type.output, id);
+}
+
+/*
+ * Convert many id texts to the id type; ok[i] says whether texts[i] did.
+ * No error escapes for an id that does not convert.  Where the server has
+ * soft input errors (16+) each id is tried softly; any hard error (and, on
+ * 15, every error) rolls back one subtransaction around the rest, the id is
+ * skipped and the rest retried: one subtransaction plus one per failing id,
+ * not one per id.  Retryable and server errors are re-thrown.
+ */
+void
+sr_convert_ids(SrTable *t, char **texts, int n, Datum *out, bool *ok)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	int			next = 0;
+
+	while (next < n)
+	{
+		volatile int i = next;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			for (; i < n; i++)
+			{
+				CHECK_FOR_INTERRUPTS();
+				ok[i] = false;
+#if SR_HAVE_SOFT_INPUT
+				ok[i] = sr_input_call_safe(&t->id_type.input, texts[i],
+										   t->id_type.ioparam, t->id_type.typmod, &out[i]);
+#else
+				out[i] = InputFunctionCall(&t->id_type.input, texts[i],
+										   t->id_type.ioparam, t->id_type.typmod);
+				ok[i] = true;
+#endif
+			}
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			if (must_rethrow(edata->sqlerrcode, true, true))
+				ReThrowError(edata);
+			FreeErrorData(edata);
+			ok[i] = false;
+			i++;
+		}
+		PG_END_TRY();
+		next = i;
+	}
+}
+
+/*
+ * The canonical form of an id text for a table: the id type's output of
+ * the converted value ("07" and "+7" are "7" for an integer id, an
+ * upper-case uuid is lower-case).  An id that does not convert is returned
+ * as sent.  Everything the resolver keys by row (change_log.row_id,
+ * review.row_id, tombstones, rejection_log, the change_id reuse check) uses
+ * this form; lookups by id (row_history) must canonicalize the same way.
+ */
+char *
+sr_canonical_id(SrTable *t, const char *id)
+{
+	char	   *text = pstrdup(id);
+	Datum		d;
+	bool		ok;
+
+	sr_convert_ids(t, &text, 1, &d, &ok);
+	return ok ? id_text(t, d) : text;
+}
+
+/* Are two id texts the same row of the table? */
+static bool
+same_row(SrTable *t, const char *a, const char *b)
+{
+	if (strcmp(a, b) == 0)
+		return true;
+	return strcmp(sr_canonical_id(t, a), sr_canonical_id(t, b)) == 0;
+}
+
 /* The reason text of a rejection caused by an error. */
 static char *
 error_reason(ErrorData *edata)
@@ -817,19 +934,22 @@ open_target_table(SrChange *c)
  * row or payload.  NULL if the change_id is new.
  */
 static Jsonb *
-prior_result(SrChange *c, int64 hash, bool *reused)
+prior_result(SrTable *t, SrChange *c, SrPayloadId *payload, bool *reused)
 {
 	Oid			prior_relid;
 	char	   *prior_row;
-	int64		prior_hash;
+	SrPayloadId prior_payload;
+	bool		has_digest = false;
 	Jsonb	   *prior;
 
 	*reused = false;
-	prior = sr_find_change(&c->change_id, &prior_relid, &prior_row, &prior_hash);
+	prior = sr_find_change(&c->change_id, &prior_relid, &prior_row, &prior_payload,
+						   &has_digest);
 	if (prior == NULL)
 		return NULL;
-	if (prior_relid != c->relid || strcmp(prior_row, c->row_id) != 0 ||
-		prior_hash != hash)
+	if (prior_relid != c->relid ||
+		!sr_payload_same(&prior_payload, has_digest, payload) ||
+		!same_row(t, prior_row, c->row_id))
 	{
 		*reused = true;
 		return rejected_result(c, psprintf("change_id %s was already used for a different change",
@@ -844,27 +964,24 @@ prior_result(SrChange *c, int64 hash, bool *reused)
 	return mark_replayed(prior);
 }
 
-/* May an error with this SQLSTATE be reported as a rejected change? */
+/*
+ * Must an error reach the caller rather than become a `rejected` result?
+ * The one table in errclass.h decides (sync-push retries by the same
+ * table): retryable errors (40001, 40P01, 55P03, 57014, class 53, admin
+ * shutdown...) and server faults (XX, 58) always propagate; data errors
+ * (classes 22, 23, 54) of an opened table's change are `rejected`; any other
+ * error propagates from a single call and is `rejected` in a batch.
+ */
 static bool
-is_data_error(int sqlerrcode)
+must_rethrow(int sqlerrcode, bool batch, bool opened)
 {
-	int			class = ERRCODE_TO_CATEGORY(sqlerrcode);
+	SrErrClass	cls = sr_errclass(unpack_sql_state(sqlerrcode));
 
-	return class == ERRCODE_DATA_EXCEPTION ||
-		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
-		class == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-}
-
-/* Must an error propagate even out of a batch (the caller has to retry)? */
-static bool
-is_fatal_for_batch(int sqlerrcode)
-{
-	return sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
-		sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
-		sqlerrcode == ERRCODE_QUERY_CANCELED ||
-		sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
-		sqlerrcode == ERRCODE_OUT_OF_MEMORY ||
-		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES;
+	if (cls == SR_ERR_RETRY || cls == SR_ERR_SERVER)
+		return true;
+	if (batch)
+		return false;
+	return !opened || cls != SR_ERR_DATA;
 }
 
 /* Raise the batch error for a malformed envelope. */
@@ -989,7 +1106,7 @@ parse_envelope(SrChange *c)
  * that committed after our snapshot.  doc fills the NOT NULL columns.
  */
 static bool
-recorded_concurrently(SrChange *c, int64 hash, Jsonb *doc)
+recorded_concurrently(SrChange *c, SrPayloadId *payload, Jsonb *doc)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -999,7 +1116,7 @@ recorded_concurrently(SrChange *c, int64 hash, Jsonb *doc)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		fresh = sr_record_change(c, hash, "rejected", 0, doc, doc);
+		fresh = sr_record_change(c, payload, "rejected", 0, doc, doc);
 	}
 	PG_CATCH();
 	{
@@ -1041,7 +1158,7 @@ process_change(SrChange *c, bool batch)
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	SrTable    *volatile t = NULL;
-	volatile int64 hash = 0;
+	SrPayloadId payload;
 	Jsonb	   *volatile result = NULL;
 	volatile bool reused = false;
 	volatile bool rejected = false;
@@ -1053,10 +1170,10 @@ process_change(SrChange *c, bool batch)
 	{
 		bool		r;
 
-		hash = sr_payload_hash(c->base, c->new);
+		sr_payload_id(c->base, c->new, &payload);
 		t = open_target_table(c);
 		opened = true;
-		result = prior_result(c, hash, &r);
+		result = prior_result(t, c, &payload, &r);
 		if (result != NULL)
 		{
 			if (r)
@@ -1080,16 +1197,18 @@ process_change(SrChange *c, bool batch)
 
 			if (batch)
 				parse_envelope(c);
-			hash = sr_payload_hash(c->base, c->new);
+			sr_payload_id(c->base, c->new, &payload);
 			t = open_target_table(c);
 			opened = true;
-			result = prior_result(c, hash, &r);
+			result = prior_result(t, c, &payload, &r);
 			reused = r;
 		}
 		if (result == NULL)
 		{
 			id = convert_id(t, c->row_id);
 			current_what[0] = '\0';
+			/* from here on the row is known by its canonical id */
+			c->row_id = id_text(t, id);
 			if (c->base == NULL)
 				process_create(t, c, id, &o);
 			else if (c->new == NULL)
@@ -1105,7 +1224,7 @@ process_change(SrChange *c, bool batch)
 			}
 			else if (!c->preview)
 			{
-				keep = sr_record_change(c, hash, o.status, o.review_id, result,
+				keep = sr_record_change(c, &payload, o.status, o.review_id, result,
 										build_audit(&o, o.hold_all));
 				if (!keep)
 				{
@@ -1115,7 +1234,7 @@ process_change(SrChange *c, bool batch)
 					CurrentResourceOwner = owner;
 					BeginInternalSubTransaction(NULL);
 					MemoryContextSwitchTo(cxt);
-					result = prior_result(c, hash, &keep);
+					result = prior_result(t, c, &payload, &keep);
 					reused = keep;
 					keep = true;
 				}
@@ -1142,13 +1261,12 @@ process_change(SrChange *c, bool batch)
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
 
-		if (batch ? is_fatal_for_batch(edata->sqlerrcode) :
-			(!opened || !is_data_error(edata->sqlerrcode)))
+		if (must_rethrow(edata->sqlerrcode, batch, opened))
 			ReThrowError(edata);
 		reason = error_reason(edata);
 		if (edata->constraint_name && strstr(reason, edata->constraint_name) == NULL)
 			reason = psprintf("%s (constraint \"%s\")", reason, edata->constraint_name);
-		if (!is_data_error(edata->sqlerrcode))
+		if (sr_errclass(unpack_sql_state(edata->sqlerrcode)) != SR_ERR_DATA)
 			reason = psprintf("%s [SQLSTATE %s]", reason, unpack_sql_state(edata->sqlerrcode));
 		FreeErrorData(edata);
 		rejected = true;
@@ -1162,10 +1280,10 @@ process_change(SrChange *c, bool batch)
 	 * change that committed while we ran (its create made the id exist, its
 	 * sum pushed the field past a CHECK): then the answer is its result.
 	 */
-	if (rejected && opened && !c->preview && recorded_concurrently(c, hash, result))
+	if (rejected && opened && !c->preview && recorded_concurrently(c, &payload, result))
 	{
 		bool		r;
-		Jsonb	   *prior = prior_result(c, hash, &r);
+		Jsonb	   *prior = prior_result(t, c, &payload, &r);
 
 		if (prior != NULL)
 		{
@@ -1424,7 +1542,7 @@ lock_batch_rows(JsonbContainer *arr, int n)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		if (is_fatal_for_batch(edata->sqlerrcode))
+		if (must_rethrow(edata->sqlerrcode, true, true))
 			ReThrowError(edata);
 		FreeErrorData(edata);
 	}
