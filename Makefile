@@ -9,7 +9,7 @@ PGFILEDESC = "sync_resolver - per-field conflict resolution for offline sync"
 
 REGRESS        = catalog resolver create_delete batch review hostile_input privileges search_path memory trust_changes
 
-ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_delete concurrent_batch concurrent_ddl review_concurrent
+ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_delete concurrent_batch concurrent_ddl review_concurrent trust_batch_locks
 ISOLATION_OPTS = --inputdir=test
 
 PG_CONFIG ?= $(shell scripts/find-pg-config)
@@ -32,7 +32,7 @@ demo test bench: deps
 # with the extension, into PostgreSQL's bindir.
 ifneq ($(wildcard client/Makefile),)
 all: client/sync-push
-client/sync-push: $(wildcard client/*.c client/*.h) client/Makefile
+client/sync-push: $(wildcard client/*.c client/*.h) src/errclass.h client/Makefile
 	$(MAKE) -C client PG_CONFIG=$(PG_CONFIG)
 install: install-client
 install-client: client/sync-push

@@ -17,7 +17,9 @@
 #include "catalog/namespace.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "common/hashfn.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -1378,44 +1380,48 @@ sr_sync_preview(PG_FUNCTION_ARGS)
 }
 
 
-/* Can this text be converted to the id type without an error? */
-static bool
-id_plausible(SrTable *t, const char *s)
-{
-	int			n = 0;
-
-	switch (t->id_type.basetype)
-	{
-		case TEXTOID:
-		case VARCHAROID:
-			return t->id_type.typid == t->id_type.basetype;
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-			if (*s == '-')
-				s++;
-			for (; *s; s++, n++)
-				if (!isdigit((unsigned char) *s))
-					return false;
-			return n > 0 && n <= (t->id_type.basetype == INT8OID ? 18 : 9);
-		case UUIDOID:
-			for (; *s; s++)
-				if (isxdigit((unsigned char) *s))
-					n++;
-				else if (*s != '-')
-					return false;
-			return n == 32;
-		default:
-			return false;
-	}
-}
+/*
+ * The advisory lock keys of a batch (locktag field4): a row key is
+ * (database, 64-bit hash of table OID and canonical id), a change key
+ * (database, 64-bit hash of the change_id).  pg_advisory_lock() and its
+ * kin use field4 1 and 2, so these never collide with an application's
+ * advisory locks (pg_locks shows them as advisory, objsubid 21330/21331).
+ */
+#define SR_LOCK_ROW_KEY		0x5352
+#define SR_LOCK_CHANGE_KEY	0x5353
 
 /* One row a batch will touch, for locking in a fixed order. */
 typedef struct RowKey
 {
 	Oid			relid;
 	char	   *id;
+	char	   *change_id;		/* 32 lower-case hex digits, or NULL */
 } RowKey;
+
+/* One convertible id of a batch, with its row key. */
+typedef struct IdKey
+{
+	Datum		id;
+	uint64		hash;			/* of table OID and canonical id */
+} IdKey;
+
+/* Order ids by the id type's btree order (as FOR UPDATE ... ORDER BY id). */
+static int
+idkey_cmp(const void *a, const void *b, void *arg)
+{
+	SrValue		x = {((const IdKey *) a)->id, false};
+	SrValue		y = {((const IdKey *) b)->id, false};
+
+	return sr_values_compare((SrType *) arg, &x, &y);
+}
+
+/* One advisory lock a batch takes. */
+typedef struct LockKey
+{
+	uint16		kind;
+	uint32		a;
+	uint32		b;
+} LockKey;
 
 /* Order row keys by table. */
 static int
@@ -1427,13 +1433,83 @@ rowkey_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/* Order lock keys by kind, then value: the one order every batch uses. */
+static int
+lockkey_cmp(const void *pa, const void *pb)
+{
+	const LockKey *a = pa;
+	const LockKey *b = pb;
+
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->a != b->a)
+		return a->a < b->a ? -1 : 1;
+	if (a->b != b->b)
+		return a->b < b->b ? -1 : 1;
+	return 0;
+}
+
+/* A change_id's 32 hex digits in lower case (uuid_in's spellings); NULL if not. */
+static char *
+change_id_digits(const char *s, int len)
+{
+	char	   *out = palloc(33);
+	int			n = 0;
+
+	for (int i = 0; i < len; i++)
+	{
+		if (isxdigit((unsigned char) s[i]))
+		{
+			if (n == 32)
+				return NULL;
+			out[n++] = tolower((unsigned char) s[i]);
+		}
+		else if (s[i] != '-' && s[i] != '{' && s[i] != '}')
+			return NULL;
+	}
+	out[n] = '\0';
+	return n == 32 ? out : NULL;
+}
+
+/* Take transaction-level advisory locks, in the given order. */
+static void
+lock_keys(LockKey *keys, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		LOCKTAG		tag;
+
+		CHECK_FOR_INTERRUPTS();
+		if (i > 0 && lockkey_cmp(&keys[i - 1], &keys[i]) == 0)
+			continue;
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, keys[i].a, keys[i].b, keys[i].kind);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	}
+}
+
 /*
- * Lock every row a batch touches before processing it: table by table in
- * OID order, rows in id order.  Two batches that touch the same rows in
- * opposite orders then queue behind each other instead of deadlocking.
- * Best effort: envelopes that cannot be read are left to their own
- * processing, and if locking fails for any other reason the batch goes on
- * without it.
+ * Lock everything a batch touches before processing it, so that two
+ * batches over the same rows in any order queue behind each other instead
+ * of deadlocking:
+ *
+ * 1. table by table in OID order: an advisory lock on every row key
+ *    (table OID and canonical id, whether the row exists or not: creates
+ *    and changes to deleted rows insert primary keys), in id order, then
+ *    the rows that exist (SELECT ... FOR UPDATE), in id order;
+ * 2. advisory locks on every change_id (change-record insertions), in hash
+ *    order.
+ *
+ * Every batch takes its locks in this one order, and a row's key before
+ * the row, so a batch that waits holds nothing another batch needs after
+ * it (a transaction that already holds a row from an earlier call keeps
+ * the order too, as concurrent_batch.spec shows).
+ *
+ * Every id is converted with its type's input function (ids that do not
+ * convert are skipped: their change is rejected).  Envelopes that cannot be
+ * read, and tables the caller has no right to write, are left to their own
+ * processing.  Retryable errors (a lock timeout, a deadlock with an
+ * application transaction) propagate; if locking fails for another reason
+ * the batch goes on without it.
  */
 static void
 lock_batch_rows(JsonbContainer *arr, int n)
@@ -1450,7 +1526,7 @@ lock_batch_rows(JsonbContainer *arr, int n)
 		/*
 		 * Reading an envelope allocates (values looked up, a number's text),
 		 * so each is read in a context reset for the next: only the keys
-		 * stay, about 50 bytes a change.
+		 * stay, about 100 bytes a change.
 		 */
 		MemoryContext tmp = AllocSetContextCreate(cxt, "sync_resolver batch locking",
 												  ALLOCSET_SMALL_SIZES);
@@ -1459,13 +1535,18 @@ lock_batch_rows(JsonbContainer *arr, int n)
 		const char *prev_name = NULL;
 		int			prev_len = 0;
 		Oid			prev_relid = InvalidOid;
+		LockKey    *locks = palloc(sizeof(LockKey) * Max(n, 1));
+		int			nlocks = 0;
 
 		for (int i = 0; i < n; i++)
 		{
 			JsonbValue *v;
 			JsonbValue *tv = NULL,
-					   *iv = NULL;
+					   *iv = NULL,
+					   *cv = NULL;
+			char	   *digits = NULL;
 
+			CHECK_FOR_INTERRUPTS();
 			MemoryContextReset(tmp);
 			MemoryContextSwitchTo(tmp);
 			v = getIthJsonbValueFromContainer(arr, i);
@@ -1475,6 +1556,7 @@ lock_batch_rows(JsonbContainer *arr, int n)
 				iv = env_get(v->val.binary.data, "id");
 				if (iv == NULL)
 					iv = env_get(v->val.binary.data, "sys_id");
+				cv = env_get(v->val.binary.data, "change_id");
 			}
 			if (tv == NULL || tv->type != jbvString || iv == NULL ||
 				(iv->type != jbvString && iv->type != jbvNumeric))
@@ -1495,39 +1577,92 @@ lock_batch_rows(JsonbContainer *arr, int n)
 				prev_name = tv->val.string.val;
 				prev_len = tv->val.string.len;
 			}
+			if (cv != NULL && cv->type == jbvString)
+				digits = change_id_digits(cv->val.string.val, cv->val.string.len);
+			MemoryContextSwitchTo(cxt);
 			keys[nkeys].relid = prev_relid;
 			keys[nkeys].id = iv->type == jbvString ?
-				MemoryContextStrdup(cxt, pnstrdup(iv->val.string.val, iv->val.string.len)) :
-				MemoryContextStrdup(cxt, DatumGetCString(DirectFunctionCall1(numeric_out,
-																			 NumericGetDatum(iv->val.numeric))));
-			MemoryContextSwitchTo(cxt);
+				pnstrdup(iv->val.string.val, iv->val.string.len) :
+				DatumGetCString(DirectFunctionCall1(numeric_out,
+													NumericGetDatum(iv->val.numeric)));
+			keys[nkeys].change_id = digits ? pstrdup(digits) : NULL;
 			if (OidIsValid(keys[nkeys].relid))
 				nkeys++;
 		}
 		MemoryContextDelete(tmp);
 		qsort(keys, nkeys, sizeof(RowKey), rowkey_cmp);
+
+		/* 1. per table (OID order): convert the ids, lock keys and rows */
 		for (int i = 0; i < nkeys;)
 		{
 			int			j = i;
 			SrTable    *t = NULL;
-			Datum	   *ids = palloc(sizeof(Datum) * nkeys);
-			int			nids = 0;
 
 			while (j < nkeys && keys[j].relid == keys[i].relid)
 				j++;
-			if (pg_class_aclcheck(keys[i].relid, GetUserId(), ACL_UPDATE) == ACLCHECK_OK)
+			if (pg_class_aclcheck(keys[i].relid, GetUserId(),
+								  ACL_INSERT | ACL_UPDATE | ACL_DELETE) == ACLCHECK_OK)
 			{
 				LockRelationOid(keys[i].relid, RowExclusiveLock);
 				t = sr_get_table(keys[i].relid, true);
 			}
-			for (int k = i; t != NULL && k < j; k++)
-				if (id_plausible(t, keys[k].id))
-					ids[nids++] = InputFunctionCall(&t->id_type.input, keys[k].id,
-													t->id_type.ioparam, t->id_type.typmod);
-			if (nids > 0)
-				sr_lock_rows(t, ids, nids);
+			if (t != NULL)
+			{
+				char	  **texts = palloc(sizeof(char *) * (j - i));
+				Datum	   *ids = palloc(sizeof(Datum) * (j - i));
+				bool	   *ok = palloc(sizeof(bool) * (j - i));
+				IdKey	   *idkeys = palloc(sizeof(IdKey) * (j - i));
+				LockKey    *rowlocks = palloc(sizeof(LockKey) * (j - i));
+				int			nids = 0;
+
+				for (int k = i; k < j; k++)
+					texts[k - i] = keys[k].id;
+				sr_convert_ids(t, texts, j - i, ids, ok);
+				for (int k = 0; k < j - i; k++)
+				{
+					char	   *canon;
+
+					CHECK_FOR_INTERRUPTS();
+					if (!ok[k])
+						continue;
+					canon = id_text(t, ids[k]);
+					idkeys[nids].id = ids[k];
+					idkeys[nids].hash = hash_bytes_extended((const unsigned char *) canon,
+															strlen(canon), keys[i].relid);
+					nids++;
+				}
+				if (t->id_type.has_cmp)
+					qsort_arg(idkeys, nids, sizeof(IdKey), idkey_cmp, &t->id_type);
+				for (int k = 0; k < nids; k++)
+				{
+					rowlocks[k].kind = SR_LOCK_ROW_KEY;
+					rowlocks[k].a = (uint32) (idkeys[k].hash >> 32);
+					rowlocks[k].b = (uint32) idkeys[k].hash;
+					ids[k] = idkeys[k].id;
+				}
+				lock_keys(rowlocks, nids);
+				if (nids > 0 && pg_class_aclcheck(keys[i].relid, GetUserId(),
+												  ACL_UPDATE) == ACLCHECK_OK)
+					sr_lock_rows(t, ids, nids);
+				for (int k = i; k < j; k++)
+				{
+					uint64		h;
+
+					if (keys[k].change_id == NULL)
+						continue;
+					h = hash_bytes_extended((const unsigned char *) keys[k].change_id, 32, 0);
+					locks[nlocks].kind = SR_LOCK_CHANGE_KEY;
+					locks[nlocks].a = (uint32) (h >> 32);
+					locks[nlocks].b = (uint32) h;
+					nlocks++;
+				}
+			}
 			i = j;
 		}
+
+		/* 2. the change_ids, in one order */
+		qsort(locks, nlocks, sizeof(LockKey), lockkey_cmp);
+		lock_keys(locks, nlocks);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
