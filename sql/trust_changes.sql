@@ -118,6 +118,8 @@ SELECT count(*) AS rows FROM tc_uid;
 SELECT r->>'status' AS status FROM sync_resolver.sync_apply('tc_num', 'x7', NULL, '{"v": "a"}', cid(626)) AS r;
 SELECT change_id, row_id, status FROM sync_resolver.change_log
  WHERE target_table IN ('tc_num'::regclass, 'tc_uid'::regclass) ORDER BY 1;
+-- row_history canonicalizes its id the same way
+SELECT event, change_id, status FROM sync_resolver.row_history('tc_num', '+07');
 SELECT change_id, row_id, left(reason, 30) AS reason FROM sync_resolver.rejection_log
  WHERE target_table IN ('tc_num'::regclass, 'tc_uid'::regclass) ORDER BY change_id;
 

@@ -1200,6 +1200,7 @@ sr_row_history(PG_FUNCTION_ARGS)
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
 					   get_rel_name(relid));
+	args[1] = PointerGetDatum(sr_canonical_id_text(relid, PG_GETARG_TEXT_PP(1)));
 	owner_query_srf(fcinfo, Q_HISTORY,
 					"SELECT * FROM %1$s.row_history_unchecked($1::pg_catalog.oid::pg_catalog.regclass, $2)",
 					2, argtypes, args, NULL);

@@ -877,6 +877,20 @@ sr_canonical_id(SrTable *t, const char *id)
 	return ok ? id_text(t, d) : text;
 }
 
+/*
+ * sr_canonical_id for a table by OID, on text: what row_history and review
+ * lookups by id use.  The id as sent if the table is not registered.
+ */
+text *
+sr_canonical_id_text(Oid relid, text *id)
+{
+	SrTable    *t = sr_get_table(relid, true);
+
+	if (t == NULL)
+		return id;
+	return cstring_to_text(sr_canonical_id(t, text_to_cstring(id)));
+}
+
 /* Are two id texts the same row of the table? */
 static bool
 same_row(SrTable *t, const char *a, const char *b)

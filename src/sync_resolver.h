@@ -267,6 +267,7 @@ extern int64 sr_queue_review(SrChange *c, const char *reason, SrDecider decider,
 extern void sr_convert_ids(SrTable *t, char **texts, int n, Datum *out,
 						   bool *ok);
 extern char *sr_canonical_id(SrTable *t, const char *id);
+extern text *sr_canonical_id_text(Oid relid, text *id);
 extern void sr_run_as_owner_begin(Oid *save_userid, int *save_sec);
 extern void sr_run_as_owner_end(Oid save_userid, int save_sec);
 
