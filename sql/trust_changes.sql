@@ -177,8 +177,33 @@ SELECT change_id, target_table, octet_length(row_id) AS id_bytes, right(row_id, 
 	   octet_length(actor) AS actor_bytes, octet_length(reason) <= 600 AS reason_capped
   FROM sync_resolver.rejection_log WHERE change_id = cid(653);
 
+--
+-- Item 11: the advisory locks a batch holds (pg_locks): a small batch one per
+-- table (shared), row and change_id; a batch past the budget (4 times
+-- max_locks_per_transaction) only its table key, exclusive
+--
+CREATE TABLE tc_bulk (id int PRIMARY KEY, v text);
+INSERT INTO sync_resolver.synced_table (target_table) VALUES ('tc_bulk');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy) VALUES ('tc_bulk', 'v', 'mobile_wins');
+BEGIN;
+SELECT count(*) FILTER (WHERE r->>'status' = 'created') AS created
+  FROM sync_resolver.sync_apply_batch((SELECT jsonb_agg(jsonb_build_object(
+	'change_id', cid(1000 + g), 'table', 'tc_bulk', 'id', g, 'queued_at', now(),
+	'base_state', NULL, 'new_state', '{"v": "a"}'::jsonb)) FROM generate_series(1, 3) AS g)) AS r;
+SELECT objsubid, mode, count(*) FROM pg_locks
+ WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
+COMMIT;
+BEGIN;
+SELECT count(*) FILTER (WHERE r->>'status' = 'created') AS created
+  FROM sync_resolver.sync_apply_batch((SELECT jsonb_agg(jsonb_build_object(
+	'change_id', cid(2000 + g), 'table', 'tc_bulk', 'id', 10 + g, 'queued_at', now(),
+	'base_state', NULL, 'new_state', '{"v": "a"}'::jsonb)) FROM generate_series(1, 3000) AS g)) AS r;
+SELECT objsubid, mode, count(*) FROM pg_locks
+ WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
+COMMIT;
+
 DROP EXTENSION sync_resolver CASCADE;
-DROP TABLE tc_job, tc_site, tc_num, tc_uid, tc_visit;
+DROP TABLE tc_job, tc_site, tc_num, tc_uid, tc_visit, tc_bulk;
 DROP FUNCTION tc_skip_archived, cid;
 DROP OWNED BY tc_tenant, tc_stranger;
 DROP ROLE tc_tenant, tc_stranger;

@@ -1395,14 +1395,26 @@ sr_sync_preview(PG_FUNCTION_ARGS)
 
 
 /*
- * The advisory lock keys of a batch (locktag field4): a row key is
- * (database, 64-bit hash of table OID and canonical id), a change key
- * (database, 64-bit hash of the change_id).  pg_advisory_lock() and its
- * kin use field4 1 and 2, so these never collide with an application's
- * advisory locks (pg_locks shows them as advisory, objsubid 21330/21331).
+ * The advisory lock keys of a batch (locktag field4): a table key is
+ * (database, table OID, 0), a row key (database, 64-bit hash of table OID
+ * and canonical id), a change key (database, 64-bit hash of table OID and
+ * change_id).  pg_advisory_lock() and its kin use field4 1 and 2, so these
+ * never collide with an application's advisory locks (pg_locks shows them
+ * as advisory, objsubid 21330, 21331 and 21332).
  */
-#define SR_LOCK_ROW_KEY		0x5352
-#define SR_LOCK_CHANGE_KEY	0x5353
+#define SR_LOCK_TABLE_KEY	0x5352
+#define SR_LOCK_ROW_KEY		0x5353
+#define SR_LOCK_CHANGE_KEY	0x5354
+
+/*
+ * How many row and change keys one batch locks one by one: 4 times
+ * max_locks_per_transaction (256 by default), so that a batch of 100,000
+ * changes cannot fill the shared lock table.  Beyond that, a table's keys
+ * are covered by one exclusive lock on its table key (other batches take
+ * it shared before their own keys): large batches on one table then run
+ * one after the other.
+ */
+#define SR_KEY_LOCK_BUDGET	(4 * max_locks_per_xact)
 
 /* One row a batch will touch, for locking in a fixed order. */
 typedef struct RowKey
@@ -1412,11 +1424,19 @@ typedef struct RowKey
 	char	   *change_id;		/* 32 lower-case hex digits, or NULL */
 } RowKey;
 
+/* One advisory lock a batch takes. */
+typedef struct LockKey
+{
+	uint16		kind;
+	uint32		a;
+	uint32		b;
+} LockKey;
+
 /* One convertible id of a batch, with its row key. */
 typedef struct IdKey
 {
 	Datum		id;
-	uint64		hash;			/* of table OID and canonical id */
+	LockKey		key;
 } IdKey;
 
 /* Order ids by the id type's btree order (as FOR UPDATE ... ORDER BY id). */
@@ -1429,14 +1449,6 @@ idkey_cmp(const void *a, const void *b, void *arg)
 	return sr_values_compare((SrType *) arg, &x, &y);
 }
 
-/* One advisory lock a batch takes. */
-typedef struct LockKey
-{
-	uint16		kind;
-	uint32		a;
-	uint32		b;
-} LockKey;
-
 /* Order row keys by table. */
 static int
 rowkey_cmp(const void *a, const void *b)
@@ -1447,7 +1459,7 @@ rowkey_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/* Order lock keys by kind, then value: the one order every batch uses. */
+/* Order lock keys by kind, then value (change keys: their one order). */
 static int
 lockkey_cmp(const void *pa, const void *pb)
 {
@@ -1487,7 +1499,7 @@ change_id_digits(const char *s, int len)
 
 /* Take transaction-level advisory locks, in the given order. */
 static void
-lock_keys(LockKey *keys, int n)
+lock_keys(LockKey *keys, int n, LOCKMODE mode)
 {
 	for (int i = 0; i < n; i++)
 	{
@@ -1497,8 +1509,19 @@ lock_keys(LockKey *keys, int n)
 		if (i > 0 && lockkey_cmp(&keys[i - 1], &keys[i]) == 0)
 			continue;
 		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, keys[i].a, keys[i].b, keys[i].kind);
-		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		(void) LockAcquire(&tag, mode, false, false);
 	}
+}
+
+/* A key of a table and a text (a canonical id, a change_id's digits). */
+static void
+text_key(LockKey *key, uint16 kind, Oid relid, const char *text)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) text, strlen(text), relid);
+
+	key->kind = kind;
+	key->a = (uint32) (h >> 32);
+	key->b = (uint32) h;
 }
 
 /*
@@ -1506,12 +1529,13 @@ lock_keys(LockKey *keys, int n)
  * batches over the same rows in any order queue behind each other instead
  * of deadlocking:
  *
- * 1. table by table in OID order: an advisory lock on every row key
- *    (table OID and canonical id, whether the row exists or not: creates
- *    and changes to deleted rows insert primary keys), in id order, then
- *    the rows that exist (SELECT ... FOR UPDATE), in id order;
- * 2. advisory locks on every change_id (change-record insertions), in hash
- *    order.
+ * table by table in OID order: the table key (shared; exclusive instead of
+ * the keys below once the batch has more than SR_KEY_LOCK_BUDGET of them),
+ * then an advisory lock on every row key (table OID and canonical id,
+ * whether the row exists or not: creates and changes to deleted rows insert
+ * primary keys), in id order, then the rows that exist (SELECT ... FOR
+ * UPDATE), in id order, then the keys of the change_ids (change-record
+ * insertions), in hash order.
  *
  * Every batch takes its locks in this one order, and a row's key before
  * the row, so a batch that waits holds nothing another batch needs after
@@ -1549,8 +1573,7 @@ lock_batch_rows(JsonbContainer *arr, int n)
 		const char *prev_name = NULL;
 		int			prev_len = 0;
 		Oid			prev_relid = InvalidOid;
-		LockKey    *locks = palloc(sizeof(LockKey) * Max(n, 1));
-		int			nlocks = 0;
+		int			budget = SR_KEY_LOCK_BUDGET;
 
 		for (int i = 0; i < n; i++)
 		{
@@ -1627,56 +1650,59 @@ lock_batch_rows(JsonbContainer *arr, int n)
 				bool	   *ok = palloc(sizeof(bool) * (j - i));
 				IdKey	   *idkeys = palloc(sizeof(IdKey) * (j - i));
 				LockKey    *rowlocks = palloc(sizeof(LockKey) * (j - i));
+				LockKey    *changelocks = palloc(sizeof(LockKey) * (j - i));
+				LockKey		table;
 				int			nids = 0;
+				int			nchanges = 0;
+				bool		one_by_one;
 
 				for (int k = i; k < j; k++)
 					texts[k - i] = keys[k].id;
 				sr_convert_ids(t, texts, j - i, ids, ok);
 				for (int k = 0; k < j - i; k++)
 				{
-					char	   *canon;
-
 					CHECK_FOR_INTERRUPTS();
 					if (!ok[k])
 						continue;
-					canon = id_text(t, ids[k]);
 					idkeys[nids].id = ids[k];
-					idkeys[nids].hash = hash_bytes_extended((const unsigned char *) canon,
-															strlen(canon), keys[i].relid);
+					text_key(&idkeys[nids].key, SR_LOCK_ROW_KEY, keys[i].relid,
+							 id_text(t, ids[k]));
 					nids++;
 				}
 				if (t->id_type.has_cmp)
 					qsort_arg(idkeys, nids, sizeof(IdKey), idkey_cmp, &t->id_type);
 				for (int k = 0; k < nids; k++)
 				{
-					rowlocks[k].kind = SR_LOCK_ROW_KEY;
-					rowlocks[k].a = (uint32) (idkeys[k].hash >> 32);
-					rowlocks[k].b = (uint32) idkeys[k].hash;
 					ids[k] = idkeys[k].id;
+					rowlocks[k] = idkeys[k].key;
 				}
-				lock_keys(rowlocks, nids);
+				for (int k = i; k < j; k++)
+					if (keys[k].change_id != NULL)
+						text_key(&changelocks[nchanges++], SR_LOCK_CHANGE_KEY,
+								 keys[i].relid, keys[k].change_id);
+				qsort(changelocks, nchanges, sizeof(LockKey), lockkey_cmp);
+
+				/* the table key, then the row keys, the rows, the change keys */
+				table.kind = SR_LOCK_TABLE_KEY;
+				table.a = keys[i].relid;
+				table.b = 0;
+				one_by_one = nids + nchanges <= budget;
+				if (one_by_one)
+				{
+					budget -= nids + nchanges;
+					lock_keys(&table, 1, ShareLock);
+					lock_keys(rowlocks, nids, ExclusiveLock);
+				}
+				else
+					lock_keys(&table, 1, ExclusiveLock);
 				if (nids > 0 && pg_class_aclcheck(keys[i].relid, GetUserId(),
 												  ACL_UPDATE) == ACLCHECK_OK)
 					sr_lock_rows(t, ids, nids);
-				for (int k = i; k < j; k++)
-				{
-					uint64		h;
-
-					if (keys[k].change_id == NULL)
-						continue;
-					h = hash_bytes_extended((const unsigned char *) keys[k].change_id, 32, 0);
-					locks[nlocks].kind = SR_LOCK_CHANGE_KEY;
-					locks[nlocks].a = (uint32) (h >> 32);
-					locks[nlocks].b = (uint32) h;
-					nlocks++;
-				}
+				if (one_by_one)
+					lock_keys(changelocks, nchanges, ExclusiveLock);
 			}
 			i = j;
 		}
-
-		/* 2. the change_ids, in one order */
-		qsort(locks, nlocks, sizeof(LockKey), lockkey_cmp);
-		lock_keys(locks, nlocks);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
