@@ -8,7 +8,10 @@
 #      and, with a short --deadline, gives up with the change left pending
 #      (exit 3); nothing is recorded as rejected, on either side;
 #   2. the same with a deadline that outlasts the lock: sync-push retries
-#      until the batch goes through, the change is merged once.
+#      until the batch goes through, the change is merged once;
+#   3. (item 13) an envelope from a role without rights on the table, with a
+#      huge id holding a newline: the server log gets one capped line with
+#      the newline escaped, nothing attributed to the table.
 #
 # The classification is src/errclass.h, shared by the server and sync-push.
 set -euo pipefail
@@ -122,6 +125,21 @@ check "both applied once" "1|2 2|3" "$(q "SELECT string_agg(id || '|' || hours, 
 check "change_log: both merged; no rejection" "merged merged|0" \
     "$(q "SELECT string_agg(status, ' ' ORDER BY change_id) || '|' ||
                  (SELECT count(*) FROM sync_resolver.rejection_log) FROM sync_resolver.change_log")"
+
+# ------------------------------------------------ 3. the log of a rejection
+echo "--- a forged envelope: one capped, escaped log line"
+q "CREATE ROLE trust_stranger; GRANT USAGE ON SCHEMA sync_resolver TO trust_stranger;
+   GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA sync_resolver TO trust_stranger"
+q "SET ROLE trust_stranger;
+   SELECT count(*) FROM sync_resolver.sync_apply_batch(jsonb_build_array(jsonb_build_object(
+     'change_id', '$(uuid 9)', 'table', 'job', 'id', repeat('x', 50) || E'\nLOG:  forged entry' || repeat('y', 50000),
+     'queued_at', now(), 'base_state', '{\"hours\": 0}'::jsonb, 'new_state', '{\"hours\": 1}'::jsonb)))" >/dev/null
+log=$CLUSTER_DIR/server.log
+check "no forged line in the server log" "0" "$(grep -c '^LOG:  forged entry' "$log" || true)"
+line=$(grep -F "rejected change $(uuid 9)" "$log" || true)
+check "one log line for the rejection, unattributed, newline escaped" "1|1" \
+    "$(printf '%s\n' "$line" | grep -c 'for table (not attributed)' || true)|$(printf '%s\n' "$line" | grep -c '\\x0aLOG' || true)"
+[ "${#line}" -lt 2000 ] && echo "ok: the line is capped (${#line} bytes)" || fail "the log line has ${#line} bytes"
 
 if [ "$failures" -gt 0 ]; then
     echo "$failures check(s) failed"
