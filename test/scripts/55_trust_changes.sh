@@ -135,7 +135,7 @@ q "SET ROLE trust_stranger;
      'change_id', '$(uuid 9)', 'table', 'job', 'id', repeat('x', 50) || E'\nLOG:  forged entry' || repeat('y', 50000),
      'queued_at', now(), 'base_state', '{\"hours\": 0}'::jsonb, 'new_state', '{\"hours\": 1}'::jsonb)))" >/dev/null
 log=$CLUSTER_DIR/server.log
-check "no forged line in the server log" "0" "$(grep -c '^LOG:  forged entry' "$log" || true)"
+check "no forged line in the server log" "0" "$(grep -c '^[[:space:]]*LOG:  forged entry' "$log" || true)"
 line=$(grep -F "rejected change $(uuid 9)" "$log" || true)
 check "one log line for the rejection, unattributed, newline escaped" "1|1" \
     "$(printf '%s\n' "$line" | grep -c 'for table (not attributed)' || true)|$(printf '%s\n' "$line" | grep -c '\\x0aLOG' || true)"
