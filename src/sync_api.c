@@ -4,8 +4,9 @@
  *	  The resolver's SQL entry points (sync_apply, sync_preview,
  *	  sync_apply_batch) and the processing of one change: argument checks,
  *	  idempotency, the subtransaction that turns data errors into a
- *	  `rejected` result, the three-way merge of an update, creates and
- *	  deletes, and the result and audit documents.
+ *	  `rejected` result (errclass.h decides which), canonical ids, the
+ *	  three-way merge of an update, creates and deletes, the result and
+ *	  audit documents, and the locking of a batch's rows and keys.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,9 +16,9 @@
 #include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "common/hashfn.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
