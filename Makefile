@@ -10,7 +10,7 @@ PGFILEDESC = "sync_resolver - per-field conflict resolution for offline sync"
 REGRESS        = catalog resolver create_delete batch review hostile_input privileges search_path \
                  trust_catalog trust_values trust_changes trust_review memory trust_values_load
 
-ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_delete concurrent_batch concurrent_ddl review_concurrent trust_catalog_rename trust_catalog_inval trust_catalog_drop
+ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_delete concurrent_batch concurrent_ddl review_concurrent trust_catalog_rename trust_catalog_inval trust_catalog_drop trust_batch_locks
 ISOLATION_OPTS = --inputdir=test
 
 PG_CONFIG ?= $(shell scripts/find-pg-config)
@@ -33,7 +33,7 @@ demo test bench: deps
 # with the extension, into PostgreSQL's bindir.
 ifneq ($(wildcard client/Makefile),)
 all: client/sync-push
-client/sync-push: $(wildcard client/*.c client/*.h) client/Makefile
+client/sync-push: $(wildcard client/*.c client/*.h) src/errclass.h client/Makefile
 	$(MAKE) -C client PG_CONFIG=$(PG_CONFIG)
 install: install-client
 install-client: client/sync-push

@@ -249,3 +249,10 @@ CREATE OR REPLACE FUNCTION @extschema@.forget_dropped_objects()
 RETURNS event_trigger
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'sr_forget_dropped';
+
+/*
+ * Issue 11 item 9: a change's payload is identified by the SHA-256 digest
+ * of base and new (payload_digest); payload_hash, the 64-bit hash that
+ * collides, is kept for the records of 0.1, which are compared by it.
+ */
+ALTER TABLE @extschema@.change_log ADD COLUMN payload_digest pg_catalog.bytea;

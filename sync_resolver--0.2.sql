@@ -77,7 +77,8 @@ CREATE TABLE @extschema@.change_log (
 	received_at		pg_catalog.timestamptz NOT NULL,
 	review_id		pg_catalog.int8,
 	result			pg_catalog.jsonb NOT NULL,
-	fields			pg_catalog.jsonb NOT NULL
+	fields			pg_catalog.jsonb NOT NULL,
+	payload_digest	pg_catalog.bytea
 );
 CREATE INDEX change_log_row_idx
 	ON @extschema@.change_log (target_table, row_id, received_at);

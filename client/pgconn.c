@@ -20,6 +20,8 @@
 
 #include <libpq-fe.h>
 
+#include "../src/errclass.h"
+
 #define BATCH_SQL \
     "SELECT b.r::text FROM sync_resolver.sync_apply_batch($1::jsonb) " \
     "WITH ORDINALITY AS b(r, n) ORDER BY b.n"
@@ -127,7 +129,13 @@ transient_fatal(const char *m)
     return false;
 }
 
-/* Classify a failed statement: SQLSTATE decides; a dead connection retries. */
+/*
+ * Classify a failed statement: SQLSTATE decides, by the same table the
+ * server uses to decide between raising an error and answering `rejected`
+ * (src/errclass.h): what the server re-throws as retryable, we retry; a
+ * server fault (XX, 58) stops the run with the changes left pending; a
+ * dead connection retries.
+ */
 static SendOutcome
 classify(Pusher *p, PGresult *res, char *err, size_t errlen)
 {
@@ -147,8 +155,9 @@ classify(Pusher *p, PGresult *res, char *err, size_t errlen)
     else
         snprintf(err, errlen, "%s%s", dead ? "connection lost: " : "", why);
 
-    if (dead || (state && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
-                           strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0)))
+    /* a lost session (connection error, shutdown, terminated): reconnect */
+    if (dead || (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) &&
+                 sr_errclass(state) == SR_ERR_RETRY))
     {
         PQfinish(p->conn);
         p->conn = NULL;
@@ -156,13 +165,16 @@ classify(Pusher *p, PGresult *res, char *err, size_t errlen)
     }
     if (state == NULL)
         return SEND_FATAL;
-    if (strcmp(state, "57014") == 0)
-        return SEND_TIMEOUT;
-    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-        strcmp(state, "55P03") == 0 || strncmp(state, "53", 2) == 0)
-        return SEND_RETRY;
-    if (strncmp(state, "22", 2) == 0 || strncmp(state, "54", 2) == 0)
-        return SEND_DATA_ERROR;
+    switch (sr_errclass(state))
+    {
+        case SR_ERR_RETRY:
+            return strcmp(state, "57014") == 0 ? SEND_TIMEOUT : SEND_RETRY;
+        case SR_ERR_DATA:
+            return SEND_DATA_ERROR;
+        case SR_ERR_SERVER:
+        case SR_ERR_OTHER:
+            break;
+    }
     return SEND_FATAL;
 }
 

@@ -129,9 +129,9 @@ typedef struct PushOptions
 typedef enum SendOutcome
 {
     SEND_OK,                    /* *rows holds the results */
-    SEND_RETRY,                 /* transient: connection, shutdown, timeout... */
+    SEND_RETRY,                 /* transient (SR_ERR_RETRY of src/errclass.h) */
     SEND_TIMEOUT,               /* statement timeout or cancel (also transient) */
-    SEND_DATA_ERROR,            /* the server refused the input (class 22, 54) */
+    SEND_DATA_ERROR,            /* the server refused the input (SR_ERR_DATA) */
     SEND_UNREACHABLE,           /* connection refused for good (auth, no database) */
     SEND_FATAL                  /* anything else: give up */
 } SendOutcome;

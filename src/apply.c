@@ -12,13 +12,22 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "miscadmin.h"
+#include "rewrite/prs2lock.h"
+#include "rewrite/rowsecurity.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
@@ -237,9 +246,87 @@ sr_lock_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *server_values,
 	return true;
 }
 
-/* Write the given fields of the row (and stamp updated_at), as the caller. */
-void
-sr_update_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
+/* Would this trigger fire now (its enabled state and the replication role)? */
+static bool
+trigger_fires(Trigger *tg)
+{
+	if (tg->tgenabled == TRIGGER_DISABLED)
+		return false;
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return tg->tgenabled == TRIGGER_FIRES_ON_REPLICA ||
+			tg->tgenabled == TRIGGER_FIRES_ALWAYS;
+	return tg->tgenabled == TRIGGER_FIRES_ON_ORIGIN ||
+		tg->tgenabled == TRIGGER_FIRES_ALWAYS;
+}
+
+/*
+ * Why a write by the caller touched no row although the row is locked: the
+ * table's enabled BEFORE ROW triggers for the event (one returned NULL), or
+ * else its row-level security policies for the command (they hide the row
+ * from it).  kind is SR_WRITE_INSERT, _UPDATE or _DELETE.
+ */
+char *
+sr_skipped_write_reason(SrTable *t, SrWriteKind kind)
+{
+	static const char *const verbs[] = {"insert", "update", "delete"};
+	static const char *const events[] = {"INSERT", "UPDATE", "DELETE"};
+	Relation	rel = relation_open(t->relid, NoLock);
+	StringInfoData names;
+	int			n = 0;
+	char	   *reason;
+
+	initStringInfo(&names);
+	for (int i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
+	{
+		Trigger    *tg = &rel->trigdesc->triggers[i];
+		int16		type = tg->tgtype;
+		bool		event = kind == SR_WRITE_INSERT ? TRIGGER_FOR_INSERT(type) :
+			kind == SR_WRITE_UPDATE ? TRIGGER_FOR_UPDATE(type) : TRIGGER_FOR_DELETE(type);
+
+		if (!TRIGGER_FOR_ROW(type) || !TRIGGER_FOR_BEFORE(type) || !event ||
+			!trigger_fires(tg))
+			continue;
+		appendStringInfo(&names, "%s\"%s\"", n++ > 0 ? ", " : "", tg->tgname);
+	}
+	if (n > 0)
+		reason = psprintf("the %s was skipped by the BEFORE %s trigger%s %s of table \"%s\"",
+						  verbs[kind], events[kind], n > 1 ? "s" : "", names.data,
+						  t->relname);
+	else if (kind != SR_WRITE_INSERT &&
+			 check_enable_rls(t->relid, InvalidOid, true) == RLS_ENABLED)
+	{
+		char		cmd = kind == SR_WRITE_UPDATE ? ACL_UPDATE_CHR : ACL_DELETE_CHR;
+		ListCell   *lc;
+
+		foreach(lc, rel->rd_rsdesc ? rel->rd_rsdesc->policies : NIL)
+		{
+			RowSecurityPolicy *pol = (RowSecurityPolicy *) lfirst(lc);
+
+			if (pol->polcmd == cmd || pol->polcmd == '*')
+				appendStringInfo(&names, "%s\"%s\"", n++ > 0 ? ", " : "", pol->policy_name);
+		}
+		if (n > 0)
+			reason = psprintf("the row-level security polic%s %s of table \"%s\" %s the row from the %s",
+							  n > 1 ? "ies" : "y", names.data, t->relname,
+							  n > 1 ? "hide" : "hides", verbs[kind]);
+		else
+			reason = psprintf("no row-level security policy of table \"%s\" allows the %s",
+							  t->relname, verbs[kind]);
+	}
+	else
+		reason = psprintf("the %s of the row in table \"%s\" was skipped", verbs[kind],
+						  t->relname);
+	relation_close(rel, NoLock);
+	return reason;
+}
+
+/*
+ * Write the given fields of the row (and stamp updated_at), as the caller.
+ * Returns false if the row is locked but the update touched nothing (a
+ * BEFORE trigger returned NULL, or a policy FOR UPDATE hides it).
+ */
+bool
+sr_try_update_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
 {
 	SPIPlanPtr	plan = get_plan(t, PLAN_UPDATE, fields);
 	int			n = bms_num_members(fields) + 1;
@@ -251,11 +338,18 @@ sr_update_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
 	rc = SPI_execute_plan(plan, args, nulls, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "could not update row: %s", SPI_result_code_string(rc));
-	if (SPI_processed != 1)
+	return SPI_processed == 1;
+}
+
+/* sr_try_update_row, raising an error naming what skipped the update. */
+void
+sr_update_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
+{
+	if (!sr_try_update_row(t, id, fields, values))
 		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("row of table \"%s\" changed while it was being synced", t->relname),
-				 errhint("Retry the change.")));
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("row of table \"%s\" was not updated", t->relname),
+				 errdetail("%s.", sr_skipped_write_reason(t, SR_WRITE_UPDATE))));
 }
 
 /* Insert a row with the given id and fields, as the caller. */

@@ -16,15 +16,20 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/cryptohash.h"
 #include "common/hashfn.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "sync_resolver.h"
@@ -33,6 +38,7 @@
 enum
 {
 	Q_RECORD,
+	Q_RECORD_01,
 	Q_REJECT,
 	Q_TOMBSTONE,
 	Q_REPLAY,
@@ -58,9 +64,96 @@ kept_plan(int which, const char *fmt, int nargs, Oid *argtypes)
 	return plans[which];
 }
 
-/* Hash of a change's payload (base and new), stable across jsonb spellings. */
-int64
-sr_payload_hash(Jsonb *base, Jsonb *new)
+/* Feed a length-prefixed byte string to the digest. */
+static void
+digest_bytes(pg_cryptohash_ctx *ctx, char tag, const char *data, uint32 len)
+{
+	uint8		head[5];
+
+	head[0] = (uint8) tag;
+	head[1] = (uint8) (len >> 24);
+	head[2] = (uint8) (len >> 16);
+	head[3] = (uint8) (len >> 8);
+	head[4] = (uint8) len;
+	if (pg_cryptohash_update(ctx, head, sizeof(head)) < 0 ||
+		(len > 0 && pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0))
+		elog(ERROR, "could not compute the payload digest: %s", pg_cryptohash_error(ctx));
+}
+
+/*
+ * Feed one jsonb document to the digest as a tagged, length-prefixed token
+ * stream: equal jsonb values (keys are stored sorted, numbers compare by
+ * value) give equal streams, and different ones different streams (every
+ * container has its begin and end marker, every string its length, a
+ * number's sign is in its normalized text).  NULL is its own token.
+ */
+static void
+digest_jsonb(pg_cryptohash_ctx *ctx, Jsonb *jb)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (jb == NULL)
+	{
+		digest_bytes(ctx, 'N', NULL, 0);
+		return;
+	}
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		char	   *num;
+
+		switch (tok)
+		{
+			case WJB_BEGIN_ARRAY:
+				digest_bytes(ctx, v.val.array.rawScalar ? '(' : '[', NULL, 0);
+				continue;
+			case WJB_END_ARRAY:
+				digest_bytes(ctx, ']', NULL, 0);
+				continue;
+			case WJB_BEGIN_OBJECT:
+				digest_bytes(ctx, '{', NULL, 0);
+				continue;
+			case WJB_END_OBJECT:
+				digest_bytes(ctx, '}', NULL, 0);
+				continue;
+			case WJB_KEY:
+				digest_bytes(ctx, 'k', v.val.string.val, v.val.string.len);
+				continue;
+			default:
+				break;
+		}
+		switch (v.type)
+		{
+			case jbvNull:
+				digest_bytes(ctx, 'z', NULL, 0);
+				break;
+			case jbvBool:
+				digest_bytes(ctx, v.val.boolean ? 't' : 'f', NULL, 0);
+				break;
+			case jbvString:
+				digest_bytes(ctx, 's', v.val.string.val, v.val.string.len);
+				break;
+			case jbvNumeric:
+				num = numeric_normalize(v.val.numeric);
+				digest_bytes(ctx, 'n', num, strlen(num));
+				pfree(num);
+				break;
+			default:
+				elog(ERROR, "unexpected jsonb value type %d", (int) v.type);
+		}
+	}
+}
+
+/*
+ * The identity of a change's payload (base and new): the SHA-256 digest of
+ * both documents, equal exactly for equal jsonb (1.0 and 1 are equal, as
+ * in jsonb), and the 64-bit hash that 0.1 stored (still written to
+ * change_log.payload_hash, and compared for records without a digest).
+ */
+void
+sr_payload_id(Jsonb *base, Jsonb *new, SrPayloadId *out)
 {
 	uint64		h1 = base ? DatumGetUInt64(DirectFunctionCall2(jsonb_hash_extended,
 															   JsonbPGetDatum(base),
@@ -68,8 +161,28 @@ sr_payload_hash(Jsonb *base, Jsonb *new)
 	uint64		h2 = new ? DatumGetUInt64(DirectFunctionCall2(jsonb_hash_extended,
 															  JsonbPGetDatum(new),
 															  Int64GetDatum(2))) : 0x6e756c6cULL;
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
-	return (int64) hash_combine64(h1, h2);
+	out->hash = (int64) hash_combine64(h1, h2);
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not compute the payload digest: %s", pg_cryptohash_error(ctx));
+	digest_jsonb(ctx, base);
+	digest_jsonb(ctx, new);
+	if (pg_cryptohash_final(ctx, out->digest, SR_DIGEST_LEN) < 0)
+		elog(ERROR, "could not compute the payload digest: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
+/*
+ * Is a stored payload identity the same payload?  Records written since 0.2
+ * compare by digest; older ones (digest NULL) by their 64-bit hash.
+ */
+bool
+sr_payload_same(SrPayloadId *stored, bool has_digest, SrPayloadId *now)
+{
+	if (has_digest)
+		return memcmp(stored->digest, now->digest, SR_DIGEST_LEN) == 0;
+	return stored->hash == now->hash;
 }
 
 /* The columns of change_log that sr_find_change reads. */
@@ -79,6 +192,7 @@ enum
 	LOG_TARGET_TABLE,
 	LOG_ROW_ID,
 	LOG_PAYLOAD_HASH,
+	LOG_PAYLOAD_DIGEST,
 	LOG_RESULT,
 	LOG_NCOLUMNS
 };
@@ -86,22 +200,26 @@ enum
 /*
  * The attribute numbers of those columns, looked up once per backend (and
  * again if the extension was re-created, giving change_log a new OID).
+ * payload_digest is new in 0.2: until ALTER EXTENSION ... UPDATE adds it,
+ * its number is InvalidAttrNumber (and looked up again on the next call).
  */
 static const AttrNumber *
 log_columns(Relation rel)
 {
 	static const char *const names[LOG_NCOLUMNS] = {
-		"change_id", "target_table", "row_id", "payload_hash", "result"
+		"change_id", "target_table", "row_id", "payload_hash", "payload_digest",
+		"result"
 	};
 	static Oid	cached_relid = InvalidOid;
 	static AttrNumber attnums[LOG_NCOLUMNS];
 
-	if (cached_relid != RelationGetRelid(rel))
+	if (cached_relid != RelationGetRelid(rel) ||
+		attnums[LOG_PAYLOAD_DIGEST] == InvalidAttrNumber)
 	{
 		for (int i = 0; i < LOG_NCOLUMNS; i++)
 		{
 			attnums[i] = get_attnum(RelationGetRelid(rel), names[i]);
-			if (attnums[i] == InvalidAttrNumber)
+			if (attnums[i] == InvalidAttrNumber && i != LOG_PAYLOAD_DIGEST)
 				elog(ERROR, "column \"%s\" of sync_resolver.change_log does not exist",
 					 names[i]);
 		}
@@ -112,7 +230,8 @@ log_columns(Relation rel)
 
 /*
  * Look up a processed change.  Returns its stored result (NULL if the
- * change_id is unknown) and the target, row and payload hash it was for.
+ * change_id is unknown) and the target, row and payload identity it was
+ * for (*has_digest false for a record of 0.1, which has only the hash).
  *
  * A probe of change_log's primary key rather than a kept SPI plan: the
  * generic plan of "change_id = $1" made while the change log is nearly
@@ -124,7 +243,8 @@ log_columns(Relation rel)
  * COMMITTED, the transaction's at REPEATABLE READ and above.
  */
 Jsonb *
-sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id, int64 *payload_hash)
+sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
+			   SrPayloadId *payload, bool *has_digest)
 {
 	Oid			logid = get_relname_relid("change_log", sr_schema_oid());
 	Relation	rel;
@@ -153,13 +273,26 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id, int64 *payload_h
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
 		bool		isnull;
+		Datum		digest;
 
 		*relid = DatumGetObjectId(heap_getattr(tup, cols[LOG_TARGET_TABLE],
 											   desc, &isnull));
 		*row_id = TextDatumGetCString(heap_getattr(tup, cols[LOG_ROW_ID],
 												   desc, &isnull));
-		*payload_hash = DatumGetInt64(heap_getattr(tup, cols[LOG_PAYLOAD_HASH],
+		payload->hash = DatumGetInt64(heap_getattr(tup, cols[LOG_PAYLOAD_HASH],
 												   desc, &isnull));
+		isnull = true;
+		digest = cols[LOG_PAYLOAD_DIGEST] == InvalidAttrNumber ? (Datum) 0 :
+			heap_getattr(tup, cols[LOG_PAYLOAD_DIGEST], desc, &isnull);
+		*has_digest = !isnull;
+		if (!isnull)
+		{
+			bytea	   *b = DatumGetByteaPP(digest);
+
+			*has_digest = VARSIZE_ANY_EXHDR(b) == SR_DIGEST_LEN;
+			if (*has_digest)
+				memcpy(payload->digest, VARDATA_ANY(b), SR_DIGEST_LEN);
+		}
 		result = DatumGetJsonbPCopy(heap_getattr(tup, cols[LOG_RESULT],
 												 desc, &isnull));
 	}
@@ -175,13 +308,14 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id, int64 *payload_h
  * first (the insert waits for it to finish, as any unique insert does).
  */
 bool
-sr_record_change(SrChange *c, int64 payload_hash, const char *status,
+sr_record_change(SrChange *c, SrPayloadId *payload, const char *status,
 				 int64 review_id, Jsonb *result, Jsonb *fields)
 {
-	Oid			argtypes[12] = {UUIDOID, OIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
-	Datum		args[12];
-	char		nulls[12];
+	Oid			argtypes[13] = {UUIDOID, OIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID, BYTEAOID};
+	Datum		args[13];
+	char		nulls[13];
+	bytea	   *digest = palloc(VARHDRSZ + SR_DIGEST_LEN);
 	Oid			save_uid;
 	int			save_sec;
 	SPIPlanPtr	plan;
@@ -191,7 +325,7 @@ sr_record_change(SrChange *c, int64 payload_hash, const char *status,
 	args[0] = UUIDPGetDatum(&c->change_id);
 	args[1] = ObjectIdGetDatum(c->relid);
 	args[2] = CStringGetTextDatum(c->row_id);
-	args[3] = Int64GetDatum(payload_hash);
+	args[3] = Int64GetDatum(payload->hash);
 	args[4] = CStringGetTextDatum(status);
 	args[5] = CStringGetTextDatum(c->actor);
 	args[6] = TimestampTzGetDatum(c->queued_at);
@@ -201,14 +335,27 @@ sr_record_change(SrChange *c, int64 payload_hash, const char *status,
 	args[9] = JsonbPGetDatum(result);
 	args[10] = JsonbPGetDatum(fields);
 	args[11] = TimestampTzGetDatum(GetCurrentTimestamp());
+	SET_VARSIZE(digest, VARHDRSZ + SR_DIGEST_LEN);
+	memcpy(VARDATA(digest), payload->digest, SR_DIGEST_LEN);
+	args[12] = PointerGetDatum(digest);
 
 	sr_run_as_owner_begin(&save_uid, &save_sec);
-	plan = kept_plan(Q_RECORD,
-					 "INSERT INTO %s.change_log (change_id, target_table, row_id, payload_hash, "
-					 "status, actor, queued_at, edited_at, review_id, result, fields, received_at) "
-					 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-					 "ON CONFLICT (change_id) DO NOTHING",
-					 12, argtypes);
+	if (get_attnum(get_relname_relid("change_log", sr_schema_oid()),
+				   "payload_digest") == InvalidAttrNumber)
+		plan = kept_plan(Q_RECORD_01,
+						 "INSERT INTO %s.change_log (change_id, target_table, row_id, payload_hash, "
+						 "status, actor, queued_at, edited_at, review_id, result, fields, received_at) "
+						 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+						 "ON CONFLICT (change_id) DO NOTHING",
+						 12, argtypes);	/* the schema of 0.1, not updated yet */
+	else
+		plan = kept_plan(Q_RECORD,
+						 "INSERT INTO %s.change_log (change_id, target_table, row_id, payload_hash, "
+						 "status, actor, queued_at, edited_at, review_id, result, fields, received_at, "
+						 "payload_digest) "
+						 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+						 "ON CONFLICT (change_id) DO NOTHING",
+						 13, argtypes);
 	rc = SPI_execute_plan(plan, args, nulls, false, 0);
 	sr_run_as_owner_end(save_uid, save_sec);
 	if (rc != SPI_OK_INSERT)
@@ -216,7 +363,70 @@ sr_record_change(SrChange *c, int64 payload_hash, const char *status,
 	return SPI_processed == 1;
 }
 
-/* Count and log a rejected change (it is not stored for replay). */
+/*
+ * At most SR_AUDIT_TEXT_MAX bytes of a device's text (an id, an actor) and
+ * SR_AUDIT_REASON_MAX of a reason are stored in rejection_log and logged;
+ * longer ones are cut at a character boundary and end in "...".
+ */
+#define SR_AUDIT_TEXT_MAX 200
+#define SR_AUDIT_REASON_MAX 500
+
+/* s cut to at most max bytes (whole characters), with "..." if cut. */
+static char *
+capped(const char *s, int max)
+{
+	int			len = strlen(s);
+	int			keep;
+
+	if (len <= max)
+		return pstrdup(s);
+	keep = pg_mbcliplen(s, len, max - 3);
+	return psprintf("%.*s...", keep, s);
+}
+
+/* s with control characters (newlines...) and backslashes escaped, for the log. */
+static char *
+log_safe(const char *s)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (; *s; s++)
+	{
+		unsigned char ch = (unsigned char) *s;
+
+		if (ch == '\\')
+			appendStringInfoString(&buf, "\\\\");
+		else if (ch < 0x20 || ch == 0x7f)
+			appendStringInfo(&buf, "\\x%02x", ch);
+		else
+			appendStringInfoChar(&buf, (char) ch);
+	}
+	return buf.data;
+}
+
+/*
+ * May the caller's rejections be recorded against this table: has it any
+ * right on it (as opening a change's table requires)?
+ */
+static bool
+may_attribute(Oid relid)
+{
+	if (!OidIsValid(relid) || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return false;
+	return pg_class_aclcheck(relid, GetUserId(),
+							 ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE) == ACLCHECK_OK ||
+		pg_attribute_aclcheck_all(relid, GetUserId(),
+								  ACL_SELECT | ACL_INSERT | ACL_UPDATE, ACLMASK_ANY) == ACLCHECK_OK;
+}
+
+/*
+ * Count and log a rejected change (it is not stored for replay).  A caller
+ * without rights on the change's table gets an unattributed rejection
+ * (target_table NULL, actor its current role): nobody can write audit
+ * entries against a table that is not theirs.  Ids, actors and reasons are
+ * capped; the log line escapes control characters.
+ */
 void
 sr_record_rejection(SrChange *c, const char *reason)
 {
@@ -227,25 +437,42 @@ sr_record_rejection(SrChange *c, const char *reason)
 	int			save_sec;
 	SPIPlanPtr	plan;
 	int			rc;
+	bool		attributed;
+	char	   *row_id;
+	char	   *actor;
+	char	   *why;
 
 	if (c->preview)
 		return;
+	attributed = may_attribute(c->relid);
+	row_id = c->row_id ? capped(c->row_id, SR_AUDIT_TEXT_MAX) : NULL;
+	actor = capped(!attributed ? GetUserNameFromId(GetUserId(), false) :
+				   c->actor ? c->actor : GetUserNameFromId(GetSessionUserId(), false),
+				   SR_AUDIT_TEXT_MAX);
+	why = capped(reason, SR_AUDIT_REASON_MAX);
 	if (sr_log_rejections)
+	{
+		char		table[32];
+
+		if (attributed)
+			snprintf(table, sizeof(table), "%u", c->relid);
+		else
+			strlcpy(table, "(not attributed)", sizeof(table));
 		ereport(LOG,
-				(errmsg("sync_resolver: rejected change %s for table %u row %s: %s",
+				(errmsg("sync_resolver: rejected change %s for table %s row %s: %s",
 						c->has_change_id ? DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&c->change_id))) : "(none)",
-						c->relid, c->row_id ? c->row_id : "(none)", reason)));
+						table, row_id ? log_safe(row_id) : "(none)", log_safe(why))));
+	}
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = UUIDPGetDatum(&c->change_id);
 	nulls[0] = c->has_change_id ? ' ' : 'n';
 	args[1] = ObjectIdGetDatum(c->relid);
-	nulls[1] = OidIsValid(c->relid) ? ' ' : 'n';
-	args[2] = c->row_id ? CStringGetTextDatum(c->row_id) : (Datum) 0;
-	nulls[2] = c->row_id ? ' ' : 'n';
-	args[3] = CStringGetTextDatum(c->actor ? c->actor :
-								  GetUserNameFromId(GetSessionUserId(), false));
-	args[4] = CStringGetTextDatum(reason);
+	nulls[1] = attributed ? ' ' : 'n';
+	args[2] = row_id ? CStringGetTextDatum(row_id) : (Datum) 0;
+	nulls[2] = row_id ? ' ' : 'n';
+	args[3] = CStringGetTextDatum(actor);
+	args[4] = CStringGetTextDatum(why);
 	args[5] = TimestampTzGetDatum(GetCurrentTimestamp());
 
 	sr_run_as_owner_begin(&save_uid, &save_sec);

@@ -1348,6 +1348,8 @@ sr_row_history(PG_FUNCTION_ARGS)
 		InitMaterializedSRF(fcinfo, 0);
 		return (Datum) 0;
 	}
+
+	args[1] = PointerGetDatum(sr_canonical_id_text(relid, PG_GETARG_TEXT_PP(1)));
 	owner_query_srf(fcinfo, Q_HISTORY,
 					"SELECT * FROM %1$s.row_history_unchecked($1::pg_catalog.oid::pg_catalog.regclass, $2)",
 					2, argtypes, args, NULL);

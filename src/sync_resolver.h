@@ -227,26 +227,45 @@ extern void sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 extern const char *sr_outcome_name(SrOutcome o);
 extern bool sr_clock_ahead(SrChange *c);
 
-/* apply.c */
+/* apply.c: the kinds of write, for sr_skipped_write_reason */
+typedef enum SrWriteKind
+{
+	SR_WRITE_INSERT,
+	SR_WRITE_UPDATE,
+	SR_WRITE_DELETE
+} SrWriteKind;
+
 extern bool sr_lock_row(SrTable *t, Datum id, Bitmapset *fields,
 						SrValue *server_values, SrValue *server_updated);
 extern void sr_update_row(SrTable *t, Datum id, Bitmapset *fields,
 						  SrValue *values);
+extern bool sr_try_update_row(SrTable *t, Datum id, Bitmapset *fields,
+							  SrValue *values);
+extern char *sr_skipped_write_reason(SrTable *t, SrWriteKind kind);
 extern bool sr_insert_row(SrTable *t, Datum id, Bitmapset *fields,
 						  SrValue *values);
 extern bool sr_delete_row(SrTable *t, Datum id);
 extern bool sr_row_exists(SrTable *t, Datum id);
 extern void sr_lock_rows(SrTable *t, Datum *ids, int n);
 
-/* changelog.c */
+/* changelog.c: the identity of a change's payload */
+#define SR_DIGEST_LEN 32		/* SHA-256 */
+typedef struct SrPayloadId
+{
+	int64		hash;			/* 0.1's 64-bit hash (payload_hash) */
+	uint8		digest[SR_DIGEST_LEN];	/* payload_digest */
+} SrPayloadId;
+
 extern Jsonb *sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
-							 int64 *payload_hash);
-extern bool sr_record_change(SrChange *c, int64 payload_hash,
+							 SrPayloadId *payload, bool *has_digest);
+extern bool sr_record_change(SrChange *c, SrPayloadId *payload,
 							 const char *status, int64 review_id,
 							 Jsonb *result, Jsonb *fields);
 extern void sr_record_rejection(SrChange *c, const char *reason);
 extern void sr_record_replay(SrChange *c);
-extern int64 sr_payload_hash(Jsonb *base, Jsonb *new);
+extern void sr_payload_id(Jsonb *base, Jsonb *new, SrPayloadId *out);
+extern bool sr_payload_same(SrPayloadId *stored, bool has_digest,
+							SrPayloadId *now);
 extern bool sr_find_tombstone(Oid relid, const char *row_id,
 							  TimestampTz *deleted_at);
 
@@ -259,6 +278,10 @@ extern bool sr_rls_applies(Oid relid);
 extern bool sr_row_visible(Oid relid, const char *row_id);
 
 /* sync_api.c */
+extern void sr_convert_ids(SrTable *t, char **texts, int n, Datum *out,
+						   bool *ok);
+extern char *sr_canonical_id(SrTable *t, const char *id);
+extern text *sr_canonical_id_text(Oid relid, text *id);
 extern void sr_run_as_owner_begin(Oid *save_userid, int *save_sec);
 extern void sr_run_as_owner_end(Oid save_userid, int save_sec);
 
