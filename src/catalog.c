@@ -140,6 +140,11 @@ resolve_extension(void)
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
+	Datum		version;
+	bool		isnull;
+	char	   *installed;
+	Oid			schema;
+	Oid			owner;
 
 	if (OidIsValid(sr_ext_owner))
 		return;
@@ -157,10 +162,24 @@ resolve_extension(void)
 	tup = systable_getnext(scan);
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "could not find tuple for extension %u", extoid);
-	sr_ext_schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
-	sr_ext_owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	version = heap_getattr(tup, Anum_pg_extension_extversion,
+						   RelationGetDescr(rel), &isnull);
+	installed = isnull ? pstrdup("?") : TextDatumGetCString(version);
+	schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+
+	/* never run this library's code against another version's tables */
+	if (strcmp(installed, SR_EXTVERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"sync_resolver\" is at version %s in this database, but its library is version %s",
+						installed, SR_EXTVERSION),
+				 errdetail("The library was updated; the extension's tables and functions were not."),
+				 errhint("Run ALTER EXTENSION sync_resolver UPDATE.")));
+	sr_ext_schema = schema;
+	sr_ext_owner = owner;
 
 	sr_catalog_relids[0] = get_relname_relid("synced_table", sr_ext_schema);
 	sr_catalog_relids[1] = get_relname_relid("field_policy", sr_ext_schema);

@@ -38,7 +38,6 @@
 enum
 {
 	Q_RECORD,
-	Q_RECORD_01,
 	Q_REJECT,
 	Q_TOMBSTONE,
 	Q_REPLAY,
@@ -200,8 +199,6 @@ enum
 /*
  * The attribute numbers of those columns, looked up once per backend (and
  * again if the extension was re-created, giving change_log a new OID).
- * payload_digest is new in 0.2: until ALTER EXTENSION ... UPDATE adds it,
- * its number is InvalidAttrNumber (and looked up again on the next call).
  */
 static const AttrNumber *
 log_columns(Relation rel)
@@ -213,13 +210,12 @@ log_columns(Relation rel)
 	static Oid	cached_relid = InvalidOid;
 	static AttrNumber attnums[LOG_NCOLUMNS];
 
-	if (cached_relid != RelationGetRelid(rel) ||
-		attnums[LOG_PAYLOAD_DIGEST] == InvalidAttrNumber)
+	if (cached_relid != RelationGetRelid(rel))
 	{
 		for (int i = 0; i < LOG_NCOLUMNS; i++)
 		{
 			attnums[i] = get_attnum(RelationGetRelid(rel), names[i]);
-			if (attnums[i] == InvalidAttrNumber && i != LOG_PAYLOAD_DIGEST)
+			if (attnums[i] == InvalidAttrNumber)
 				elog(ERROR, "column \"%s\" of sync_resolver.change_log does not exist",
 					 names[i]);
 		}
@@ -282,8 +278,7 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 		payload->hash = DatumGetInt64(heap_getattr(tup, cols[LOG_PAYLOAD_HASH],
 												   desc, &isnull));
 		isnull = true;
-		digest = cols[LOG_PAYLOAD_DIGEST] == InvalidAttrNumber ? (Datum) 0 :
-			heap_getattr(tup, cols[LOG_PAYLOAD_DIGEST], desc, &isnull);
+		digest = heap_getattr(tup, cols[LOG_PAYLOAD_DIGEST], desc, &isnull);
 		*has_digest = !isnull;
 		if (!isnull)
 		{
@@ -340,22 +335,13 @@ sr_record_change(SrChange *c, SrPayloadId *payload, const char *status,
 	args[12] = PointerGetDatum(digest);
 
 	sr_run_as_owner_begin(&save_uid, &save_sec);
-	if (get_attnum(get_relname_relid("change_log", sr_schema_oid()),
-				   "payload_digest") == InvalidAttrNumber)
-		plan = kept_plan(Q_RECORD_01,
-						 "INSERT INTO %s.change_log (change_id, target_table, row_id, payload_hash, "
-						 "status, actor, queued_at, edited_at, review_id, result, fields, received_at) "
-						 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-						 "ON CONFLICT (change_id) DO NOTHING",
-						 12, argtypes);	/* the schema of 0.1, not updated yet */
-	else
-		plan = kept_plan(Q_RECORD,
-						 "INSERT INTO %s.change_log (change_id, target_table, row_id, payload_hash, "
-						 "status, actor, queued_at, edited_at, review_id, result, fields, received_at, "
-						 "payload_digest) "
-						 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-						 "ON CONFLICT (change_id) DO NOTHING",
-						 13, argtypes);
+	plan = kept_plan(Q_RECORD,
+					 "INSERT INTO %s.change_log (change_id, target_table, row_id, payload_hash, "
+					 "status, actor, queued_at, edited_at, review_id, result, fields, received_at, "
+					 "payload_digest) "
+					 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+					 "ON CONFLICT (change_id) DO NOTHING",
+					 13, argtypes);
 	rc = SPI_execute_plan(plan, args, nulls, false, 0);
 	sr_run_as_owner_end(save_uid, save_sec);
 	if (rc != SPI_OK_INSERT)

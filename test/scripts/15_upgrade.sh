@@ -101,18 +101,54 @@ SQL
 "$PGBIN/createdb" upgrade_old
 "$PGBIN/createdb" upgrade_new
 
-# 0.1, with a table, its configuration and some history
-psql_db upgrade_old <<'SQL'
-CREATE EXTENSION sync_resolver VERSION '0.1';
+# The same change applied by the current version in a scratch database: its
+# change record is what 0.1 wrote too (0.1 has no payload_digest column).
+psql_db upgrade_new <<'SQL' >/dev/null
+CREATE EXTENSION sync_resolver;
 CREATE TABLE public.work_order (id bigint PRIMARY KEY, notes text, hours int, updated_at timestamptz);
 INSERT INTO public.work_order VALUES (1, 'a', 1, now());
 INSERT INTO sync_resolver.synced_table (target_table, updated_at_column) VALUES ('work_order', 'updated_at');
 INSERT INTO sync_resolver.field_policy (target_table, field_name, policy) VALUES
     ('work_order', 'notes', 'append'), ('work_order', 'hours', 'sum');
 SELECT sync_resolver.sync_apply('work_order', '1', '{"notes":"a","hours":1}', '{"notes":"a b","hours":3}',
-                                '00000000-0000-0000-0000-000000000001', now()) IS NOT NULL;
+                                '00000000-0000-0000-0000-000000000001', now());
 SQL
+record=$(psql_db upgrade_new -c "SELECT format('(%L, ''work_order'', %L, %s, %L, %L, %L, %L, %L, NULL, %L, %L)',
+    change_id, row_id, payload_hash, status, actor, queued_at, edited_at, received_at, result, fields)
+    FROM sync_resolver.change_log")
+"$PGBIN/dropdb" upgrade_new
+"$PGBIN/createdb" upgrade_new
+
+# 0.1, with a table, its configuration and that history
+psql_db upgrade_old <<SQL
+CREATE EXTENSION sync_resolver VERSION '0.1';
+CREATE TABLE public.work_order (id bigint PRIMARY KEY, notes text, hours int, updated_at timestamptz);
+INSERT INTO public.work_order VALUES (1, 'a b', 3, now());
+INSERT INTO sync_resolver.change_log (change_id, target_table, row_id, payload_hash, status, actor,
+    queued_at, edited_at, received_at, review_id, result, fields) VALUES $record;
+SQL
+
+# The new library refuses to work on the 0.1 tables, saying what to do; so
+# do the catalog triggers (written in C): the DBA updates first.
+for sql in "SELECT sync_resolver.sync_apply('work_order', '1', '{}', '{}', gen_random_uuid(), now())" \
+           "INSERT INTO sync_resolver.synced_table (target_table, updated_at_column) VALUES ('work_order', 'updated_at')"; do
+    if out=$(psql_db upgrade_old -c "$sql" 2>&1); then
+        echo "FAIL: the new library ran on the 0.1 schema: $sql"
+        exit 1
+    fi
+    case $out in
+        *'is at version 0.1 in this database, but its library is version'*'ALTER EXTENSION sync_resolver UPDATE'*) ;;
+        *) echo "FAIL: unexpected error for: $sql"; echo "$out"; exit 1 ;;
+    esac
+done
+echo "before the update, the new library refuses with a hint to run ALTER EXTENSION UPDATE"
+
 psql_db upgrade_old -c "ALTER EXTENSION sync_resolver UPDATE TO '$default'"
+psql_db upgrade_old <<'SQL'
+INSERT INTO sync_resolver.synced_table (target_table, updated_at_column) VALUES ('work_order', 'updated_at');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy) VALUES
+    ('work_order', 'notes', 'append'), ('work_order', 'hours', 'sum');
+SQL
 psql_db upgrade_new -c "CREATE EXTENSION sync_resolver"
 
 describe upgrade_old >"$old_desc"
@@ -127,6 +163,8 @@ echo "0.1 updated to $default has the same $(grep -c '^member ' "$new_desc") mem
 out=$(psql_db upgrade_old <<'SQL'
 SELECT count(*) FROM sync_resolver.field_policy;
 SELECT status FROM sync_resolver.change_log;
+SELECT sync_resolver.sync_apply('work_order', '1', '{"notes":"a","hours":1}', '{"notes":"a b","hours":5}',
+                                '00000000-0000-0000-0000-000000000001', now())->>'status';
 SELECT sync_resolver.sync_apply('work_order', '1', '{"notes":"a b","hours":3}', '{"notes":"a b c","hours":4}',
                                 '00000000-0000-0000-0000-000000000002', now())->>'status';
 SELECT (sync_resolver.sync_apply('work_order', '1', '{"notes":"a","hours":1}', '{"notes":"a b","hours":3}',
@@ -134,9 +172,9 @@ SELECT (sync_resolver.sync_apply('work_order', '1', '{"notes":"a","hours":1}', '
 SELECT notes || ' ' || hours FROM public.work_order;
 SQL
 )
-expected=$'2\nmerged\nmerged\ntrue\na b c 4'
+expected=$'2\nmerged\nrejected\nmerged\ntrue\na b c 4'
 if [ "$out" != "$expected" ]; then
     echo "FAIL: after the update, expected:"; echo "$expected"; echo "got:"; echo "$out"
     exit 1
 fi
-echo "configuration, history and replays survive the update"
+echo "configuration, history and replays (a record of 0.1 compared by its hash) survive the update"
