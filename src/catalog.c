@@ -564,43 +564,6 @@ check_synced_row(Relation rel, SyncedRow *row, bool at_use)
 	ReleaseSysCache(tup);
 }
 
-/* What kind of type, for policy fit. */
-static SrTypeKind
-type_kind(Oid typid)
-{
-	Oid			base = getBaseType(typid);
-
-	switch (base)
-	{
-		case BOOLOID:
-			return SR_KIND_BOOL;
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-			return SR_KIND_INT;
-		case FLOAT4OID:
-		case FLOAT8OID:
-			return SR_KIND_FLOAT;
-		case NUMERICOID:
-			return SR_KIND_NUMERIC;
-		case JSONBOID:
-			return SR_KIND_JSONB;
-		case DATEOID:
-		case TIMEOID:
-		case TIMETZOID:
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-			return SR_KIND_DATETIME;
-		default:
-			break;
-	}
-	if (OidIsValid(get_element_type(base)))
-		return SR_KIND_ARRAY;
-	if (TypeCategory(base) == TYPCATEGORY_STRING)
-		return SR_KIND_TEXT;
-	return SR_KIND_OTHER;
-}
-
 /* Report that a policy does not fit a column's type. */
 static void
 policy_misfit(SrPolicy policy, const char *field, const char *relname,
@@ -669,7 +632,7 @@ check_field(Relation rel, SyncedRow *row, const char *field, SrPolicy policy)
 				 errdetail("The resolver compares base, device and server values in the column's type."),
 				 errhint("Use a type with an equality operator (for example jsonb instead of json), or leave the column server-only.")));
 
-	kind = type_kind(typid);
+	kind = sr_type_kind(getBaseType(typid));
 	switch (policy)
 	{
 		case SR_SUM:
@@ -718,18 +681,13 @@ static bool
 read_synced_row(Oid relid, SyncedRow *row, bool *has_stale, Interval *stale,
 				bool *apply_resolved)
 {
-	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	char	   *sql;
 	bool		isnull;
 	HeapTuple	tup;
 	TupleDesc	desc;
 	Datum		d;
 
-	sql = psprintf("SELECT id_column, updated_at_column, stale_after, on_conflict "
-				   "FROM %s.synced_table WHERE target_table OPERATOR(pg_catalog.=) $1",
-				   quote_identifier(get_namespace_name(sr_schema_oid())));
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (sr_run_internal(SR_Q_SYNCED_TABLE, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.synced_table");
 	if (SPI_processed == 0)
 		return false;
@@ -748,13 +706,6 @@ read_synced_row(Oid relid, SyncedRow *row, bool *has_stale, Interval *stale,
 	}
 	return true;
 }
-
-/* Switch to the extension owner for catalog access; see sync_api.c. */
-#define AS_OWNER_BEGIN() \
-	do { Oid save_uid_; int save_sec_; \
-		sr_run_as_owner_begin(&save_uid_, &save_sec_);
-#define AS_OWNER_END() \
-		sr_run_as_owner_end(save_uid_, save_sec_); } while (0)
 
 /* Compare two fields by name, for qsort and bsearch. */
 static int
@@ -779,9 +730,7 @@ build_table(SrTable *t, Oid relid)
 	MemoryContext old;
 	Relation	rel;
 	SyncedRow	row;
-	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	const char *nsp;
 	SPITupleTable *tt;
 	uint64		n;
 	bool		found;
@@ -797,10 +746,8 @@ build_table(SrTable *t, Oid relid)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetLatestSnapshot());
-	AS_OWNER_BEGIN();
 	found = read_synced_row(relid, &row, &t->has_stale_after, &t->stale_after,
 							&t->apply_resolved);
-	AS_OWNER_END();
 	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -832,14 +779,8 @@ build_table(SrTable *t, Oid relid)
 	}
 	MemoryContextSwitchTo(old);
 
-	nsp = quote_identifier(get_namespace_name(sr_schema_oid()));
-	AS_OWNER_BEGIN();
-	if (SPI_execute_with_args(psprintf("SELECT field_name, policy::pg_catalog.text, decider "
-									   "FROM %s.field_policy WHERE target_table OPERATOR(pg_catalog.=) $1 "
-									   "ORDER BY field_name", nsp),
-							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+	if (sr_run_internal(SR_Q_FIELD_POLICIES, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.field_policy");
-	AS_OWNER_END();
 	tt = SPI_tuptable;
 	n = SPI_processed;
 	t->nfields = (int) n;
@@ -867,13 +808,8 @@ build_table(SrTable *t, Oid relid)
 	qsort(t->fields, t->nfields, sizeof(SrField), field_cmp);
 
 	/* allowed transitions, converted to the column types */
-	AS_OWNER_BEGIN();
-	if (SPI_execute_with_args(psprintf("SELECT field_name, from_value, to_value "
-									   "FROM %s.state_transition WHERE target_table OPERATOR(pg_catalog.=) $1",
-									   nsp),
-							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+	if (sr_run_internal(SR_Q_TRANSITIONS, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.state_transition");
-	AS_OWNER_END();
 	tt = SPI_tuptable;
 	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)
@@ -916,9 +852,7 @@ is_registered(Oid relid)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	AS_OWNER_BEGIN();
 	found = read_synced_row(relid, &row, NULL, NULL, NULL);
-	AS_OWNER_END();
 	SPI_finish();
 	return found;
 }
@@ -1125,7 +1059,9 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
 		!TRIGGER_FIRED_BEFORE(td->tg_event))
-		elog(ERROR, "validate_catalog_row must be a BEFORE ROW trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("validate_catalog_row must be a BEFORE ROW trigger")));
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	desc = RelationGetDescr(td->tg_relation);
 	catalog = RelationGetRelationName(td->tg_relation);
@@ -1154,7 +1090,6 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 
 	if (strcmp(catalog, "synced_table") == 0)
 	{
-		Oid			argtypes[1] = {OIDOID};
 		Datum		args[1] = {ObjectIdGetDatum(relid)};
 		SPITupleTable *tt;
 
@@ -1164,10 +1099,7 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 		check_synced_row(rel, &row, false);
 
 		/* the table's existing policies must still fit */
-		if (SPI_execute_with_args(psprintf("SELECT field_name, policy::pg_catalog.text FROM %s.field_policy "
-										   "WHERE target_table OPERATOR(pg_catalog.=) $1",
-										   quote_identifier(get_namespace_name(sr_schema_oid()))),
-								  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		if (sr_run_internal(SR_Q_TABLE_POLICIES, args, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read sync_resolver.field_policy");
 		tt = SPI_tuptable;
 		for (uint64 i = 0; i < SPI_processed; i++)
@@ -1194,7 +1126,6 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 			check_field(rel, &row, field, policy_from_name(new_text(tup, desc, "policy")));
 		else
 		{
-			Oid			argtypes[2] = {OIDOID, NAMEOID};
 			Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetDatum(field)};
 			HeapTuple	atup;
 			Form_pg_attribute att;
@@ -1203,11 +1134,7 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 			FmgrInfo	flinfo;
 
 			args[1] = DirectFunctionCall1(namein, CStringGetDatum(field));
-			if (SPI_execute_with_args(psprintf("SELECT policy::pg_catalog.text FROM %s.field_policy "
-											   "WHERE target_table OPERATOR(pg_catalog.=) $1 "
-											   "AND field_name OPERATOR(pg_catalog.=) $2",
-											   quote_identifier(get_namespace_name(sr_schema_oid()))),
-									  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			if (sr_run_internal(SR_Q_FIELD_POLICY, args, NULL, true, 1) != SPI_OK_SELECT)
 				elog(ERROR, "could not read sync_resolver.field_policy");
 			if (SPI_processed == 0)
 				ereport(ERROR,
@@ -1258,7 +1185,9 @@ sr_catalog_changed(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "catalog_changed must be called as a trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("catalog_changed must be called as a trigger")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
 	return PointerGetDatum(NULL);
 }
@@ -1275,50 +1204,16 @@ sr_catalog_changed(PG_FUNCTION_ARGS)
 Datum
 sr_forget_dropped(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr probe = NULL;
-	static char *probe_schema = NULL;
-	const char *nsp;
 	SPITupleTable *tt;
 	uint64		n;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		elog(ERROR, "forget_dropped_objects must be called as an event trigger");
-
-	nsp = get_namespace_name(sr_schema_oid());
-	if (nsp == NULL)
-		elog(ERROR, "cache lookup failed for schema %u", sr_schema_oid());
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("forget_dropped_objects must be called as an event trigger")));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (probe != NULL && strcmp(probe_schema, nsp) != 0)
-	{
-		/* the extension's schema was renamed (or recreated) */
-		SPI_freeplan(probe);
-		pfree(probe_schema);
-		probe = NULL;
-	}
-	if (probe == NULL)
-	{
-		char	   *sql;
-		SPIPlanPtr	plan;
-
-		sql = psprintf("SELECT d.objid, d.object_type, "
-					   "d.address_names[pg_catalog.array_length(d.address_names, 1)] "
-					   "FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
-					   "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-					   "AND d.object_type OPERATOR(pg_catalog.=) ANY ('{table,\"table column\"}'::pg_catalog.text[]) "
-					   "AND EXISTS (SELECT FROM %s.synced_table AS s "
-					   "WHERE s.target_table OPERATOR(pg_catalog.=) d.objid::pg_catalog.regclass)",
-					   quote_identifier(nsp));
-		plan = SPI_prepare(sql, 0, NULL);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\"", sql);
-		SPI_keepplan(plan);
-		probe_schema = MemoryContextStrdup(CacheMemoryContext, nsp);
-		probe = plan;
-	}
-
-	AS_OWNER_BEGIN();
-	if (SPI_execute_plan(probe, NULL, NULL, true, 0) != SPI_OK_SELECT)
+	if (sr_run_internal(SR_Q_DROPPED_REGISTERED, NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the dropped objects");
 	tt = SPI_tuptable;
 	n = SPI_processed;
@@ -1329,19 +1224,15 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 		char	   *type = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
 		int			rc;
 
+		CHECK_FOR_INTERRUPTS();
 		if (strcmp(type, "table") == 0)
 		{
-			Oid			argtypes[1] = {OIDOID};
 			Datum		args[1] = {relid};
 
-			rc = SPI_execute_with_args(psprintf("DELETE FROM %s.synced_table "
-												"WHERE target_table OPERATOR(pg_catalog.=) $1",
-												quote_identifier(nsp)),
-									   1, argtypes, args, NULL, false, 0);
+			rc = sr_run_internal(SR_Q_FORGET_TABLE, args, NULL, false, 0);
 		}
 		else
 		{
-			Oid			argtypes[2] = {OIDOID, TEXTOID};
 			Datum		args[2];
 			char	   *column = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
 
@@ -1349,17 +1240,12 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 				continue;
 			args[0] = relid;
 			args[1] = CStringGetTextDatum(column);
-			rc = SPI_execute_with_args(psprintf("DELETE FROM %s.field_policy "
-												"WHERE target_table OPERATOR(pg_catalog.=) $1 "
-												"AND field_name OPERATOR(pg_catalog.=) $2::pg_catalog.name",
-												quote_identifier(nsp)),
-									   2, argtypes, args, NULL, false, 0);
+			rc = sr_run_internal(SR_Q_FORGET_COLUMN, args, NULL, false, 0);
 		}
 		if (rc != SPI_OK_DELETE)
 			elog(ERROR, "could not remove the configuration of a dropped object: %s",
 				 SPI_result_code_string(rc));
 	}
-	AS_OWNER_END();
 	SPI_finish();
 	PG_RETURN_NULL();
 }

@@ -1,10 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * changelog.c
- *	  Idempotency and the audit trail: lookup and recording of processed
- *	  changes in sync_resolver.change_log, rejected changes in
- *	  rejection_log, tombstones of deleted rows, and purge().  Writes run as
- *	  the extension owner; statements are prepared once per backend and kept.
+ *	  The records a change leaves in the extension's tables: the identity
+ *	  of its payload, lookup and recording of processed changes in
+ *	  sync_resolver.change_log (idempotency and audit), rejected changes in
+ *	  rejection_log, replays, tombstones of deleted rows, and the review a
+ *	  conflict queues.  Statements run through internal_sql.c (as the
+ *	  extension owner, kept plans).
  *
  *-------------------------------------------------------------------------
  */
@@ -33,35 +35,6 @@
 #include "utils/timestamp.h"
 
 #include "sync_resolver.h"
-
-/* Kept statements on the extension's own tables. */
-enum
-{
-	Q_RECORD,
-	Q_REJECT,
-	Q_TOMBSTONE,
-	Q_REPLAY,
-	Q_COUNT
-};
-static SPIPlanPtr plans[Q_COUNT];
-
-/* Prepare (once) and return a kept statement on the extension's tables. */
-static SPIPlanPtr
-kept_plan(int which, const char *fmt, int nargs, Oid *argtypes)
-{
-	if (plans[which] == NULL)
-	{
-		char	   *sql = psprintf(fmt, quote_identifier(get_namespace_name(sr_schema_oid())));
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		plans[which] = p;
-	}
-	return plans[which];
-}
 
 /* Feed a length-prefixed byte string to the digest. */
 static void
@@ -152,13 +125,13 @@ digest_jsonb(pg_cryptohash_ctx *ctx, Jsonb *jb)
  * change_log.payload_hash, and compared for records without a digest).
  */
 void
-sr_payload_id(Jsonb *base, Jsonb *new, SrPayloadId *out)
+sr_payload_id(Jsonb *base, Jsonb *new_state, SrPayloadId *out)
 {
 	uint64		h1 = base ? DatumGetUInt64(DirectFunctionCall2(jsonb_hash_extended,
 															   JsonbPGetDatum(base),
 															   Int64GetDatum(1))) : 0x6e756c6cULL;
-	uint64		h2 = new ? DatumGetUInt64(DirectFunctionCall2(jsonb_hash_extended,
-															  JsonbPGetDatum(new),
+	uint64		h2 = new_state ? DatumGetUInt64(DirectFunctionCall2(jsonb_hash_extended,
+																	JsonbPGetDatum(new_state),
 															  Int64GetDatum(2))) : 0x6e756c6cULL;
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
@@ -166,7 +139,7 @@ sr_payload_id(Jsonb *base, Jsonb *new, SrPayloadId *out)
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
 		elog(ERROR, "could not compute the payload digest: %s", pg_cryptohash_error(ctx));
 	digest_jsonb(ctx, base);
-	digest_jsonb(ctx, new);
+	digest_jsonb(ctx, new_state);
 	if (pg_cryptohash_final(ctx, out->digest, SR_DIGEST_LEN) < 0)
 		elog(ERROR, "could not compute the payload digest: %s", pg_cryptohash_error(ctx));
 	pg_cryptohash_free(ctx);
@@ -303,17 +276,12 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
  * first (the insert waits for it to finish, as any unique insert does).
  */
 bool
-sr_record_change(SrChange *c, SrPayloadId *payload, const char *status,
+sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
 				 int64 review_id, Jsonb *result, Jsonb *fields)
 {
-	Oid			argtypes[13] = {UUIDOID, OIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID, BYTEAOID};
 	Datum		args[13];
 	char		nulls[13];
 	bytea	   *digest = palloc(VARHDRSZ + SR_DIGEST_LEN);
-	Oid			save_uid;
-	int			save_sec;
-	SPIPlanPtr	plan;
 	int			rc;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -321,7 +289,7 @@ sr_record_change(SrChange *c, SrPayloadId *payload, const char *status,
 	args[1] = ObjectIdGetDatum(c->relid);
 	args[2] = CStringGetTextDatum(c->row_id);
 	args[3] = Int64GetDatum(payload->hash);
-	args[4] = CStringGetTextDatum(status);
+	args[4] = CStringGetTextDatum(sr_status_name(status));
 	args[5] = CStringGetTextDatum(c->actor);
 	args[6] = TimestampTzGetDatum(c->queued_at);
 	args[7] = TimestampTzGetDatum(c->edited_at);
@@ -334,16 +302,7 @@ sr_record_change(SrChange *c, SrPayloadId *payload, const char *status,
 	memcpy(VARDATA(digest), payload->digest, SR_DIGEST_LEN);
 	args[12] = PointerGetDatum(digest);
 
-	sr_run_as_owner_begin(&save_uid, &save_sec);
-	plan = kept_plan(Q_RECORD,
-					 "INSERT INTO %s.change_log (change_id, target_table, row_id, payload_hash, "
-					 "status, actor, queued_at, edited_at, review_id, result, fields, received_at, "
-					 "payload_digest) "
-					 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-					 "ON CONFLICT (change_id) DO NOTHING",
-					 13, argtypes);
-	rc = SPI_execute_plan(plan, args, nulls, false, 0);
-	sr_run_as_owner_end(save_uid, save_sec);
+	rc = sr_run_internal(SR_Q_RECORD_CHANGE, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not write sync_resolver.change_log");
 	return SPI_processed == 1;
@@ -416,12 +375,8 @@ may_attribute(Oid relid)
 void
 sr_record_rejection(SrChange *c, const char *reason)
 {
-	Oid			argtypes[6] = {UUIDOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	Datum		args[6];
 	char		nulls[6];
-	Oid			save_uid;
-	int			save_sec;
-	SPIPlanPtr	plan;
 	int			rc;
 	bool		attributed;
 	char	   *row_id;
@@ -461,13 +416,7 @@ sr_record_rejection(SrChange *c, const char *reason)
 	args[4] = CStringGetTextDatum(why);
 	args[5] = TimestampTzGetDatum(GetCurrentTimestamp());
 
-	sr_run_as_owner_begin(&save_uid, &save_sec);
-	plan = kept_plan(Q_REJECT,
-					 "INSERT INTO %s.rejection_log (change_id, target_table, row_id, actor, reason, received_at) "
-					 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6)",
-					 6, argtypes);
-	rc = SPI_execute_plan(plan, args, nulls, false, 0);
-	sr_run_as_owner_end(save_uid, save_sec);
+	rc = sr_run_internal(SR_Q_RECORD_REJECTION, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not write sync_resolver.rejection_log");
 }
@@ -476,10 +425,7 @@ sr_record_rejection(SrChange *c, const char *reason)
 void
 sr_record_replay(SrChange *c)
 {
-	Oid			argtypes[3] = {UUIDOID, OIDOID, TIMESTAMPTZOID};
 	Datum		args[3];
-	Oid			save_uid;
-	int			save_sec;
 	int			rc;
 
 	if (c->preview)
@@ -487,13 +433,7 @@ sr_record_replay(SrChange *c)
 	args[0] = UUIDPGetDatum(&c->change_id);
 	args[1] = ObjectIdGetDatum(c->relid);
 	args[2] = TimestampTzGetDatum(GetCurrentTimestamp());
-	sr_run_as_owner_begin(&save_uid, &save_sec);
-	rc = SPI_execute_plan(kept_plan(Q_REPLAY,
-									"INSERT INTO %s.replay_log (change_id, target_table, received_at) "
-									"VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3)",
-									3, argtypes),
-						  args, NULL, false, 0);
-	sr_run_as_owner_end(save_uid, save_sec);
+	rc = sr_run_internal(SR_Q_RECORD_REPLAY, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not write sync_resolver.replay_log");
 }
@@ -507,31 +447,11 @@ sr_record_replay(SrChange *c)
 bool
 sr_find_tombstone(Oid relid, const char *row_id, TimestampTz *deleted_at)
 {
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(row_id)};
-	Oid			save_uid;
-	int			save_sec;
-	SPIPlanPtr	plan;
 	int			rc;
 	bool		found = false;
 
-	sr_run_as_owner_begin(&save_uid, &save_sec);
-	plan = kept_plan(Q_TOMBSTONE,
-					 "SELECT received_at FROM %1$s.change_log "
-					 "WHERE target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
-					 "AND row_id OPERATOR(pg_catalog.=) $2 "
-					 "AND status OPERATOR(pg_catalog.=) 'deleted' "
-					 "UNION ALL "
-					 "SELECT r.resolved_at FROM %1$s.review AS r JOIN %1$s.change_log AS c "
-					 "ON c.change_id OPERATOR(pg_catalog.=) r.change_id "
-					 "WHERE r.target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
-					 "AND r.row_id OPERATOR(pg_catalog.=) $2 "
-					 "AND r.status OPERATOR(pg_catalog.=) 'resolved' "
-					 "AND r.applied OPERATOR(pg_catalog.?) '_delete' "
-					 "ORDER BY 1 DESC LIMIT 1",
-					 2, argtypes);
-	rc = SPI_execute_plan(plan, args, NULL, false, 1);
-	sr_run_as_owner_end(save_uid, save_sec);
+	rc = sr_run_internal(SR_Q_FIND_TOMBSTONE, args, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.change_log");
 	if (SPI_processed > 0)
@@ -546,70 +466,38 @@ sr_find_tombstone(Oid relid, const char *row_id, TimestampTz *deleted_at)
 	return found;
 }
 
-PG_FUNCTION_INFO_V1(sr_purge);
 
 /*
- * purge(older_than interval DEFAULT NULL): delete change records and
- * rejections received more than older_than ago (default: the GUC
- * sync_resolver.change_retention), but never change records younger than
- * sync_resolver.audit_retention.  Returns the number of rows removed.
+ * Queue a pending review for a change: its conflicts (array of {field, base,
+ * server, mobile, reason}) and, in hold mode, the decisions held back until
+ * the review is resolved.  Returns the review_id.
  */
-Datum
-sr_purge(PG_FUNCTION_ARGS)
+int64
+sr_queue_review(SrChange *c, const char *reason, SrDecider decider,
+				Jsonb *conflicts, Jsonb *held)
 {
-	Interval	retention;
-	TimestampTz cutoff;
-	TimestampTz audit_cutoff;
-	Oid			argtypes[1] = {TIMESTAMPTZOID};
-	Datum		args[1];
-	const char *nsp;
-	int64		removed = 0;
-	Oid			save_uid;
-	int			save_sec;
+	Datum		args[11];
+	int			rc;
+	bool		isnull;
+	int64		review_id;
 
-	if (PG_ARGISNULL(0))
-	{
-		memset(&retention, 0, sizeof(retention));
-		retention.time = (int64) sr_change_retention_secs * USECS_PER_SEC;
-	}
-	else
-		retention = *PG_GETARG_INTERVAL_P(0);
-	if (retention.time < 0 || retention.day < 0 || retention.month < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("purge interval must not be negative")));
+	args[0] = ObjectIdGetDatum(c->relid);
+	args[1] = CStringGetTextDatum(c->row_id);
+	args[2] = UUIDPGetDatum(&c->change_id);
+	args[3] = CStringGetTextDatum(reason);
+	args[4] = CStringGetTextDatum(sr_decider_name(decider));
+	args[5] = CStringGetTextDatum(c->actor);
+	args[6] = JsonbPGetDatum(conflicts);
+	args[7] = JsonbPGetDatum(held);
+	args[8] = TimestampTzGetDatum(c->queued_at);
+	args[9] = TimestampTzGetDatum(c->edited_at);
+	args[10] = TimestampTzGetDatum(GetCurrentTimestamp());
 
-	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-													 IntervalPGetDatum(&retention)));
-	audit_cutoff = GetCurrentTransactionStartTimestamp() -
-		(int64) sr_audit_retention_secs * USECS_PER_SEC;
-	if (sr_audit_retention_secs > 0 && audit_cutoff < cutoff)
-	{
-		ereport(NOTICE,
-				(errmsg("keeping change records younger than sync_resolver.audit_retention"),
-				 errdetail("The audit trail is kept for %d seconds.", sr_audit_retention_secs)));
-		cutoff = audit_cutoff;
-	}
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	nsp = quote_identifier(get_namespace_name(sr_schema_oid()));
-	args[0] = TimestampTzGetDatum(cutoff);
-	sr_run_as_owner_begin(&save_uid, &save_sec);
-	if (SPI_execute_with_args(psprintf("DELETE FROM %s.change_log WHERE received_at OPERATOR(pg_catalog.<) $1", nsp),
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not purge sync_resolver.change_log");
-	removed += SPI_processed;
-	if (SPI_execute_with_args(psprintf("DELETE FROM %s.rejection_log WHERE received_at OPERATOR(pg_catalog.<) $1", nsp),
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not purge sync_resolver.rejection_log");
-	removed += SPI_processed;
-	if (SPI_execute_with_args(psprintf("DELETE FROM %s.replay_log WHERE received_at OPERATOR(pg_catalog.<) $1", nsp),
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not purge sync_resolver.replay_log");
-	removed += SPI_processed;
-	sr_run_as_owner_end(save_uid, save_sec);
-	SPI_finish();
-	PG_RETURN_INT64(removed);
+	rc = sr_run_internal(SR_Q_QUEUE_REVIEW, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not queue review");
+	review_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return review_id;
 }
+

@@ -32,6 +32,44 @@
 
 #include "sync_resolver.h"
 
+/*
+ * The kind of a (base) type: the one switch over type OIDs, used for
+ * conversion (here) and for policy fit (catalog checks).
+ */
+SrTypeKind
+sr_type_kind(Oid basetype)
+{
+	switch (basetype)
+	{
+		case BOOLOID:
+			return SR_KIND_BOOL;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return SR_KIND_INT;
+		case FLOAT4OID:
+		case FLOAT8OID:
+			return SR_KIND_FLOAT;
+		case NUMERICOID:
+			return SR_KIND_NUMERIC;
+		case JSONBOID:
+			return SR_KIND_JSONB;
+		case DATEOID:
+		case TIMEOID:
+		case TIMETZOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return SR_KIND_DATETIME;
+		default:
+			break;
+	}
+	if (OidIsValid(get_element_type(basetype)))
+		return SR_KIND_ARRAY;
+	if (TypeCategory(basetype) == TYPCATEGORY_STRING)
+		return SR_KIND_TEXT;
+	return SR_KIND_OTHER;
+}
+
 /* Fill in how to convert and compare values of typid. */
 void
 sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
@@ -40,7 +78,6 @@ sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
 	TypeCacheEntry *tce;
 	Oid			func;
 	bool		isvarlena;
-	Oid			elemtype;
 	int32		basetypmod = typmod;
 
 	memset(t, 0, sizeof(SrType));
@@ -74,52 +111,18 @@ sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
 		fmgr_info_copy(&t->cmp, &tce->cmp_proc_finfo, cxt);
 	}
 
-	switch (t->basetype)
+	t->kind = sr_type_kind(t->basetype);
+	if (t->kind == SR_KIND_ARRAY)
 	{
-		case BOOLOID:
-			t->kind = SR_KIND_BOOL;
-			break;
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-			t->kind = SR_KIND_INT;
-			break;
-		case FLOAT4OID:
-		case FLOAT8OID:
-			t->kind = SR_KIND_FLOAT;
-			break;
-		case NUMERICOID:
-			t->kind = SR_KIND_NUMERIC;
-			break;
-		case JSONBOID:
-			t->kind = SR_KIND_JSONB;
-			break;
-		case DATEOID:
-		case TIMEOID:
-		case TIMETZOID:
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-			t->kind = SR_KIND_DATETIME;
-			break;
-		default:
-			elemtype = get_element_type(t->basetype);
-			if (OidIsValid(elemtype))
-			{
-				Oid			basein;
-				Oid			baseioparam;
+		Oid			basein;
+		Oid			baseioparam;
 
-				t->kind = SR_KIND_ARRAY;
-				t->elem = MemoryContextAlloc(cxt, sizeof(SrType));
-				/* as array coercion does: the elements get the array's typmod */
-				sr_type_init(t->elem, elemtype, basetypmod, collation, cxt);
-				getTypeInputInfo(t->basetype, &basein, &baseioparam);
-				t->vector = basein != F_ARRAY_IN;
-			}
-			else if (TypeCategory(t->basetype) == TYPCATEGORY_STRING)
-				t->kind = SR_KIND_TEXT;
-			else
-				t->kind = SR_KIND_OTHER;
-			break;
+		t->elem = MemoryContextAlloc(cxt, sizeof(SrType));
+		/* as array coercion does: the elements get the array's typmod */
+		sr_type_init(t->elem, get_element_type(t->basetype), basetypmod,
+					 collation, cxt);
+		getTypeInputInfo(t->basetype, &basein, &baseioparam);
+		t->vector = basein != F_ARRAY_IN;
 	}
 }
 

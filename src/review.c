@@ -47,30 +47,34 @@
 
 PG_FUNCTION_INFO_V1(sr_resolve_review);
 PG_FUNCTION_INFO_V1(sr_escalate_review);
-PG_FUNCTION_INFO_V1(sr_row_history);
-PG_FUNCTION_INFO_V1(sr_stats);
 
-/* Kept statements on the extension's own tables. */
-enum
+/* The states of a review (review.status), in the order of the names. */
+typedef enum SrReviewStatus
 {
-	Q_QUEUE,
-	Q_READ,
-	Q_LOCK,
-	Q_CLOSE,
-	Q_REQUEUE,
-	Q_ESCALATE,
-	Q_CHANGE,
-	Q_HISTORY,
-	Q_STATS,
-	Q_COUNT
-};
-static SPIPlanPtr plans[Q_COUNT];
+	SR_REVIEW_PENDING,
+	SR_REVIEW_RESOLVED,
+	SR_REVIEW_SUPERSEDED
+} SrReviewStatus;
 
-/* The review columns read_review() fetches, in this order. */
-#define REVIEW_SELECT \
-	"SELECT target_table::pg_catalog.oid, row_id, change_id, status, decider, " \
-	"conflicts, held, resolved_by, superseded_by " \
-	"FROM %1$s.review WHERE review_id OPERATOR(pg_catalog.=) $1"
+static const char *const review_status_names[] = {"pending", "resolved", "superseded"};
+
+/* The text of a review status. */
+static const char *
+review_status_name(SrReviewStatus s)
+{
+	return review_status_names[s];
+}
+
+/* A review status from its text (the table's CHECK allows no other). */
+static SrReviewStatus
+review_status_from_text(const char *text)
+{
+	for (int i = 0; i < lengthof(review_status_names); i++)
+		if (strcmp(review_status_names[i], text) == 0)
+			return (SrReviewStatus) i;
+	elog(ERROR, "unknown review status \"%s\"", text);
+	return SR_REVIEW_PENDING;	/* keep the compiler quiet */
+}
 
 /* A review, as far as deciding it needs. */
 typedef struct SrReview
@@ -79,7 +83,7 @@ typedef struct SrReview
 	Oid			relid;
 	char	   *row_id;
 	pg_uuid_t	change_id;
-	char	   *status;
+	SrReviewStatus status;
 	char	   *decider;
 	Jsonb	   *conflicts;		/* array of {field, base, server, mobile, reason} */
 	Jsonb	   *held;			/* {field: value} held back in hold mode */
@@ -105,80 +109,6 @@ typedef struct RField
 	bool		skip;			/* held value no longer fits: never written */
 } RField;
 
-/* Prepare (once per backend) and keep a statement; %1$s is the schema. */
-static SPIPlanPtr
-kept_plan(int which, const char *fmt, int nargs, Oid *argtypes)
-{
-	if (plans[which] == NULL)
-	{
-		char	   *sql = psprintf(fmt, quote_identifier(get_namespace_name(sr_schema_oid())));
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		plans[which] = p;
-	}
-	return plans[which];
-}
-
-/* Run a kept statement as the extension owner; returns the SPI code. */
-static int
-run_as_owner(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only)
-{
-	Oid			save_uid;
-	int			save_sec;
-	int			rc;
-
-	sr_run_as_owner_begin(&save_uid, &save_sec);
-	rc = SPI_execute_plan(plan, args, nulls, read_only, 0);
-	sr_run_as_owner_end(save_uid, save_sec);
-	return rc;
-}
-
-/*
- * Queue a pending review for a change: its conflicts (array of {field, base,
- * server, mobile, reason}) and, in hold mode, the decisions held back until
- * the review is resolved.  Returns the review_id.
- */
-int64
-sr_queue_review(SrChange *c, const char *reason, SrDecider decider,
-				Jsonb *conflicts, Jsonb *held)
-{
-	Oid			argtypes[11] = {OIDOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID,
-	JSONBOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		args[11];
-	int			rc;
-	bool		isnull;
-	int64		review_id;
-
-	args[0] = ObjectIdGetDatum(c->relid);
-	args[1] = CStringGetTextDatum(c->row_id);
-	args[2] = UUIDPGetDatum(&c->change_id);
-	args[3] = CStringGetTextDatum(reason);
-	args[4] = CStringGetTextDatum(sr_decider_name(decider));
-	args[5] = CStringGetTextDatum(c->actor);
-	args[6] = JsonbPGetDatum(conflicts);
-	args[7] = JsonbPGetDatum(held);
-	args[8] = TimestampTzGetDatum(c->queued_at);
-	args[9] = TimestampTzGetDatum(c->edited_at);
-	args[10] = TimestampTzGetDatum(GetCurrentTimestamp());
-
-	rc = run_as_owner(kept_plan(Q_QUEUE,
-								"INSERT INTO %1$s.review (target_table, row_id, change_id, reason, "
-								"decider, actor, conflicts, held, queued_at, edited_at, created_at) "
-								"VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-								"RETURNING review_id",
-								11, argtypes),
-					  args, NULL, false);
-	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		elog(ERROR, "could not queue review");
-	review_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
-	return review_id;
-}
-
 /*
  * Reading reviews.
  */
@@ -187,7 +117,6 @@ sr_queue_review(SrChange *c, const char *reason, SrDecider decider,
 static bool
 read_review(int64 review_id, bool lock, SrReview *r)
 {
-	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(review_id)};
 	HeapTuple	tup;
 	TupleDesc	desc;
@@ -195,9 +124,8 @@ read_review(int64 review_id, bool lock, SrReview *r)
 	Datum		d;
 	int			rc;
 
-	rc = run_as_owner(lock ? kept_plan(Q_LOCK, REVIEW_SELECT " FOR UPDATE", 1, argtypes) :
-					  kept_plan(Q_READ, REVIEW_SELECT, 1, argtypes),
-					  args, NULL, false);
+	rc = sr_run_internal(lock ? SR_Q_LOCK_REVIEW : SR_Q_READ_REVIEW, args, NULL,
+						 false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.review");
 	if (SPI_processed == 0)
@@ -211,7 +139,7 @@ read_review(int64 review_id, bool lock, SrReview *r)
 	r->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
 	r->row_id = SPI_getvalue(tup, desc, 2);
 	r->change_id = *DatumGetUUIDP(SPI_getbinval(tup, desc, 3, &isnull));
-	r->status = SPI_getvalue(tup, desc, 4);
+	r->status = review_status_from_text(SPI_getvalue(tup, desc, 4));
 	r->decider = SPI_getvalue(tup, desc, 5);
 	r->conflicts = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 6, &isnull));
 	r->held = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 7, &isnull));
@@ -236,17 +164,12 @@ get_review(int64 review_id, bool lock, SrReview *r)
 static Jsonb *
 change_record(SrReview *r)
 {
-	Oid			argtypes[1] = {UUIDOID};
 	Datum		args[1] = {UUIDPGetDatum(&r->change_id)};
 	Jsonb	   *fields = NULL;
 	bool		isnull;
 	int			rc;
 
-	rc = run_as_owner(kept_plan(Q_CHANGE,
-								"SELECT fields FROM %1$s.change_log "
-								"WHERE change_id OPERATOR(pg_catalog.=) $1",
-								1, argtypes),
-					  args, NULL, true);
+	rc = sr_run_internal(SR_Q_CHANGE_FIELDS, args, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.change_log");
 	if (SPI_processed > 0)
@@ -415,7 +338,7 @@ check_decider(SrReview *r)
 static void
 require_pending(SrReview *r)
 {
-	if (strcmp(r->status, "pending") == 0)
+	if (r->status == SR_REVIEW_PENDING)
 		return;
 	if (r->superseded_by > 0)
 		ereport(ERROR,
@@ -424,7 +347,7 @@ require_pending(SrReview *r)
 				 errdetail("It was superseded by review %lld.", (long long) r->superseded_by),
 				 errhint("Decide review %lld, which shows the current server values.",
 						 (long long) r->superseded_by)));
-	if (strcmp(r->status, "superseded") == 0)
+	if (r->status == SR_REVIEW_SUPERSEDED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("review %lld is not pending", (long long) r->review_id),
@@ -432,7 +355,7 @@ require_pending(SrReview *r)
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("review %lld is not pending", (long long) r->review_id),
-			 errdetail("It was %s by %s.", r->status, r->resolved_by ? r->resolved_by : "an unknown user")));
+			 errdetail("It was %s by %s.", review_status_name(r->status), r->resolved_by ? r->resolved_by : "an unknown user")));
 }
 
 /*
@@ -662,49 +585,6 @@ rfield_cmp(const void *a, const void *b)
  * Documents.
  */
 
-/* Push "key": "string" (or null). */
-static void
-push_kv_string(JsonbParseState **ps, const char *key, const char *val)
-{
-	JsonbValue	v;
-
-	sr_push_key(ps, key);
-	if (val)
-	{
-		sr_push_string(ps, val, false);
-		return;
-	}
-	v.type = jbvNull;
-	pushJsonbValue(ps, WJB_VALUE, &v);
-}
-
-/* Push "key": <stored JSON value> (null if absent). */
-static void
-push_kv_json(JsonbParseState **ps, const char *key, JsonbValue *val)
-{
-	JsonbValue	nullv;
-
-	sr_push_key(ps, key);
-	if (val == NULL)
-	{
-		nullv.type = jbvNull;
-		val = &nullv;
-	}
-	pushJsonbValue(ps, WJB_VALUE, val);
-}
-
-/* Push "key": <int64>. */
-static void
-push_kv_int(JsonbParseState **ps, const char *key, int64 val)
-{
-	JsonbValue	v;
-
-	sr_push_key(ps, key);
-	v.type = jbvNumeric;
-	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(val)));
-	pushJsonbValue(ps, WJB_VALUE, &v);
-}
-
 /*
  * The result of a decision: {"status", "review_id"[, "applied": [names]]
  * [, "skipped": [names]]} ("skipped": held values that no longer fit their
@@ -718,8 +598,8 @@ result_doc(const char *status, int64 review_id, List *applied, bool with_applied
 	ListCell   *lc;
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	push_kv_string(&ps, "status", status);
-	push_kv_int(&ps, "review_id", review_id);
+	sr_push_kv_string(&ps, "status", status);
+	sr_push_kv_int(&ps, "review_id", review_id);
 	if (with_applied)
 	{
 		sr_push_key(&ps, "applied");
@@ -751,17 +631,15 @@ result_doc(const char *status, int64 review_id, List *applied, bool with_applied
  * decision; ordinary callers cannot write the table.
  */
 static void
-close_review(SrReview *r, const char *status, TimestampTz at, const char *by,
+close_review(SrReview *r, SrReviewStatus status, TimestampTz at, const char *by,
 			 Jsonb *choices, Jsonb *applied, int64 superseded_by)
 {
-	Oid			argtypes[8] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
-	JSONBOID, INT8OID, TEXTOID};
 	Datum		args[8];
 	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int			rc;
 
 	args[0] = Int64GetDatum(r->review_id);
-	args[1] = CStringGetTextDatum(status);
+	args[1] = CStringGetTextDatum(review_status_name(status));
 	args[2] = TimestampTzGetDatum(at);
 	args[3] = CStringGetTextDatum(by);
 	args[4] = JsonbPGetDatum(choices);
@@ -770,13 +648,7 @@ close_review(SrReview *r, const char *status, TimestampTz at, const char *by,
 	args[6] = Int64GetDatum(superseded_by);
 	nulls[6] = superseded_by > 0 ? ' ' : 'n';
 	args[7] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
-	rc = run_as_owner(kept_plan(Q_CLOSE,
-								"UPDATE %1$s.review SET status = $2, resolved_at = $3, resolved_by = $4, "
-								"choices = $5, applied = $6, superseded_by = $7, "
-								"resolved_by_role = $8::pg_catalog.name "
-								"WHERE review_id OPERATOR(pg_catalog.=) $1",
-								8, argtypes),
-					  args, nulls, false);
+	rc = sr_run_internal(SR_Q_CLOSE_REVIEW, args, nulls, false, 0);
 	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not close review %lld", (long long) r->review_id);
 }
@@ -789,7 +661,6 @@ close_review(SrReview *r, const char *status, TimestampTz at, const char *by,
 static int64
 requeue(SrReview *r, Jsonb *conflicts, Jsonb *held, TimestampTz at)
 {
-	Oid			argtypes[4] = {INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
 	Datum		args[4];
 	bool		isnull;
 	int64		id;
@@ -799,16 +670,7 @@ requeue(SrReview *r, Jsonb *conflicts, Jsonb *held, TimestampTz at)
 	args[1] = JsonbPGetDatum(conflicts);
 	args[2] = JsonbPGetDatum(held);
 	args[3] = TimestampTzGetDatum(at);
-	rc = run_as_owner(kept_plan(Q_REQUEUE,
-								"INSERT INTO %1$s.review (target_table, row_id, change_id, reason, decider, "
-								"actor, conflicts, held, queued_at, edited_at, created_at, escalated_at, "
-								"escalation_note, escalated_by, escalated_from, escalated_by_role) "
-								"SELECT target_table, row_id, change_id, reason, decider, actor, $2, $3, "
-								"queued_at, edited_at, $4, escalated_at, escalation_note, escalated_by, "
-								"escalated_from, escalated_by_role FROM %1$s.review WHERE review_id OPERATOR(pg_catalog.=) $1 "
-								"RETURNING review_id",
-								4, argtypes),
-					  args, NULL, false);
+	rc = sr_run_internal(SR_Q_REQUEUE_REVIEW, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not queue the review replacing review %lld", (long long) r->review_id);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -828,7 +690,7 @@ close_gone(SrTable *t, SrReview *r, TimestampTz at, const char *by, Jsonb *choic
 {
 	if (sr_rls_applies(t->relid))
 		hidden_row_error(r);
-	close_review(r, "superseded", at, by, choices, NULL, 0);
+	close_review(r, SR_REVIEW_SUPERSEDED, at, by, choices, NULL, 0);
 	return result_doc("not_found", r->review_id, NIL, false, NIL);
 }
 
@@ -941,15 +803,15 @@ supersede_fields(SrReview *r, RField *rf, int nf, TimestampTz at)
 		if (obj == NULL && !rf[i].changed)
 			continue;
 		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-		push_kv_string(&ps, "field", rf[i].field->name);
-		push_kv_json(&ps, "base", obj ? member(obj, "base") : rf[i].base);
+		sr_push_kv_string(&ps, "field", rf[i].field->name);
+		sr_push_kv_json(&ps, "base", obj ? member(obj, "base") : rf[i].base);
 		sr_push_key(&ps, "server");
 		sr_push_value(&ps, &rf[i].now, &rf[i].field->type);
-		push_kv_json(&ps, "mobile", obj ? member(obj, "mobile") : rf[i].device);
+		sr_push_kv_json(&ps, "mobile", obj ? member(obj, "mobile") : rf[i].device);
 		if (obj)
-			push_kv_json(&ps, "reason", member(obj, "reason"));
+			sr_push_kv_json(&ps, "reason", member(obj, "reason"));
 		else
-			push_kv_string(&ps, "reason", "server_changed");
+			sr_push_kv_string(&ps, "reason", "server_changed");
 		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 	}
 	conflicts = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
@@ -1007,7 +869,7 @@ resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
 	{
 		int64		next = supersede_fields(r, rf, nf, at);
 
-		close_review(r, "superseded", at, by, choices, NULL, next);
+		close_review(r, SR_REVIEW_SUPERSEDED, at, by, choices, NULL, next);
 		return result_doc("superseded", next, NIL, false, NIL);
 	}
 
@@ -1032,7 +894,7 @@ resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
 	applied_values = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 	if (writes)
 		sr_update_row(t, id, writes, values);
-	close_review(r, "resolved", at, by, choices, applied_values, 0);
+	close_review(r, SR_REVIEW_RESOLVED, at, by, choices, applied_values, 0);
 	return result_doc("resolved", r->review_id, applied, true, skipped);
 }
 
@@ -1046,7 +908,7 @@ resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
  * the review is superseded by one showing the current values.
  */
 static Jsonb *
-resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete, Jsonb *choices,
+resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row, Jsonb *choices,
 			   const char *by)
 {
 	TimestampTz at;
@@ -1076,7 +938,7 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete, Jsonb *choices,
 			continue;
 		rf[m].field = review_field(t, r, pnstrdup(k.val.string.val, k.val.string.len),
 								   &rf[m].index);
-		if (delete)
+		if (delete_row)
 		{
 			/* deleting: every field must be as the decider saw it */
 			rf[m].has_then = true;
@@ -1113,8 +975,8 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete, Jsonb *choices,
 
 		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
 		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-		push_kv_string(&ps, "field", "_delete");
-		push_kv_json(&ps, "base", member(obj, "base"));
+		sr_push_kv_string(&ps, "field", "_delete");
+		sr_push_kv_json(&ps, "base", member(obj, "base"));
 		sr_push_key(&ps, "server");
 		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 		for (int i = 0; i < m; i++)
@@ -1123,18 +985,18 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete, Jsonb *choices,
 			sr_push_value(&ps, &rf[i].now, &rf[i].field->type);
 		}
 		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-		push_kv_string(&ps, "mobile", NULL);
-		push_kv_json(&ps, "reason", member(obj, "reason"));
+		sr_push_kv_string(&ps, "mobile", NULL);
+		sr_push_kv_json(&ps, "reason", member(obj, "reason"));
 		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 		pushJsonbValue(&hs, WJB_BEGIN_OBJECT, NULL);
 		next = requeue(r, JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL)),
 					   JsonbValueToJsonb(pushJsonbValue(&hs, WJB_END_OBJECT, NULL)), at);
-		close_review(r, "superseded", at, by, choices, NULL, next);
+		close_review(r, SR_REVIEW_SUPERSEDED, at, by, choices, NULL, next);
 		return result_doc("superseded", next, NIL, false, NIL);
 	}
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	if (delete)
+	if (delete_row)
 	{
 		JsonbValue	tv;
 
@@ -1144,10 +1006,10 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete, Jsonb *choices,
 		tv.val.boolean = true;
 		pushJsonbValue(&ps, WJB_VALUE, &tv);
 	}
-	close_review(r, "resolved", at, by, choices,
+	close_review(r, SR_REVIEW_RESOLVED, at, by, choices,
 				 JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL)), 0);
 	return result_doc("resolved", r->review_id,
-					  delete ? list_make1(pstrdup("_delete")) : NIL, true, NIL);
+					  delete_row ? list_make1(pstrdup("_delete")) : NIL, true, NIL);
 }
 
 /*
@@ -1176,16 +1038,6 @@ resolve(int64 review_id, Jsonb *choices, const char *by)
 	return resolve_fields(t, &r, id, mobile, choices, by);
 }
 
-/* Raise 22023 for an unusable argument. */
-static void
-bad_argument(const char *msg, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s", msg),
-			 errhint("%s", hint)));
-}
-
 /*
  * resolve_review(review_id bigint, choices jsonb, resolved_by text DEFAULT
  * NULL) RETURNS jsonb: decide a pending review with one "mobile" or
@@ -1204,13 +1056,13 @@ sr_resolve_review(PG_FUNCTION_ARGS)
 	Jsonb	   *result;
 
 	if (PG_ARGISNULL(0))
-		bad_argument("review_id must not be null", "Pass the review_id of a pending review.");
+		sr_bad_argument("review_id must not be null", "Pass the review_id of a pending review.");
 	if (PG_ARGISNULL(1))
-		bad_argument("choices must not be null",
+		sr_bad_argument("choices must not be null",
 					 "Pass an object mapping every conflicted field to \"mobile\" or \"server\".");
 	choices = PG_GETARG_JSONB_P(1);
 	if (!JB_ROOT_IS_OBJECT(choices))
-		bad_argument("choices must be a JSON object",
+		sr_bad_argument("choices must be a JSON object",
 					 "Pass an object mapping every conflicted field to \"mobile\" or \"server\".");
 	by = PG_ARGISNULL(2) ? GetUserNameFromId(GetUserId(), false) :
 		text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -1235,7 +1087,6 @@ sr_resolve_review(PG_FUNCTION_ARGS)
 Datum
 sr_escalate_review(PG_FUNCTION_ARGS)
 {
-	Oid			argtypes[4] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
 	Datum		args[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	MemoryContext outer = CurrentMemoryContext;
@@ -1246,7 +1097,7 @@ sr_escalate_review(PG_FUNCTION_ARGS)
 	Jsonb	   *result;
 
 	if (PG_ARGISNULL(0))
-		bad_argument("review_id must not be null", "Pass the review_id of a pending review.");
+		sr_bad_argument("review_id must not be null", "Pass the review_id of a pending review.");
 	review_id = PG_GETARG_INT64(0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1265,126 +1116,18 @@ sr_escalate_review(PG_FUNCTION_ARGS)
 	args[2] = PG_ARGISNULL(1) ? (Datum) 0 : PointerGetDatum(PG_GETARG_TEXT_PP(1));
 	nulls[2] = PG_ARGISNULL(1) ? 'n' : ' ';
 	args[3] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
-	rc = run_as_owner(kept_plan(Q_ESCALATE,
-								"UPDATE %1$s.review SET decider = 'manager', escalated_from = decider, "
-								"escalated_at = $2, escalation_note = $3, escalated_by = $4, "
-								"escalated_by_role = $4::pg_catalog.name "
-								"WHERE review_id OPERATOR(pg_catalog.=) $1",
-								4, argtypes),
-					  args, nulls, false);
+	rc = sr_run_internal(SR_Q_ESCALATE_REVIEW, args, nulls, false, 0);
 	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not escalate review %lld", (long long) review_id);
 
 	MemoryContextSwitchTo(outer);
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	push_kv_string(&ps, "status", "escalated");
-	push_kv_int(&ps, "review_id", review_id);
-	push_kv_string(&ps, "decider", "manager");
-	push_kv_string(&ps, "escalated_from", r.decider);
+	sr_push_kv_string(&ps, "status", "escalated");
+	sr_push_kv_int(&ps, "review_id", review_id);
+	sr_push_kv_string(&ps, "decider", "manager");
+	sr_push_kv_string(&ps, "escalated_from", r.decider);
 	result = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 	SPI_finish();
 	PG_RETURN_JSONB_P(result);
 }
 
-/*
- * Audit readers.
- */
-
-/*
- * Return the rows of an internal query, run as the extension owner, as the
- * calling function's result set.  The caller has checked the rights.
- */
-static void
-owner_query_srf(FunctionCallInfo fcinfo, int which, const char *sql, int nargs,
-				Oid *argtypes, Datum *args, const char *nulls)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum	   *values;
-	bool	   *isnull;
-	TupleDesc	desc;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (run_as_owner(kept_plan(which, sql, nargs, argtypes), args, nulls, true) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the sync_resolver audit tables");
-	desc = SPI_tuptable->tupdesc;
-	if (desc->natts != rsinfo->setDesc->natts)
-		elog(ERROR, "internal audit query returned %d columns, expected %d",
-			 desc->natts, rsinfo->setDesc->natts);
-	values = palloc(sizeof(Datum) * desc->natts);
-	isnull = palloc(sizeof(bool) * desc->natts);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		heap_deform_tuple(SPI_tuptable->vals[i], desc, values, isnull);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
-	}
-	SPI_finish();
-}
-
-/*
- * row_history(target regclass, id text): the story of one row, in order:
- * every change, rejection and review event.  The caller needs SELECT on
- * the target table (42501 otherwise), and gets nothing for a row it cannot
- * see where row-level security applies to it (visibility.c).
- */
-Datum
-sr_row_history(PG_FUNCTION_ARGS)
-{
-	Oid			relid = PG_GETARG_OID(0);
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		args[2] = {ObjectIdGetDatum(relid), PointerGetDatum(PG_GETARG_TEXT_PP(1))};
-
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table with OID %u does not exist", relid)));
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
-					   get_rel_name(relid));
-	/* a row the caller cannot SELECT has no story for it */
-	if (!sr_row_visible(relid, text_to_cstring(PG_GETARG_TEXT_PP(1))))
-	{
-		InitMaterializedSRF(fcinfo, 0);
-		return (Datum) 0;
-	}
-
-	args[1] = PointerGetDatum(sr_canonical_id_text(relid, PG_GETARG_TEXT_PP(1)));
-	owner_query_srf(fcinfo, Q_HISTORY,
-					"SELECT * FROM %1$s.row_history_unchecked($1::pg_catalog.oid::pg_catalog.regclass, $2)",
-					2, argtypes, args, NULL);
-	return (Datum) 0;
-}
-
-/*
- * stats(window interval DEFAULT '1 hour'): sync health per table the caller
- * can read (SELECT on the table or on any of its columns); counts and lag
- * over the window (NULL: everything the logs still hold), pending reviews
- * now.
- */
-Datum
-sr_stats(PG_FUNCTION_ARGS)
-{
-	Oid			argtypes[2] = {OIDOID, INTERVALOID};
-	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
-
-	args[0] = ObjectIdGetDatum(GetUserId());
-	if (PG_ARGISNULL(0))
-	{
-		args[1] = (Datum) 0;
-		nulls[1] = 'n';
-	}
-	else
-	{
-		Interval   *w = PG_GETARG_INTERVAL_P(0);
-
-		if (w->time < 0 || w->day < 0 || w->month < 0)
-			bad_argument("window must not be negative",
-						 "Pass how far back to look, for example '1 hour', or NULL for everything kept.");
-		args[1] = IntervalPGetDatum(w);
-	}
-	owner_query_srf(fcinfo, Q_STATS, "SELECT * FROM %1$s.stats_for_role($1, $2)",
-					2, argtypes, args, nulls);
-	return (Datum) 0;
-}

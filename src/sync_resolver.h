@@ -19,6 +19,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/bitmapset.h"
 #include "utils/jsonb.h"
+#include "utils/resowner.h"
 #include "utils/uuid.h"
 
 #include "compat.h"
@@ -128,9 +129,7 @@ typedef struct SrTable
 	SrField    *fields;			/* sorted by name */
 	SrPlan	   *select_plans;	/* SELECT ... FOR UPDATE, by field set */
 	SrPlan	   *update_plans;	/* UPDATE, by field set */
-	int			nplans;
-	SPIPlanPtr	insert_plan;	/* INSERT for creates, by field set: */
-	SrPlan	   *insert_plans;
+	SrPlan	   *insert_plans;	/* INSERT for creates, by field set */
 	SPIPlanPtr	delete_plan;
 	SPIPlanPtr	exists_plan;
 	SPIPlanPtr	prelock_plan;	/* batches: lock many ids in id order */
@@ -143,6 +142,17 @@ typedef struct SrValue
 	Datum		value;
 	bool		isnull;
 } SrValue;
+
+/* The status of a processed change, as its result and change_log say. */
+typedef enum SrStatus
+{
+	SR_STATUS_MERGED,
+	SR_STATUS_REVIEW_REQUIRED,
+	SR_STATUS_CREATED,
+	SR_STATUS_DELETED,
+	SR_STATUS_NOT_FOUND,
+	SR_STATUS_REJECTED
+} SrStatus;
 
 /* Outcomes of a field decision. */
 typedef enum SrOutcome
@@ -173,7 +183,7 @@ typedef struct SrChange
 	Oid			relid;
 	const char *row_id;
 	Jsonb	   *base;			/* NULL for a create */
-	Jsonb	   *new;			/* NULL for a delete */
+	Jsonb	   *new_state;		/* NULL for a delete */
 	pg_uuid_t	change_id;
 	TimestampTz queued_at;
 	TimestampTz edited_at;
@@ -190,7 +200,6 @@ extern int	sr_audit_retention_secs;
 extern char *sr_append_separator;
 extern bool sr_log_rejections;
 extern int	sr_max_clock_skew_secs;
-extern int	sr_max_plans;
 
 /* catalog.c */
 extern SrTable *sr_get_table(Oid relid, bool missing_ok);
@@ -203,12 +212,11 @@ extern void sr_catalog_init(void);
 extern void sr_release_plan(SPIPlanPtr plan);
 
 /* convert.c */
+extern SrTypeKind sr_type_kind(Oid basetype);
 extern void sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
 						 MemoryContext cxt);
 extern bool sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out,
 							 char **err);
-extern void sr_value_to_json(SrValue *v, SrType *t, JsonbParseState **ps,
-							 JsonbValue *out);
 extern bool sr_values_equal(SrType *t, SrValue *a, SrValue *b);
 extern bool sr_value_is_null(SrType *t, SrValue *v);
 extern bool sr_build_array(SrType *t, Datum *elems, bool *nulls, int ndim,
@@ -259,17 +267,17 @@ typedef struct SrPayloadId
 extern Jsonb *sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 							 SrPayloadId *payload, bool *has_digest);
 extern bool sr_record_change(SrChange *c, SrPayloadId *payload,
-							 const char *status, int64 review_id,
+							 SrStatus status, int64 review_id,
 							 Jsonb *result, Jsonb *fields);
 extern void sr_record_rejection(SrChange *c, const char *reason);
 extern void sr_record_replay(SrChange *c);
-extern void sr_payload_id(Jsonb *base, Jsonb *new, SrPayloadId *out);
+extern void sr_payload_id(Jsonb *base, Jsonb *new_state, SrPayloadId *out);
 extern bool sr_payload_same(SrPayloadId *stored, bool has_digest,
 							SrPayloadId *now);
 extern bool sr_find_tombstone(Oid relid, const char *row_id,
 							  TimestampTz *deleted_at);
 
-/* review.c */
+/* changelog.c: the review queue */
 extern int64 sr_queue_review(SrChange *c, const char *reason, SrDecider decider,
 							 Jsonb *conflicts, Jsonb *held);
 
@@ -277,12 +285,140 @@ extern int64 sr_queue_review(SrChange *c, const char *reason, SrDecider decider,
 extern bool sr_rls_applies(Oid relid);
 extern bool sr_row_visible(Oid relid, const char *row_id);
 
-/* sync_api.c */
+/* internal_sql.c: run-as-owner, the internal statements, subtransactions */
+extern void sr_run_as_owner_begin(Oid *save_userid, int *save_sec);
+extern void sr_run_as_owner_end(Oid save_userid, int save_sec);
+
+/* Every statement the extension runs on its own tables. */
+typedef enum SrStatement
+{
+	SR_Q_RECORD_CHANGE,			/* changelog.c */
+	SR_Q_RECORD_REJECTION,
+	SR_Q_RECORD_REPLAY,
+	SR_Q_FIND_TOMBSTONE,
+	SR_Q_QUEUE_REVIEW,
+	SR_Q_PURGE_CHANGES,			/* audit.c */
+	SR_Q_PURGE_REJECTIONS,
+	SR_Q_PURGE_REPLAYS,
+	SR_Q_ROW_HISTORY,
+	SR_Q_STATS,
+	SR_Q_READ_REVIEW,			/* review.c */
+	SR_Q_LOCK_REVIEW,
+	SR_Q_CLOSE_REVIEW,
+	SR_Q_REQUEUE_REVIEW,
+	SR_Q_ESCALATE_REVIEW,
+	SR_Q_CHANGE_FIELDS,
+	SR_Q_SYNCED_TABLE,			/* cache.c, validate.c */
+	SR_Q_FIELD_POLICIES,
+	SR_Q_TRANSITIONS,
+	SR_Q_TABLE_POLICIES,
+	SR_Q_FIELD_POLICY,
+	SR_Q_DROPPED_REGISTERED,
+	SR_Q_FORGET_TABLE,
+	SR_Q_FORGET_COLUMN,
+	SR_Q_REGISTERED_ID,			/* visibility.c */
+	SR_Q_COUNT
+} SrStatement;
+
+extern int	sr_run_internal(SrStatement q, Datum *args, const char *nulls,
+							bool read_only, long count);
+
+/* A subtransaction, and what to restore when it ends. */
+typedef struct SrSubxact
+{
+	MemoryContext cxt;
+	ResourceOwner owner;
+} SrSubxact;
+
+extern void sr_subxact_begin(SrSubxact *sx);
+extern void sr_subxact_commit(SrSubxact *sx);
+extern void sr_subxact_rollback(SrSubxact *sx);
+extern ErrorData *sr_subxact_catch(SrSubxact *sx);
+extern bool sr_must_rethrow(int sqlerrcode, bool batch, bool opened);
+extern bool sr_is_data_error(int sqlerrcode);
+
+/* What a change is converting, for its error context and rejection. */
+typedef enum SrConverting
+{
+	SR_CONVERTING_NOTHING,
+	SR_CONVERTING_FIELD,		/* a field's value */
+	SR_CONVERTING_MEMBER,		/* an envelope member */
+	SR_CONVERTING_ID			/* the row id */
+} SrConverting;
+
+/* The error context of one change (an ErrorContextCallback). */
+typedef struct SrChangeScope
+{
+	ErrorContextCallback cb;
+	SrChange   *change;
+	const char *table;			/* NULL until the table is known */
+	SrConverting kind;
+	const char *name;			/* the field or member being converted */
+} SrChangeScope;
+
+extern void sr_change_scope_push(SrChangeScope *scope, SrChange *c);
+extern void sr_change_scope_pop(SrChangeScope *scope);
+extern void sr_converting(SrConverting kind, const char *name);
+extern void sr_scope_table(const char *relname);
+extern char *sr_scope_reason(SrChangeScope *scope, ErrorData *edata);
+
+/* result.c: the result and audit documents, jsonb builders */
+typedef struct SrResolution
+{
+	SrStatus	status;
+	const char *reason;			/* rejected */
+	SrDecision *ds;				/* sorted by field */
+	int			nd;
+	bool		has_review;
+	bool		hold_all;		/* nothing written until the review */
+	int64		review_id;
+	bool		deleted;		/* not_found: the row was deleted */
+	TimestampTz deleted_at;
+	Jsonb	   *conflicts;		/* array, when review is required */
+	Jsonb	   *delete_state;	/* delete reviews: base and server values */
+} SrResolution;
+
+extern const char *sr_status_name(SrStatus s);
+extern char *sr_uuid_text(pg_uuid_t *u);
+extern void sr_push_kv_string(JsonbParseState **ps, const char *key, const char *val);
+extern void sr_push_kv_true(JsonbParseState **ps, const char *key);
+extern void sr_push_kv_int(JsonbParseState **ps, const char *key, int64 val);
+extern void sr_push_kv_jsonb(JsonbParseState **ps, const char *key, Jsonb *jb);
+extern void sr_push_kv_json(JsonbParseState **ps, const char *key, JsonbValue *val);
+extern bool sr_writes_now(SrDecision *d, bool hold_all);
+extern Jsonb *sr_build_conflicts(SrDecision *ds, int nd);
+extern Jsonb *sr_build_held(SrDecision *ds, int nd, bool hold_all);
+extern Jsonb *sr_delete_state(SrDecision *ds, int nd);
+extern Jsonb *sr_delete_conflicts(Jsonb *state, const char *reason);
+extern Jsonb *sr_empty_object(void);
+extern Jsonb *sr_build_result(SrChange *c, SrResolution *o, bool hold_all);
+extern Jsonb *sr_build_audit(SrResolution *o, bool hold_all);
+extern Jsonb *sr_mark_replayed(Jsonb *stored, bool preview);
+extern Jsonb *sr_rejected_result(SrChange *c, const char *reason);
+
+/* Raise 22023 for an unusable argument (msg and hint: literals). */
+#define sr_bad_argument(msg, hint) \
+	ereport(ERROR, \
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE), \
+			 errmsg(msg), \
+			 errhint(hint)))
+
+/* resolve.c: an update, a create, a delete */
+extern void sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o);
+extern void sr_process_create(SrTable *t, SrChange *c, Datum id, SrResolution *o);
+extern void sr_process_delete(SrTable *t, SrChange *c, Datum id, SrResolution *o);
+
+/* batch.c: envelopes, ids, batch locks */
+extern void sr_parse_envelope(SrChange *c);
+extern Datum sr_convert_id(SrTable *t, const char *row_id);
+extern char *sr_id_text(SrTable *t, Datum id);
 extern void sr_convert_ids(SrTable *t, char **texts, int n, Datum *out,
 						   bool *ok);
 extern char *sr_canonical_id(SrTable *t, const char *id);
 extern text *sr_canonical_id_text(Oid relid, text *id);
-extern void sr_run_as_owner_begin(Oid *save_userid, int *save_sec);
-extern void sr_run_as_owner_end(Oid save_userid, int save_sec);
+extern void sr_lock_batch_rows(JsonbContainer *arr, int n);
+
+/* change.c: one change's life */
+extern Jsonb *sr_process_change(SrChange *c, bool batch);
 
 #endif							/* SYNC_RESOLVER_H */

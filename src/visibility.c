@@ -114,29 +114,11 @@ vis_init(void)
 static char *
 registered_id_column(Oid relid)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	Oid			save_uid;
-	int			save_sec;
 	int			rc;
 	char	   *col = NULL;
 
-	if (plan == NULL)
-	{
-		char	   *sql = psprintf("SELECT id_column::pg_catalog.text FROM %s.synced_table "
-								   "WHERE target_table OPERATOR(pg_catalog.=) "
-								   "$1::pg_catalog.oid::pg_catalog.regclass",
-								   quote_identifier(get_namespace_name(sr_schema_oid())));
-
-		plan = SPI_prepare(sql, 1, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\"", sql);
-		SPI_keepplan(plan);
-	}
-	sr_run_as_owner_begin(&save_uid, &save_sec);
-	rc = SPI_execute_plan(plan, args, NULL, true, 1);
-	sr_run_as_owner_end(save_uid, save_sec);
+	rc = sr_run_internal(SR_Q_REGISTERED_ID, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.synced_table");
 	if (SPI_processed > 0)

@@ -1,0 +1,480 @@
+/*-------------------------------------------------------------------------
+ *
+ * internal_sql.c
+ *	  The bottom layer every other file uses to touch the extension's own
+ *	  tables and to contain errors:
+ *
+ *	  - run-as-owner: the extension owner's identity, in a
+ *		security-restricted operation;
+ *	  - the one registry of internal statements (SrStatement): every
+ *		statement the extension runs on its own tables, prepared once per
+ *		backend, kept, and executed through sr_run_internal() as the owner;
+ *	  - the one subtransaction helper (begin / commit / rollback / catch,
+ *		restoring the memory context and resource owner);
+ *	  - the error path: what is re-thrown and what may become `rejected`
+ *		(errclass.h's table), and the error context that names the table,
+ *		row, change and field of any error raised while a change is
+ *		processed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "sync_resolver.h"
+#include "errclass.h"
+
+/* Run as the extension owner, in a security-restricted operation. */
+void
+sr_run_as_owner_begin(Oid *save_userid, int *save_sec)
+{
+	GetUserIdAndSecContext(save_userid, save_sec);
+	SetUserIdAndSecContext(sr_extension_owner(),
+						   *save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+/* Return to the caller's identity. */
+void
+sr_run_as_owner_end(Oid save_userid, int save_sec)
+{
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/*
+ * The internal statements.  "@extschema@" stands for the extension's
+ * schema, quoted; every operator is schema-qualified, every table too.
+ */
+#define SR_MAX_ARGS 13
+
+typedef struct SrStatementDef
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[SR_MAX_ARGS];
+} SrStatementDef;
+
+/* The review columns SR_Q_READ_REVIEW fetches, in this order. */
+#define REVIEW_SELECT \
+	"SELECT target_table::pg_catalog.oid, row_id, change_id, status, decider, " \
+	"conflicts, held, resolved_by, superseded_by " \
+	"FROM @extschema@.review WHERE review_id OPERATOR(pg_catalog.=) $1"
+
+static const SrStatementDef sr_statements[SR_Q_COUNT] = {
+	[SR_Q_RECORD_CHANGE] = {
+		"INSERT INTO @extschema@.change_log (change_id, target_table, row_id, payload_hash, "
+		"status, actor, queued_at, edited_at, review_id, result, fields, received_at, "
+		"payload_digest) "
+		"VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+		"ON CONFLICT (change_id) DO NOTHING",
+		13, {UUIDOID, OIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+		TIMESTAMPTZOID, INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID, BYTEAOID}
+	},
+	[SR_Q_RECORD_REJECTION] = {
+		"INSERT INTO @extschema@.rejection_log (change_id, target_table, row_id, actor, reason, received_at) "
+		"VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6)",
+		6, {UUIDOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+	},
+	[SR_Q_RECORD_REPLAY] = {
+		"INSERT INTO @extschema@.replay_log (change_id, target_table, received_at) "
+		"VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3)",
+		3, {UUIDOID, OIDOID, TIMESTAMPTZOID}
+	},
+	[SR_Q_FIND_TOMBSTONE] = {
+		"SELECT received_at FROM @extschema@.change_log "
+		"WHERE target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
+		"AND row_id OPERATOR(pg_catalog.=) $2 "
+		"AND status OPERATOR(pg_catalog.=) 'deleted' "
+		"UNION ALL "
+		"SELECT r.resolved_at FROM @extschema@.review AS r JOIN @extschema@.change_log AS c "
+		"ON c.change_id OPERATOR(pg_catalog.=) r.change_id "
+		"WHERE r.target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
+		"AND r.row_id OPERATOR(pg_catalog.=) $2 "
+		"AND r.status OPERATOR(pg_catalog.=) 'resolved' "
+		"AND r.applied OPERATOR(pg_catalog.?) '_delete' "
+		"ORDER BY 1 DESC LIMIT 1",
+		2, {OIDOID, TEXTOID}
+	},
+	[SR_Q_PURGE_CHANGES] = {
+		"DELETE FROM @extschema@.change_log WHERE received_at OPERATOR(pg_catalog.<) $1",
+		1, {TIMESTAMPTZOID}
+	},
+	[SR_Q_PURGE_REJECTIONS] = {
+		"DELETE FROM @extschema@.rejection_log WHERE received_at OPERATOR(pg_catalog.<) $1",
+		1, {TIMESTAMPTZOID}
+	},
+	[SR_Q_PURGE_REPLAYS] = {
+		"DELETE FROM @extschema@.replay_log WHERE received_at OPERATOR(pg_catalog.<) $1",
+		1, {TIMESTAMPTZOID}
+	},
+	[SR_Q_QUEUE_REVIEW] = {
+		"INSERT INTO @extschema@.review (target_table, row_id, change_id, reason, "
+		"decider, actor, conflicts, held, queued_at, edited_at, created_at) "
+		"VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+		"RETURNING review_id",
+		11, {OIDOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID,
+		JSONBOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+	},
+	[SR_Q_READ_REVIEW] = {REVIEW_SELECT, 1, {INT8OID}},
+	[SR_Q_LOCK_REVIEW] = {REVIEW_SELECT " FOR UPDATE", 1, {INT8OID}},
+	[SR_Q_CLOSE_REVIEW] = {
+		"UPDATE @extschema@.review SET status = $2, resolved_at = $3, resolved_by = $4, "
+		"choices = $5, applied = $6, superseded_by = $7, "
+		"resolved_by_role = $8::pg_catalog.name "
+		"WHERE review_id OPERATOR(pg_catalog.=) $1",
+		8, {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID, JSONBOID, INT8OID, TEXTOID}
+	},
+	[SR_Q_REQUEUE_REVIEW] = {
+		"INSERT INTO @extschema@.review (target_table, row_id, change_id, reason, decider, "
+		"actor, conflicts, held, queued_at, edited_at, created_at, escalated_at, "
+		"escalation_note, escalated_by, escalated_from, escalated_by_role) "
+		"SELECT target_table, row_id, change_id, reason, decider, actor, $2, $3, "
+		"queued_at, edited_at, $4, escalated_at, escalation_note, escalated_by, "
+		"escalated_from, escalated_by_role FROM @extschema@.review WHERE review_id OPERATOR(pg_catalog.=) $1 "
+		"RETURNING review_id",
+		4, {INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID}
+	},
+	[SR_Q_ESCALATE_REVIEW] = {
+		"UPDATE @extschema@.review SET decider = 'manager', escalated_from = decider, "
+		"escalated_at = $2, escalation_note = $3, escalated_by = $4, "
+		"escalated_by_role = $4::pg_catalog.name "
+		"WHERE review_id OPERATOR(pg_catalog.=) $1",
+		4, {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
+	},
+	[SR_Q_CHANGE_FIELDS] = {
+		"SELECT fields FROM @extschema@.change_log "
+		"WHERE change_id OPERATOR(pg_catalog.=) $1",
+		1, {UUIDOID}
+	},
+	[SR_Q_ROW_HISTORY] = {
+		"SELECT * FROM @extschema@.row_history_unchecked($1::pg_catalog.oid::pg_catalog.regclass, $2)",
+		2, {OIDOID, TEXTOID}
+	},
+	[SR_Q_STATS] = {
+		"SELECT * FROM @extschema@.stats_for_role($1, $2)",
+		2, {OIDOID, INTERVALOID}
+	},
+	[SR_Q_SYNCED_TABLE] = {
+		"SELECT id_column, updated_at_column, stale_after, on_conflict "
+		"FROM @extschema@.synced_table WHERE target_table OPERATOR(pg_catalog.=) $1",
+		1, {OIDOID}
+	},
+	[SR_Q_FIELD_POLICIES] = {
+		"SELECT field_name, policy::pg_catalog.text, decider "
+		"FROM @extschema@.field_policy WHERE target_table OPERATOR(pg_catalog.=) $1 "
+		"ORDER BY field_name",
+		1, {OIDOID}
+	},
+	[SR_Q_TRANSITIONS] = {
+		"SELECT field_name, from_value, to_value "
+		"FROM @extschema@.state_transition WHERE target_table OPERATOR(pg_catalog.=) $1",
+		1, {OIDOID}
+	},
+	[SR_Q_TABLE_POLICIES] = {
+		"SELECT field_name, policy::pg_catalog.text FROM @extschema@.field_policy "
+		"WHERE target_table OPERATOR(pg_catalog.=) $1",
+		1, {OIDOID}
+	},
+	[SR_Q_FIELD_POLICY] = {
+		"SELECT policy::pg_catalog.text FROM @extschema@.field_policy "
+		"WHERE target_table OPERATOR(pg_catalog.=) $1 "
+		"AND field_name OPERATOR(pg_catalog.=) $2",
+		2, {OIDOID, NAMEOID}
+	},
+	[SR_Q_REGISTERED_ID] = {
+		"SELECT id_column::pg_catalog.text FROM @extschema@.synced_table "
+		"WHERE target_table OPERATOR(pg_catalog.=) "
+		"$1::pg_catalog.oid::pg_catalog.regclass",
+		1, {OIDOID}
+	},
+	[SR_Q_DROPPED_REGISTERED] = {
+		"SELECT d.objid, d.object_type, "
+		"d.address_names[pg_catalog.array_length(d.address_names, 1)] "
+		"FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
+		"WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+		"AND d.object_type OPERATOR(pg_catalog.=) ANY ('{table,\"table column\"}'::pg_catalog.text[]) "
+		"AND EXISTS (SELECT FROM @extschema@.synced_table AS s "
+		"WHERE s.target_table OPERATOR(pg_catalog.=) d.objid::pg_catalog.regclass)",
+		0, {InvalidOid}
+	},
+	[SR_Q_FORGET_TABLE] = {
+		"DELETE FROM @extschema@.synced_table "
+		"WHERE target_table OPERATOR(pg_catalog.=) $1",
+		1, {OIDOID}
+	},
+	[SR_Q_FORGET_COLUMN] = {
+		"DELETE FROM @extschema@.field_policy "
+		"WHERE target_table OPERATOR(pg_catalog.=) $1 "
+		"AND field_name OPERATOR(pg_catalog.=) $2::pg_catalog.name",
+		2, {OIDOID, TEXTOID}
+	},
+};
+
+/* The kept plans, and the schema name they were prepared for. */
+static SPIPlanPtr sr_plans[SR_Q_COUNT];
+static char *sr_plans_schema = NULL;
+
+/* The statement's text with the extension's schema, quoted, filled in. */
+static char *
+statement_text(const char *sql, const char *schema)
+{
+	static const char token[] = "@extschema@";
+	const char *quoted = quote_identifier(schema);
+	StringInfoData buf;
+	const char *p;
+
+	initStringInfo(&buf);
+	while ((p = strstr(sql, token)) != NULL)
+	{
+		appendBinaryStringInfo(&buf, sql, p - sql);
+		appendStringInfoString(&buf, quoted);
+		sql = p + sizeof(token) - 1;
+	}
+	appendStringInfoString(&buf, sql);
+	return buf.data;
+}
+
+/*
+ * The kept plan of a statement, prepared on first use.  If the extension's
+ * schema was renamed (or the extension re-created elsewhere) since the
+ * plans were made, they are all dropped and made again.
+ */
+static SPIPlanPtr
+internal_plan(SrStatement q)
+{
+	const char *schema = get_namespace_name(sr_schema_oid());
+
+	if (schema == NULL)
+		elog(ERROR, "cache lookup failed for schema %u", sr_schema_oid());
+	if (sr_plans_schema != NULL && strcmp(sr_plans_schema, schema) != 0)
+	{
+		for (int i = 0; i < SR_Q_COUNT; i++)
+		{
+			if (sr_plans[i] != NULL)
+				SPI_freeplan(sr_plans[i]);
+			sr_plans[i] = NULL;
+		}
+		pfree(sr_plans_schema);
+		sr_plans_schema = NULL;
+	}
+	if (sr_plans[q] == NULL)
+	{
+		const SrStatementDef *def = &sr_statements[q];
+		char	   *sql = statement_text(def->sql, schema);
+		SPIPlanPtr	p = SPI_prepare(sql, def->nargs, (Oid *) def->argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		sr_plans[q] = p;
+		if (sr_plans_schema == NULL)
+			sr_plans_schema = MemoryContextStrdup(TopMemoryContext, schema);
+	}
+	return sr_plans[q];
+}
+
+/*
+ * Run an internal statement as the extension owner, security-restricted
+ * (prepared the same way); returns the SPI code.  SPI must be connected.
+ * count limits the rows as SPI_execute_plan's does (0: all).
+ */
+int
+sr_run_internal(SrStatement q, Datum *args, const char *nulls, bool read_only,
+				long count)
+{
+	Oid			save_uid;
+	int			save_sec;
+	int			rc;
+
+	sr_run_as_owner_begin(&save_uid, &save_sec);
+	rc = SPI_execute_plan(internal_plan(q), args, nulls, read_only, count);
+	sr_run_as_owner_end(save_uid, save_sec);
+	return rc;
+}
+
+/*
+ * The subtransaction helper.  sr_subxact_begin saves the memory context
+ * and resource owner current at the call; commit, rollback and catch end
+ * the subtransaction and restore both.
+ */
+void
+sr_subxact_begin(SrSubxact *sx)
+{
+	sx->cxt = CurrentMemoryContext;
+	sx->owner = CurrentResourceOwner;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(sx->cxt);
+}
+
+/* Commit the subtransaction. */
+void
+sr_subxact_commit(SrSubxact *sx)
+{
+	ReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(sx->cxt);
+	CurrentResourceOwner = sx->owner;
+}
+
+/* Roll the subtransaction back. */
+void
+sr_subxact_rollback(SrSubxact *sx)
+{
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(sx->cxt);
+	CurrentResourceOwner = sx->owner;
+}
+
+/*
+ * In PG_CATCH: copy the error, clear it, roll the subtransaction back.
+ * Returns the error (in the saved context), to re-throw or to report.
+ */
+ErrorData *
+sr_subxact_catch(SrSubxact *sx)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(sx->cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	sr_subxact_rollback(sx);
+	return edata;
+}
+
+/*
+ * Must an error reach the caller rather than become a `rejected` result?
+ * The one table in errclass.h decides (sync-push retries by the same
+ * table): retryable errors (40001, 40P01, 55P03, 57014, class 53, admin
+ * shutdown...) and server faults (XX, 58) always propagate; data errors
+ * (classes 22, 23, 54) of an opened table's change are `rejected`; any other
+ * error propagates from a single call and is `rejected` in a batch.
+ */
+bool
+sr_must_rethrow(int sqlerrcode, bool batch, bool opened)
+{
+	SrErrClass	cls = sr_errclass(unpack_sql_state(sqlerrcode));
+
+	if (cls == SR_ERR_RETRY || cls == SR_ERR_SERVER)
+		return true;
+	if (batch)
+		return false;
+	return !opened || cls != SR_ERR_DATA;
+}
+
+/* Is this a data error (errclass.h's SR_ERR_DATA)? */
+bool
+sr_is_data_error(int sqlerrcode)
+{
+	return sr_errclass(unpack_sql_state(sqlerrcode)) == SR_ERR_DATA;
+}
+
+/*
+ * The error context of a change.
+ */
+
+/* errcontext line naming the change, its table and row, and the field. */
+static void
+change_scope_callback(void *arg)
+{
+	SrChangeScope *scope = (SrChangeScope *) arg;
+	SrChange   *c = scope->change;
+	const char *change_id = "?";
+
+	if (c->has_change_id)
+		change_id = DatumGetCString(DirectFunctionCall1(uuid_out,
+														UUIDPGetDatum(&c->change_id)));
+	if (scope->kind == SR_CONVERTING_FIELD || scope->kind == SR_CONVERTING_MEMBER)
+		errcontext("sync_resolver change %s (table \"%s\", row \"%s\", %s \"%s\")",
+				   change_id, scope->table ? scope->table : "?",
+				   c->row_id ? c->row_id : "?",
+				   scope->kind == SR_CONVERTING_FIELD ? "field" : "envelope member",
+				   scope->name);
+	else
+		errcontext("sync_resolver change %s (table \"%s\", row \"%s\")",
+				   change_id, scope->table ? scope->table : "?",
+				   c->row_id ? c->row_id : "?");
+}
+
+/* Push the error context of a change (pop with sr_change_scope_pop). */
+void
+sr_change_scope_push(SrChangeScope *scope, SrChange *c)
+{
+	memset(scope, 0, sizeof(SrChangeScope));
+	scope->change = c;
+	scope->cb.callback = change_scope_callback;
+	scope->cb.arg = scope;
+	scope->cb.previous = error_context_stack;
+	error_context_stack = &scope->cb;
+}
+
+/* Pop it (it must be the innermost error context). */
+void
+sr_change_scope_pop(SrChangeScope *scope)
+{
+	Assert(error_context_stack == &scope->cb);
+	error_context_stack = scope->cb.previous;
+}
+
+/* The innermost change scope on the error context stack; NULL if none. */
+static SrChangeScope *
+current_scope(void)
+{
+	for (ErrorContextCallback *e = error_context_stack; e != NULL; e = e->previous)
+		if (e->callback == change_scope_callback)
+			return (SrChangeScope *) e->arg;
+	return NULL;
+}
+
+/*
+ * Say what is being converted (a field, an envelope member, the id), named
+ * in the error context and in a rejection caused by a value its type
+ * refuses; SR_CONVERTING_NOTHING once it converted.
+ */
+void
+sr_converting(SrConverting kind, const char *name)
+{
+	SrChangeScope *scope = current_scope();
+
+	if (scope == NULL)
+		return;
+	scope->kind = kind;
+	scope->name = name;
+}
+
+/* Name the change's table in its error context. */
+void
+sr_scope_table(const char *relname)
+{
+	SrChangeScope *scope = current_scope();
+
+	if (scope != NULL)
+		scope->table = relname;
+}
+
+/*
+ * The reason text of a rejection caused by an error: its message, after
+ * what was being converted ("field \"hours\": ...", "invalid id: ...").
+ */
+char *
+sr_scope_reason(SrChangeScope *scope, ErrorData *edata)
+{
+	switch (scope->kind)
+	{
+		case SR_CONVERTING_FIELD:
+			return psprintf("field \"%s\": %s", scope->name, edata->message);
+		case SR_CONVERTING_MEMBER:
+			return psprintf("envelope member \"%s\": %s", scope->name, edata->message);
+		case SR_CONVERTING_ID:
+			return psprintf("invalid id: %s", edata->message);
+		case SR_CONVERTING_NOTHING:
+			break;
+	}
+	return pstrdup(edata->message);
+}

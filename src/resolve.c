@@ -1,0 +1,413 @@
+/*-------------------------------------------------------------------------
+ *
+ * resolve.c
+ *	  What a change does to its row, inside the change's subtransaction
+ *	  (change.c): which fields the device changed (typed), the three-way
+ *	  merge of an update (merge.c decides each field), creates, deletes
+ *	  and delete_vs_edit reviews, and staleness (a change too old, or from
+ *	  a device whose clock runs ahead).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "sync_resolver.h"
+
+/* Compare decisions by field index (the fields are sorted by name). */
+static int
+decision_cmp(const void *a, const void *b)
+{
+	return ((const SrDecision *) a)->index - ((const SrDecision *) b)->index;
+}
+
+/* Is the change older than the table's staleness threshold? */
+static bool
+is_stale(SrTable *t, SrChange *c)
+{
+	Interval	limit;
+	TimestampTz deadline;
+
+	if (t->has_stale_after)
+		limit = t->stale_after;
+	else
+	{
+		memset(&limit, 0, sizeof(limit));
+		limit.time = (int64) sr_stale_after_secs * USECS_PER_SEC;
+	}
+	deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													   TimestampTzGetDatum(c->queued_at),
+													   IntervalPGetDatum(&limit)));
+	return GetCurrentTransactionStartTimestamp() > deadline;
+}
+
+/* Convert a JSON value for a field, or say why it cannot be. */
+static bool
+field_value(SrField *f, JsonbValue *v, SrValue *out, char **reason)
+{
+	char	   *err = NULL;
+
+	sr_converting(SR_CONVERTING_FIELD, f->name);
+	if (!sr_json_to_value(v, &f->type, out, &err))
+	{
+		*reason = psprintf("field \"%s\": %s", f->name, err);
+		return false;
+	}
+	sr_converting(SR_CONVERTING_NOTHING, NULL);
+	return true;
+}
+
+/* The name of a JSON key as a C string. */
+static char *
+key_text(JsonbValue *k)
+{
+	return pnstrdup(k->val.string.val, k->val.string.len);
+}
+
+/* Is this key the id column, carrying the change's own id? */
+static bool
+is_own_id(SrTable *t, JsonbValue *k, JsonbValue *v, Datum id)
+{
+	SrValue		val;
+	SrValue		idv = {id, false};
+	char	   *err;
+
+	if (k->val.string.len != strlen(t->id_name) ||
+		strncmp(k->val.string.val, t->id_name, k->val.string.len) != 0)
+		return false;
+	sr_converting(SR_CONVERTING_FIELD, t->id_name);
+	if (!sr_json_to_value(v, &t->id_type, &val, &err) || val.isnull)
+		return false;
+	sr_converting(SR_CONVERTING_NOTHING, NULL);
+	return sr_values_equal(&t->id_type, &val, &idv);
+}
+
+/*
+ * Collect the fields the device changed (new_state differs from base, typed).
+ * Returns false with *reason set when the change must be rejected.
+ */
+static bool
+changed_fields(SrTable *t, SrChange *c, Datum id, SrDecision **ds_out,
+			   int *nd_out, Bitmapset **fields, char **reason)
+{
+	JsonbIterator *it = JsonbIteratorInit(&c->new_state->root);
+	JsonbValue	k = {0},
+				v,
+				bbuf;
+	JsonbIteratorToken tok;
+	SrDecision *ds = palloc0(sizeof(SrDecision) * Max(t->nfields, 1));
+	int			nd = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbValue *bv;
+		SrField    *f;
+		int			idx;
+		SrDecision *d;
+
+		CHECK_FOR_INTERRUPTS();
+		if (tok == WJB_KEY)
+		{
+			k = v;
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		bv = c->base ? getKeyJsonValueFromContainer(&c->base->root, k.val.string.val,
+													k.val.string.len, &bbuf) : NULL;
+		f = sr_find_field(t, k.val.string.val, k.val.string.len, &idx);
+		if (f == NULL)
+		{
+			if (bv != NULL && sr_json_equal(bv, &v))
+				continue;		/* unchanged: ignored, whatever the key is */
+			if (is_own_id(t, &k, &v, id))
+				continue;
+			*reason = psprintf("field \"%s\" is not offline-eligible for table \"%s\"",
+							   key_text(&k), t->relname);
+			return false;
+		}
+		d = &ds[nd];
+		d->field = f;
+		d->index = idx;
+		if (!field_value(f, &v, &d->mobile, reason))
+			return false;
+		if (c->base != NULL)
+		{
+			if (bv == NULL)
+			{
+				*reason = psprintf("field \"%s\" is missing from base: the device must send its base state",
+								   f->name);
+				return false;
+			}
+			if (!field_value(f, bv, &d->base, reason))
+				return false;
+			if (sr_values_equal(&f->type, &d->base, &d->mobile))
+				continue;
+		}
+		else
+			d->base.isnull = true;
+		*fields = bms_add_member(*fields, idx);
+		nd++;
+	}
+	qsort(ds, nd, sizeof(SrDecision), decision_cmp);
+	*ds_out = ds;
+	*nd_out = nd;
+	return true;
+}
+
+/* Fill in a not_found outcome, noting a delete made through the resolver. */
+static void
+not_found(SrChange *c, SrResolution *o)
+{
+	o->status = SR_STATUS_NOT_FOUND;
+	o->nd = 0;					/* nothing was decided */
+	o->deleted = sr_find_tombstone(c->relid, c->row_id, &o->deleted_at);
+}
+
+/* An update: the three-way merge of every field the device changed. */
+void
+sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
+{
+	Bitmapset  *fields = NULL;
+	SrValue    *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	SrValue    *values = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	SrValue		updated;
+	Bitmapset  *writes = NULL;
+	bool		stale;
+	const char *stale_reason;
+	bool		hold_all;
+	char	   *reason;
+
+	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, &reason))
+	{
+		o->status = SR_STATUS_REJECTED;
+		o->reason = reason;
+		return;
+	}
+	if (!sr_lock_row(t, id, fields, server, &updated))
+	{
+		not_found(c, o);
+		return;
+	}
+
+	/* a device clock ahead of ours is suspect as a stale one (merge.c) */
+	stale_reason = sr_clock_ahead(c) ? "future_clock" : "stale";
+	stale = is_stale(t, c) || sr_clock_ahead(c);
+	for (int i = 0; i < o->nd; i++)
+	{
+		SrDecision *d = &o->ds[i];
+
+		d->server = server[d->index];
+		if (stale)
+		{
+			d->outcome = SR_OUT_REVIEW;
+			d->reason = stale_reason;
+			d->result = d->server;
+			d->write = false;
+		}
+		else
+			sr_decide_field(t, c, d, DatumGetTimestampTz(updated.value), !updated.isnull);
+		if (d->outcome == SR_OUT_REVIEW)
+			o->has_review = true;
+	}
+
+	/* hold mode (and any stale change) writes nothing until the review */
+	hold_all = o->has_review && (stale || !t->apply_resolved);
+	o->hold_all = hold_all;
+	for (int i = 0; i < o->nd; i++)
+		if (sr_writes_now(&o->ds[i], hold_all))
+		{
+			writes = bms_add_member(writes, o->ds[i].index);
+			values[o->ds[i].index] = o->ds[i].result;
+		}
+	if (writes && !sr_try_update_row(t, id, writes, values))
+	{
+		/* a BEFORE trigger returned NULL, or a policy FOR UPDATE hides the row */
+		o->status = SR_STATUS_REJECTED;
+		o->reason = sr_skipped_write_reason(t, SR_WRITE_UPDATE);
+		o->has_review = false;
+		return;
+	}
+
+	o->status = o->has_review ? SR_STATUS_REVIEW_REQUIRED : SR_STATUS_MERGED;
+	if (o->has_review)
+	{
+		SrDecider	decider = SR_TECH;
+
+		for (int i = 0; i < o->nd; i++)
+			if (o->ds[i].outcome == SR_OUT_REVIEW && o->ds[i].field->decider > decider)
+				decider = o->ds[i].field->decider;
+		if (stale)
+			decider = SR_TECH;
+		o->conflicts = sr_build_conflicts(o->ds, o->nd);
+		if (!c->preview)
+			o->review_id = sr_queue_review(c, stale ? stale_reason : "conflict", decider,
+										   o->conflicts, sr_build_held(o->ds, o->nd, hold_all));
+	}
+}
+
+/* A create (base NULL): insert the row with the device's eligible fields. */
+void
+sr_process_create(SrTable *t, SrChange *c, Datum id, SrResolution *o)
+{
+	Bitmapset  *fields = NULL;
+	SrValue    *values = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	TimestampTz deleted_at;
+	char	   *reason;
+
+	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, &reason))
+	{
+		o->status = SR_STATUS_REJECTED;
+		o->reason = reason;
+		return;
+	}
+	if (sr_find_tombstone(c->relid, c->row_id, &deleted_at))
+	{
+		o->status = SR_STATUS_REJECTED;
+		o->reason = psprintf("row \"%s\" of table \"%s\" was deleted at %s and cannot be created again",
+							 c->row_id, t->relname, timestamptz_to_str(deleted_at));
+		return;
+	}
+	if (sr_row_exists(t, id))
+	{
+		o->status = SR_STATUS_REJECTED;
+		o->reason = psprintf("a row with id \"%s\" already exists in table \"%s\"",
+							 c->row_id, t->relname);
+		return;
+	}
+	for (int i = 0; i < o->nd; i++)
+	{
+		SrDecision *d = &o->ds[i];
+
+		d->outcome = SR_OUT_MOBILE;
+		d->reason = "created";
+		d->result = d->mobile;
+		d->server.isnull = true;
+		d->write = true;
+		values[d->index] = d->mobile;
+	}
+	if (!sr_insert_row(t, id, fields, values))
+	{
+		/* a BEFORE INSERT trigger returned NULL: there is no row */
+		o->status = SR_STATUS_REJECTED;
+		o->reason = sr_skipped_write_reason(t, SR_WRITE_INSERT);
+		return;
+	}
+	o->status = SR_STATUS_CREATED;
+}
+
+/*
+ * A delete the server's changes (or staleness) stop: a delete_vs_edit (or
+ * stale) review of the one pseudo-field "_delete"; choosing "mobile"
+ * deletes, "server" keeps the row.  The decider is the most senior of the
+ * changed fields' (a tech's when tech_only).
+ */
+static void
+queue_delete_review(SrChange *c, SrDecision *ds, int nd, const char *reason,
+					bool tech_only, SrResolution *o)
+{
+	Jsonb	   *state = sr_delete_state(ds, nd);
+	SrDecider	decider = SR_TECH;
+
+	for (int i = 0; i < nd; i++)
+		if (!sr_values_equal(&ds[i].field->type, &ds[i].base, &ds[i].server) &&
+			ds[i].field->decider > decider)
+			decider = ds[i].field->decider;
+	if (tech_only)
+		decider = SR_TECH;
+
+	o->conflicts = sr_delete_conflicts(state, reason);
+	o->has_review = true;
+	o->hold_all = true;
+	o->status = SR_STATUS_REVIEW_REQUIRED;
+	o->delete_state = state;
+	if (!c->preview)
+		o->review_id = sr_queue_review(c, reason, decider, o->conflicts,
+									   sr_empty_object());
+}
+
+/*
+ * A delete (new_state NULL): delete the row if the server changed none of the
+ * eligible fields base names; otherwise (or when stale) queue a
+ * delete_vs_edit review.
+ */
+void
+sr_process_delete(SrTable *t, SrChange *c, Datum id, SrResolution *o)
+{
+	JsonbIterator *it = JsonbIteratorInit(&c->base->root);
+	JsonbValue	k = {0},
+				v;
+	JsonbIteratorToken tok;
+	Bitmapset  *fields = NULL;
+	SrDecision *ds = palloc0(sizeof(SrDecision) * Max(t->nfields, 1));
+	SrValue    *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	SrValue		updated;
+	int			nd = 0;
+	bool		changed = false;
+	bool		stale;
+	const char *stale_reason;
+	char	   *reason;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		SrField    *f;
+		int			idx;
+
+		CHECK_FOR_INTERRUPTS();
+		if (tok == WJB_KEY)
+		{
+			k = v;
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		f = sr_find_field(t, k.val.string.val, k.val.string.len, &idx);
+		if (f == NULL)
+			continue;
+		ds[nd].field = f;
+		ds[nd].index = idx;
+		if (!field_value(f, &v, &ds[nd].base, &reason))
+		{
+			o->status = SR_STATUS_REJECTED;
+			o->reason = reason;
+			return;
+		}
+		fields = bms_add_member(fields, idx);
+		nd++;
+	}
+	qsort(ds, nd, sizeof(SrDecision), decision_cmp);
+	if (!sr_lock_row(t, id, fields, server, &updated))
+	{
+		not_found(c, o);
+		return;
+	}
+	for (int i = 0; i < nd; i++)
+	{
+		ds[i].server = server[ds[i].index];
+		if (!sr_values_equal(&ds[i].field->type, &ds[i].base, &ds[i].server))
+			changed = true;
+	}
+	/* a device clock ahead of ours is suspect as a stale one (merge.c) */
+	stale_reason = sr_clock_ahead(c) ? "future_clock" : "stale";
+	stale = is_stale(t, c) || sr_clock_ahead(c);
+	if (!changed && !stale)
+	{
+		if (!sr_delete_row(t, id))
+		{
+			/* the row is still there: no "deleted", so no tombstone */
+			o->status = SR_STATUS_REJECTED;
+			o->reason = sr_skipped_write_reason(t, SR_WRITE_DELETE);
+			return;
+		}
+		o->status = SR_STATUS_DELETED;
+		o->delete_state = sr_delete_state(ds, nd);	/* for the audit trail */
+		return;
+	}
+
+	queue_delete_review(c, ds, nd, stale ? stale_reason : "delete_vs_edit",
+						stale || !changed, o);
+}

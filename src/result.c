@@ -1,0 +1,363 @@
+/*-------------------------------------------------------------------------
+ *
+ * result.c
+ *	  The documents a change produces: the result returned to the caller
+ *	  (and stored for replay), the audit document of change_log.fields,
+ *	  the conflicts and held decisions of a review, and the jsonb
+ *	  "key": value builders shared with review.c.  Also the one to-text
+ *	  function of the change statuses.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "sync_resolver.h"
+
+/* The status names, in the order of SrStatus. */
+static const char *const status_names[] = {
+	"merged", "review_required", "created", "deleted", "not_found", "rejected"
+};
+
+/* The text of a status (results, change_log.status). */
+const char *
+sr_status_name(SrStatus s)
+{
+	Assert(s >= 0 && s < lengthof(status_names));
+	return status_names[s];
+}
+
+/* uuid as text. */
+char *
+sr_uuid_text(pg_uuid_t *u)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u)));
+}
+
+/* Push "key": "string". */
+void
+sr_push_kv_string(JsonbParseState **ps, const char *key, const char *val)
+{
+	sr_push_key(ps, key);
+	if (val)
+		sr_push_string(ps, val, false);
+	else
+	{
+		JsonbValue	v;
+
+		v.type = jbvNull;
+		pushJsonbValue(ps, WJB_VALUE, &v);
+	}
+}
+
+/* Push "key": true. */
+void
+sr_push_kv_true(JsonbParseState **ps, const char *key)
+{
+	JsonbValue	v;
+
+	sr_push_key(ps, key);
+	v.type = jbvBool;
+	v.val.boolean = true;
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* Push "key": <int64>. */
+void
+sr_push_kv_int(JsonbParseState **ps, const char *key, int64 val)
+{
+	JsonbValue	v;
+
+	sr_push_key(ps, key);
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(val)));
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* Push "key": <jsonb document>. */
+void
+sr_push_kv_jsonb(JsonbParseState **ps, const char *key, Jsonb *jb)
+{
+	JsonbValue	v;
+
+	sr_push_key(ps, key);
+	v.type = jbvBinary;
+	v.val.binary.data = &jb->root;
+	v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+
+/* Push "key": <stored JSON value> (null if absent). */
+void
+sr_push_kv_json(JsonbParseState **ps, const char *key, JsonbValue *val)
+{
+	JsonbValue	nullv;
+
+	sr_push_key(ps, key);
+	if (val == NULL)
+	{
+		nullv.type = jbvNull;
+		val = &nullv;
+	}
+	pushJsonbValue(ps, WJB_VALUE, val);
+}
+
+bool
+sr_writes_now(SrDecision *d, bool hold_all)
+{
+	return d->write && !hold_all && d->outcome != SR_OUT_REVIEW;
+}
+
+/* The conflicts array of a review: fields decided "review", by name. */
+Jsonb *
+sr_build_conflicts(SrDecision *ds, int nd)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < nd; i++)
+	{
+		SrDecision *d = &ds[i];
+
+		if (d->outcome != SR_OUT_REVIEW)
+			continue;
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		sr_push_kv_string(&ps, "field", d->field->name);
+		sr_push_key(&ps, "base");
+		sr_push_value(&ps, &d->base, &d->field->type);
+		sr_push_key(&ps, "server");
+		sr_push_value(&ps, &d->server, &d->field->type);
+		sr_push_key(&ps, "mobile");
+		sr_push_value(&ps, &d->mobile, &d->field->type);
+		sr_push_kv_string(&ps, "reason", d->reason);
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+}
+
+/* Decisions held back for a review in hold mode: {field: value}. */
+Jsonb *
+sr_build_held(SrDecision *ds, int nd, bool hold_all)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; hold_all && i < nd; i++)
+	{
+		if (!ds[i].write || ds[i].outcome == SR_OUT_REVIEW)
+			continue;
+		sr_push_key(&ps, ds[i].field->name);
+		sr_push_value(&ps, &ds[i].result, &ds[i].field->type);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * The result returned to the caller (and stored for replay): status,
+ * change_id, applied, decisions, row, and conflicts/review_id/reason.
+ */
+Jsonb *
+sr_build_result(SrChange *c, SrResolution *o, bool hold_all)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	sr_push_kv_string(&ps, "status", sr_status_name(o->status));
+	sr_push_kv_string(&ps, "change_id", c->has_change_id ? sr_uuid_text(&c->change_id) : NULL);
+	if (o->reason)
+		sr_push_kv_string(&ps, "reason", o->reason);
+	if (o->deleted)
+	{
+		char		buf[MAXDATELEN + 1];
+
+		sr_push_kv_true(&ps, "deleted");
+		JsonEncodeDateTime(buf, TimestampTzGetDatum(o->deleted_at), TIMESTAMPTZOID, NULL);
+		sr_push_kv_string(&ps, "deleted_at", buf);
+	}
+	if (o->status != SR_STATUS_REJECTED && o->status != SR_STATUS_NOT_FOUND)
+	{
+		sr_push_key(&ps, "applied");
+		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+		for (int i = 0; i < o->nd; i++)
+			if (sr_writes_now(&o->ds[i], hold_all))
+				sr_push_elem_string(&ps, o->ds[i].field->name);
+		pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+
+		sr_push_key(&ps, "decisions");
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		for (int i = 0; i < o->nd; i++)
+		{
+			SrDecision *d = &o->ds[i];
+
+			sr_push_key(&ps, d->field->name);
+			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+			sr_push_kv_string(&ps, "policy", sr_policy_name(d->field->policy));
+			sr_push_kv_string(&ps, "outcome", sr_outcome_name(d->outcome));
+			sr_push_kv_string(&ps, "reason", d->reason);
+			pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+		}
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+
+		if (o->status != SR_STATUS_DELETED)
+		{
+			sr_push_key(&ps, "row");
+			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+			for (int i = 0; i < o->nd; i++)
+			{
+				SrDecision *d = &o->ds[i];
+
+				sr_push_key(&ps, d->field->name);
+				sr_push_value(&ps, sr_writes_now(d, hold_all) ? &d->result : &d->server,
+							  &d->field->type);
+			}
+			pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+		}
+	}
+	if (o->has_review)
+	{
+		sr_push_kv_jsonb(&ps, "conflicts", o->conflicts);
+		if (!c->preview)
+			sr_push_kv_int(&ps, "review_id", o->review_id);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/* The audit document of a change: per field policy, outcome, old and new. */
+Jsonb *
+sr_build_audit(SrResolution *o, bool hold_all)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < o->nd; i++)
+	{
+		SrDecision *d = &o->ds[i];
+		SrType	   *t = &d->field->type;
+
+		sr_push_key(&ps, d->field->name);
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		sr_push_kv_string(&ps, "policy", sr_policy_name(d->field->policy));
+		sr_push_kv_string(&ps, "outcome", sr_outcome_name(d->outcome));
+		sr_push_kv_string(&ps, "reason", d->reason);
+		sr_push_key(&ps, "base");
+		sr_push_value(&ps, &d->base, t);
+		sr_push_key(&ps, "mobile");
+		sr_push_value(&ps, &d->mobile, t);
+		sr_push_key(&ps, "old");
+		sr_push_value(&ps, &d->server, t);
+		if (sr_writes_now(d, hold_all))
+		{
+			sr_push_key(&ps, "new");
+			sr_push_value(&ps, &d->result, t);
+		}
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	}
+	if (o->delete_state)
+		sr_push_kv_jsonb(&ps, "_delete", o->delete_state);
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * A stored result with "replayed": true added; for a preview without
+ * "review_id", as every preview result is.
+ */
+Jsonb *
+sr_mark_replayed(Jsonb *stored, bool preview)
+{
+	JsonbParseState *ps = NULL;
+	JsonbIterator *it = JsonbIteratorInit(&stored->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	JsonbValue *res = NULL;
+	int			depth = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (preview && tok == WJB_KEY && depth == 1 && v.val.string.len == 9 &&
+			memcmp(v.val.string.val, "review_id", 9) == 0)
+		{
+			tok = JsonbIteratorNext(&it, &v, true);	/* skip its value */
+			continue;
+		}
+		if (tok == WJB_END_OBJECT && depth == 1)
+			sr_push_kv_true(&ps, "replayed");
+		if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
+			depth++;
+		if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
+			depth--;
+		res = pushJsonbValue(&ps, tok, tok < WJB_BEGIN_ARRAY ? &v : NULL);
+	}
+	return JsonbValueToJsonb(res);
+}
+
+/* A result for a rejected change. */
+Jsonb *
+sr_rejected_result(SrChange *c, const char *reason)
+{
+	SrResolution o = {0};
+
+	o.status = SR_STATUS_REJECTED;
+	o.reason = reason;
+	return sr_build_result(c, &o, false);
+}
+
+/* The state of the eligible fields in base and on the server, as jsonb. */
+Jsonb *
+sr_delete_state(SrDecision *ds, int nd)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (int pass = 0; pass < 2; pass++)
+	{
+		sr_push_key(&ps, pass == 0 ? "base" : "server");
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		for (int i = 0; i < nd; i++)
+		{
+			sr_push_key(&ps, ds[i].field->name);
+			sr_push_value(&ps, pass == 0 ? &ds[i].base : &ds[i].server, &ds[i].field->type);
+		}
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * The conflicts of a delete review: one pseudo-field "_delete" (choosing
+ * "mobile" deletes, "server" keeps the row) with the delete state's base
+ * and server values.
+ */
+Jsonb *
+sr_delete_conflicts(Jsonb *state, const char *reason)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	sr_push_kv_string(&ps, "field", "_delete");
+	sr_push_kv_jsonb(&ps, "base", JsonbValueToJsonb(getKeyJsonValueFromContainer(&state->root, "base", 4, NULL)));
+	sr_push_kv_jsonb(&ps, "server", JsonbValueToJsonb(getKeyJsonValueFromContainer(&state->root, "server", 6, NULL)));
+	sr_push_kv_string(&ps, "mobile", NULL);
+	sr_push_kv_string(&ps, "reason", reason);
+	pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+}
+
+/* An empty object: {}. */
+Jsonb *
+sr_empty_object(void)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
