@@ -202,6 +202,7 @@ json_array_shape(JsonbContainer *jc, SrType *t, ArrayBuild *ab, char **err)
 	{
 		JsonbValue *first;
 
+		CHECK_FOR_INTERRUPTS();
 		if (ab->ndim == MAXDIM)
 		{
 			*err = psprintf("a JSON array for type %s has more than %d dimensions",

@@ -4,6 +4,8 @@
  *	  The bottom layer every other file uses to touch the extension's own
  *	  tables and to contain errors:
  *
+ *	  - the extension's identity: its schema, owner and catalog tables,
+ *		looked up once (and never against another version's tables);
  *	  - run-as-owner: the extension owner's identity, in a
  *		security-restricted operation;
  *	  - the one registry of internal statements (SrStatement): every
@@ -20,16 +22,121 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/resowner.h"
 
 #include "sync_resolver.h"
 #include "errclass.h"
+
+/*
+ * The extension's identity.
+ */
+
+/* the extension's own objects, looked up once and reset on invalidation */
+static Oid	sr_ext_schema = InvalidOid;
+static Oid	sr_ext_owner = InvalidOid;
+static Oid	sr_catalog_relids[3] = {InvalidOid, InvalidOid, InvalidOid};
+
+void
+sr_resolve_extension(void)
+{
+	Oid			extoid;
+	HeapTuple	tup;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	Datum		version;
+	bool		isnull;
+	char	   *installed;
+	Oid			schema;
+	Oid			owner;
+
+	if (OidIsValid(sr_ext_owner))
+		return;
+	extoid = get_extension_oid("sync_resolver", true);
+	if (!OidIsValid(extoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"sync_resolver\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION sync_resolver.")));
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "could not find tuple for extension %u", extoid);
+	version = heap_getattr(tup, Anum_pg_extension_extversion,
+						   RelationGetDescr(rel), &isnull);
+	installed = isnull ? pstrdup("?") : TextDatumGetCString(version);
+	schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	/* never run this library's code against another version's tables */
+	if (strcmp(installed, SR_EXTVERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"sync_resolver\" is at version %s in this database, but its library is version %s",
+						installed, SR_EXTVERSION),
+				 errdetail("The library was updated; the extension's tables and functions were not."),
+				 errhint("Run ALTER EXTENSION sync_resolver UPDATE.")));
+	sr_ext_schema = schema;
+	sr_ext_owner = owner;
+
+	sr_catalog_relids[0] = get_relname_relid("synced_table", sr_ext_schema);
+	sr_catalog_relids[1] = get_relname_relid("field_policy", sr_ext_schema);
+	sr_catalog_relids[2] = get_relname_relid("state_transition", sr_ext_schema);
+}
+
+/* The role that owns the extension; internal writes run as this role. */
+Oid
+sr_extension_owner(void)
+{
+	sr_resolve_extension();
+	return sr_ext_owner;
+}
+
+/* The extension's schema. */
+Oid
+sr_schema_oid(void)
+{
+	sr_resolve_extension();
+	return sr_ext_schema;
+}
+
+/* Is relid one of the policy catalog tables (no lookup: for callbacks)? */
+bool
+sr_is_catalog_relid(Oid relid)
+{
+	for (int i = 0; i < lengthof(sr_catalog_relids); i++)
+		if (relid == sr_catalog_relids[i])
+			return true;
+	return false;
+}
+
+/* Forget the extension's identity (it may have been dropped and created). */
+void
+sr_forget_extension(void)
+{
+	sr_ext_owner = InvalidOid;
+	sr_ext_schema = InvalidOid;
+}
 
 /* Run as the extension owner, in a security-restricted operation. */
 void

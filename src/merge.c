@@ -283,9 +283,15 @@ sort_both(Elems *a, Elems *b, ElemSort *es)
 	es->lists[0] = a;
 	es->lists[1] = b;
 	for (int i = 0; i < a->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		refs[k++] = (ElemRef) {0, i};
+	}
 	for (int i = 0; i < b->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		refs[k++] = (ElemRef) {1, i};
+	}
 	qsort_arg(refs, k, sizeof(ElemRef), elemref_cmp, es);
 	return refs;
 }
@@ -314,6 +320,7 @@ elems_minus(Elems *a, Elems *b, bool *keep)
 
 		for (int i = 0; i < a->n; i++)
 		{
+			CHECK_FOR_INTERRUPTS();
 			keep[i] = true;
 			for (int j = 0; j < b->n; j++)
 			{
@@ -368,6 +375,7 @@ elems_contained(Elems *x, Elems *e, bool *found)
 	{
 		for (int i = 0; i < x->n; i++)
 		{
+			CHECK_FOR_INTERRUPTS();
 			found[i] = false;
 			for (int j = 0; j < e->n && !found[i]; j++)
 			{
@@ -480,7 +488,10 @@ append_elems(SrDecision *d, SrType *t, Elems *base, Elems *mob, Elems *srv)
 	elems_minus(mob, base, mob_added);
 	builder_init(&b, srv->n ? srv : mob, srv->n + mob->n);
 	for (int i = 0; i < srv->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		builder_add(&b, srv, i);
+	}
 	for (int i = 0; i < mob->n; i++)
 		if (mob_added[i])
 			builder_add(&b, mob, i);

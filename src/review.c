@@ -411,6 +411,7 @@ check_choices(SrReview *r, Jsonb *choices)
 		char	   *key;
 		int			i;
 
+		CHECK_FOR_INTERRUPTS();
 		if (tok == WJB_KEY)
 		{
 			k = v;
@@ -501,8 +502,7 @@ review_field(SrTable *t, SrReview *r, const char *name, int *index)
 static bool
 try_stored_value(SrField *f, JsonbValue *v, SrValue *out, char **err)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	SrSubxact	sx;
 	volatile bool ok = false;
 
 	*err = NULL;
@@ -512,27 +512,17 @@ try_stored_value(SrField *f, JsonbValue *v, SrValue *out, char **err)
 		out->value = (Datum) 0;
 		return true;
 	}
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
+	sr_subxact_begin(&sx);
 	PG_TRY();
 	{
 		ok = sr_json_to_value(v, &f->type, out, err);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		sr_subxact_commit(&sx);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-		int			category;
+		ErrorData  *edata = sr_subxact_catch(&sx);
+		int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 		if (category != ERRCODE_DATA_EXCEPTION &&
 			category != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION &&
 			edata->sqlerrcode != ERRCODE_DATATYPE_MISMATCH)
@@ -721,6 +711,7 @@ review_fields(SrTable *t, SrReview *r, bool *mobile, int *nf)
 	{
 		JsonbContainer *obj = conflict_at(r, i);
 
+		CHECK_FOR_INTERRUPTS();
 		rf[m].field = review_field(t, r, conflict_field(r, i), &rf[m].index);
 		rf[m].conflict = i;
 		rf[m].mobile = mobile[i];
@@ -747,6 +738,7 @@ review_fields(SrTable *t, SrReview *r, bool *mobile, int *nf)
 		JsonbValue *audit;
 		char	   *err;
 
+		CHECK_FOR_INTERRUPTS();
 		if (tok == WJB_KEY)
 		{
 			k = v;
@@ -929,6 +921,7 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row, Jsonb *choice
 
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (tok == WJB_KEY)
 		{
 			k = v;

@@ -19,6 +19,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/bitmapset.h"
 #include "utils/jsonb.h"
+#include "utils/relcache.h"
 #include "utils/resowner.h"
 #include "utils/uuid.h"
 
@@ -201,15 +202,32 @@ extern char *sr_append_separator;
 extern bool sr_log_rejections;
 extern int	sr_max_clock_skew_secs;
 
-/* catalog.c */
+/* cache.c: the per-backend table cache */
 extern SrTable *sr_get_table(Oid relid, bool missing_ok);
 extern SrField *sr_find_field(SrTable *t, const char *name, int len, int *index);
-extern const char *sr_policy_name(SrPolicy p);
-extern const char *sr_decider_name(SrDecider d);
-extern Oid	sr_extension_owner(void);
-extern Oid	sr_schema_oid(void);
 extern void sr_catalog_init(void);
 extern void sr_release_plan(SPIPlanPtr plan);
+
+/* validate.c: the catalog's rules */
+typedef struct SyncedRow		/* what we know of a synced_table row */
+{
+	Oid			relid;
+	char	   *id_column;
+	char	   *updated_column;
+} SyncedRow;
+
+extern const char *sr_policy_name(SrPolicy p);
+extern const char *sr_decider_name(SrDecider d);
+extern SrPolicy sr_policy_from_name(const char *name);
+extern SrDecider sr_decider_from_name(const char *name);
+extern Datum sr_input_as_owner(Relation rel, FmgrInfo *input, char *text,
+							   Oid ioparam, int32 typmod);
+extern Relation sr_open_target(Oid relid, const char *what);
+extern void sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use);
+extern AttrNumber sr_check_field(Relation rel, SyncedRow *row, const char *field,
+								 SrPolicy policy);
+extern bool sr_read_synced_row(Oid relid, SyncedRow *row, bool *has_stale,
+							   Interval *stale, bool *apply_resolved);
 
 /* convert.c */
 extern SrTypeKind sr_type_kind(Oid basetype);
@@ -285,7 +303,13 @@ extern int64 sr_queue_review(SrChange *c, const char *reason, SrDecider decider,
 extern bool sr_rls_applies(Oid relid);
 extern bool sr_row_visible(Oid relid, const char *row_id);
 
-/* internal_sql.c: run-as-owner, the internal statements, subtransactions */
+/* internal_sql.c: the extension's identity, run-as-owner, the internal
+ * statements, subtransactions, the error path */
+extern void sr_resolve_extension(void);
+extern Oid	sr_extension_owner(void);
+extern Oid	sr_schema_oid(void);
+extern bool sr_is_catalog_relid(Oid relid);
+extern void sr_forget_extension(void);
 extern void sr_run_as_owner_begin(Oid *save_userid, int *save_sec);
 extern void sr_run_as_owner_end(Oid save_userid, int save_sec);
 

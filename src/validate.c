@@ -1,18 +1,12 @@
 /*-------------------------------------------------------------------------
  *
- * catalog.c
- *	  The policy catalog: validation of synced_table, field_policy and
- *	  state_transition rows (the same checks run when a DBA writes a row and
- *	  when the resolver loads it), the per-backend cache of each synced
- *	  table's policies, and its invalidation.
- *
- *	  A cache entry may be in use by a call further up the stack when an
- *	  invalidation arrives (a trigger of the synced table that re-enters the
- *	  resolver, a GRANT processed while the call waits for a lock).  So an
- *	  entry is never changed or freed once built: a rebuild makes a new one,
- *	  and the one it replaces is retired and freed when the top-level
- *	  transaction ends (a sync runs inside one function call, which never
- *	  spans transactions).
+ * validate.c
+ *	  The policy catalog's rules: the checks of synced_table, field_policy
+ *	  and state_transition rows against the tables they name (the same
+ *	  checks run when a DBA writes a row, from the catalog triggers here,
+ *	  and when the resolver loads it, from cache.c), the policy and decider
+ *	  names, running a table owner's input code as that owner, and the
+ *	  sql_drop event trigger that forgets dropped tables and columns.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,39 +50,6 @@ PG_FUNCTION_INFO_V1(sr_validate_catalog_row);
 PG_FUNCTION_INFO_V1(sr_catalog_changed);
 PG_FUNCTION_INFO_V1(sr_forget_dropped);
 
-/* hash entry of the table cache */
-typedef struct SrTableEntry
-{
-	Oid			relid;
-	SrTable    *table;
-} SrTableEntry;
-
-static HTAB *SrTables = NULL;
-
-/* a table being built: an invalidation that arrives meanwhile marks it */
-typedef struct BuildFrame
-{
-	SrTable    *table;
-	struct BuildFrame *prev;
-} BuildFrame;
-
-static BuildFrame *sr_building = NULL;
-
-/* replaced entries and evicted plans, freed when the transaction ends */
-typedef struct RetiredPlan
-{
-	SPIPlanPtr	plan;
-	struct RetiredPlan *next;
-} RetiredPlan;
-
-static SrTable *sr_retired = NULL;
-static RetiredPlan *sr_retired_plans = NULL;
-
-/* the extension's own objects, looked up once and reset on invalidation */
-static Oid	sr_ext_schema = InvalidOid;
-static Oid	sr_ext_owner = InvalidOid;
-static Oid	sr_catalog_relids[3] = {InvalidOid, InvalidOid, InvalidOid};
-
 static const char *const policy_names[SR_NUM_POLICIES] = {
 	"mobile_wins", "server_wins", "last_writer_wins", "append",
 	"hard_conflict", "sum", "max", "min", "union", "transition"
@@ -110,8 +71,8 @@ sr_decider_name(SrDecider d)
 }
 
 /* Parse a policy name; elog on an unknown one (the enum prevents that). */
-static SrPolicy
-policy_from_name(const char *name)
+SrPolicy
+sr_policy_from_name(const char *name)
 {
 	for (int i = 0; i < SR_NUM_POLICIES; i++)
 		if (strcmp(policy_names[i], name) == 0)
@@ -121,8 +82,8 @@ policy_from_name(const char *name)
 }
 
 /* Parse a decider name (a CHECK constraint guarantees it is valid). */
-static SrDecider
-decider_from_name(const char *name)
+SrDecider
+sr_decider_from_name(const char *name)
 {
 	for (int i = 0; i < lengthof(decider_names); i++)
 		if (strcmp(decider_names[i], name) == 0)
@@ -131,217 +92,6 @@ decider_from_name(const char *name)
 	return SR_DISPATCHER;
 }
 
-/* Look up the extension's schema, owner and catalog tables once. */
-static void
-resolve_extension(void)
-{
-	Oid			extoid;
-	HeapTuple	tup;
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	Datum		version;
-	bool		isnull;
-	char	   *installed;
-	Oid			schema;
-	Oid			owner;
-
-	if (OidIsValid(sr_ext_owner))
-		return;
-	extoid = get_extension_oid("sync_resolver", true);
-	if (!OidIsValid(extoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"sync_resolver\" is not installed in this database"),
-				 errhint("Run CREATE EXTENSION sync_resolver.")));
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "could not find tuple for extension %u", extoid);
-	version = heap_getattr(tup, Anum_pg_extension_extversion,
-						   RelationGetDescr(rel), &isnull);
-	installed = isnull ? pstrdup("?") : TextDatumGetCString(version);
-	schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
-	owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-
-	/* never run this library's code against another version's tables */
-	if (strcmp(installed, SR_EXTVERSION) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"sync_resolver\" is at version %s in this database, but its library is version %s",
-						installed, SR_EXTVERSION),
-				 errdetail("The library was updated; the extension's tables and functions were not."),
-				 errhint("Run ALTER EXTENSION sync_resolver UPDATE.")));
-	sr_ext_schema = schema;
-	sr_ext_owner = owner;
-
-	sr_catalog_relids[0] = get_relname_relid("synced_table", sr_ext_schema);
-	sr_catalog_relids[1] = get_relname_relid("field_policy", sr_ext_schema);
-	sr_catalog_relids[2] = get_relname_relid("state_transition", sr_ext_schema);
-}
-
-/* The role that owns the extension; internal writes run as this role. */
-Oid
-sr_extension_owner(void)
-{
-	resolve_extension();
-	return sr_ext_owner;
-}
-
-/* The extension's schema. */
-Oid
-sr_schema_oid(void)
-{
-	resolve_extension();
-	return sr_ext_schema;
-}
-
-/* Relcache callback: forget cached tables whose definition or policy changed. */
-static void
-sr_relcache_callback(Datum arg, Oid relid)
-{
-	HASH_SEQ_STATUS status;
-	SrTableEntry *entry;
-	bool		all = !OidIsValid(relid);
-
-	if (SrTables == NULL)
-		return;
-	for (int i = 0; i < lengthof(sr_catalog_relids); i++)
-		if (relid == sr_catalog_relids[i])
-			all = true;
-	for (BuildFrame *f = sr_building; f != NULL; f = f->prev)
-		if (all || f->table->relid == relid)
-			f->table->valid = false;
-	if (all)
-	{
-		/* the extension may have been dropped and created again */
-		sr_ext_owner = InvalidOid;
-		sr_ext_schema = InvalidOid;
-		hash_seq_init(&status, SrTables);
-		while ((entry = hash_seq_search(&status)) != NULL)
-			entry->table->valid = false;
-		return;
-	}
-	entry = hash_search(SrTables, &relid, HASH_FIND, NULL);
-	if (entry != NULL)
-		entry->table->valid = false;
-}
-
-/*
- * Syscache callback on pg_namespace: a renamed schema changes the name by
- * which the kept statements reach a table (and the schema of its id's
- * operator).  Schemas change rarely, so every entry is rebuilt.
- */
-static void
-sr_namespace_callback(Datum arg, int cacheid, uint32 hashvalue)
-{
-	HASH_SEQ_STATUS status;
-	SrTableEntry *entry;
-
-	if (SrTables == NULL)
-		return;
-	for (BuildFrame *f = sr_building; f != NULL; f = f->prev)
-		f->table->valid = false;
-	hash_seq_init(&status, SrTables);
-	while ((entry = hash_seq_search(&status)) != NULL)
-		entry->table->valid = false;
-}
-
-static void free_table(SrTable *t);
-
-/* Free the entries and plans retired during the transaction. */
-static void
-free_retired(void)
-{
-	while (sr_retired != NULL)
-	{
-		SrTable    *t = sr_retired;
-
-		sr_retired = t->retired_next;
-		free_table(t);
-	}
-	while (sr_retired_plans != NULL)
-	{
-		RetiredPlan *p = sr_retired_plans;
-
-		sr_retired_plans = p->next;
-		SPI_freeplan(p->plan);
-		pfree(p);
-	}
-}
-
-/* At the end of the top-level transaction no call uses a retired entry. */
-static void
-sr_xact_callback(XactEvent event, void *arg)
-{
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			free_retired();
-			break;
-		default:
-			break;
-	}
-}
-
-/*
- * Free a kept plan of a cache entry that the caller drops from the entry
- * (apply.c evicts the least recently used): a call further up the stack may
- * be executing it, so it is freed when the transaction ends.
- */
-void
-sr_release_plan(SPIPlanPtr plan)
-{
-	RetiredPlan *p = MemoryContextAlloc(CacheMemoryContext, sizeof(RetiredPlan));
-
-	p->plan = plan;
-	p->next = sr_retired_plans;
-	sr_retired_plans = p;
-}
-
-/* Create the cache and register its invalidation callback (from _PG_init). */
-void
-sr_catalog_init(void)
-{
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(SrTableEntry);
-	ctl.hcxt = CacheMemoryContext;
-	SrTables = hash_create("sync_resolver tables", 32, &ctl,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	CacheRegisterRelcacheCallback(sr_relcache_callback, (Datum) 0);
-	CacheRegisterSyscacheCallback(NAMESPACEOID, sr_namespace_callback, (Datum) 0);
-	RegisterXactCallback(sr_xact_callback, NULL);
-}
-
-/* Release the plans and memory of a cached table no call uses any more. */
-static void
-free_table(SrTable *t)
-{
-	SrPlan	   *lists[3] = {t->select_plans, t->update_plans, t->insert_plans};
-
-	for (int i = 0; i < lengthof(lists); i++)
-		for (SrPlan *p = lists[i]; p != NULL; p = p->next)
-			SPI_freeplan(p->plan);
-	if (t->delete_plan)
-		SPI_freeplan(t->delete_plan);
-	if (t->exists_plan)
-		SPI_freeplan(t->exists_plan);
-	if (t->prelock_plan)
-		SPI_freeplan(t->prelock_plan);
-	MemoryContextDelete(t->cxt);
-}
 
 /*
  * Running a table owner's code (a domain's CHECK, a type's input function)
@@ -378,8 +128,8 @@ as_table_owner_end(SrOwnerState *st)
 }
 
 /* A value of a column's type from its text, converted as the table owner. */
-static Datum
-input_as_owner(Relation rel, FmgrInfo *input, char *text, Oid ioparam,
+Datum
+sr_input_as_owner(Relation rel, FmgrInfo *input, char *text, Oid ioparam,
 			   int32 typmod)
 {
 	SrOwnerState st;
@@ -395,17 +145,10 @@ input_as_owner(Relation rel, FmgrInfo *input, char *text, Oid ioparam,
  * Validation shared by the catalog triggers and the cache loader.
  */
 
-/* What we know about a synced_table row while validating. */
-typedef struct SyncedRow
-{
-	Oid			relid;
-	char	   *id_column;
-	char	   *updated_column;
-} SyncedRow;
 
 /* Open a relation named by a regclass value, or complain that it is gone. */
-static Relation
-open_target(Oid relid, const char *what)
+Relation
+sr_open_target(Oid relid, const char *what)
 {
 	Relation	rel = try_relation_open(relid, AccessShareLock);
 
@@ -498,8 +241,8 @@ check_target_relation(Relation rel)
 /*
  * Check the id and updated_at columns named by a synced_table row.
  */
-static void
-check_synced_row(Relation rel, SyncedRow *row, bool at_use)
+void
+sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use)
 {
 	const char *relname = RelationGetRelationName(rel);
 	HeapTuple	tup;
@@ -564,27 +307,23 @@ check_synced_row(Relation rel, SyncedRow *row, bool at_use)
 	ReleaseSysCache(tup);
 }
 
-/* Report that a policy does not fit a column's type. */
-static void
-policy_misfit(SrPolicy policy, const char *field, const char *relname,
-			  Oid typid, const char *needs, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATATYPE_MISMATCH),
-			 errmsg("policy \"%s\" does not fit column \"%s\" of table \"%s\"",
-					sr_policy_name(policy), field, relname),
-			 errdetail("Column \"%s\" has type %s; %s needs %s.", field,
-					   format_type_be(typid), sr_policy_name(policy), needs),
-			 errhint("%s", hint)));
-}
+/* Report that a policy does not fit a column's type (hint: a literal). */
+#define policy_misfit(policy, field, relname, typid, needs, hint) \
+	ereport(ERROR, \
+			(errcode(ERRCODE_DATATYPE_MISMATCH), \
+			 errmsg("policy \"%s\" does not fit column \"%s\" of table \"%s\"", \
+					sr_policy_name(policy), field, relname), \
+			 errdetail("Column \"%s\" has type %s; %s needs %s.", field, \
+					   format_type_be(typid), sr_policy_name(policy), needs), \
+			 errhint(hint)))
 
 /*
  * Check that `field` of the table may carry `policy`: an existing user
  * column, neither generated nor the id or updated_at column, of a type the
  * policy can work with.  Returns the column's attnum.
  */
-static AttrNumber
-check_field(Relation rel, SyncedRow *row, const char *field, SrPolicy policy)
+AttrNumber
+sr_check_field(Relation rel, SyncedRow *row, const char *field, SrPolicy policy)
 {
 	const char *relname = RelationGetRelationName(rel);
 	HeapTuple	tup = find_column(row->relid, field);
@@ -677,8 +416,8 @@ check_field(Relation rel, SyncedRow *row, const char *field, SrPolicy policy)
  */
 
 /* Read the synced_table row for relid; false if there is none. */
-static bool
-read_synced_row(Oid relid, SyncedRow *row, bool *has_stale, Interval *stale,
+bool
+sr_read_synced_row(Oid relid, SyncedRow *row, bool *has_stale, Interval *stale,
 				bool *apply_resolved)
 {
 	Datum		args[1] = {ObjectIdGetDatum(relid)};
@@ -707,276 +446,6 @@ read_synced_row(Oid relid, SyncedRow *row, bool *has_stale, Interval *stale,
 	return true;
 }
 
-/* Compare two fields by name, for qsort and bsearch. */
-static int
-field_cmp(const void *a, const void *b)
-{
-	return strcmp(((const SrField *) a)->name, ((const SrField *) b)->name);
-}
-
-/*
- * Build the cache entry of a table from the catalog, re-running every
- * validation: a column dropped or renamed since the policy was written is
- * reported here, before anything is written.  The catalog is read as last
- * committed (like the system catalogs), not as of the statement's or the
- * transaction's snapshot: the entry outlives both, and a change committed
- * while this statement waited for the table must not be cached away.
- * t->valid is set before the build starts; an invalidation that arrives
- * while the catalog is read clears it (sr_get_table then builds again).
- */
-static void
-build_table(SrTable *t, Oid relid)
-{
-	MemoryContext old;
-	Relation	rel;
-	SyncedRow	row;
-	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	SPITupleTable *tt;
-	uint64		n;
-	bool		found;
-
-	rel = open_target(relid, "sync_resolver.synced_table");
-	old = MemoryContextSwitchTo(t->cxt);
-	t->relid = relid;
-	t->relname = pstrdup(RelationGetRelationName(rel));
-	t->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-											 RelationGetRelationName(rel));
-	MemoryContextSwitchTo(old);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetLatestSnapshot());
-	found = read_synced_row(relid, &row, &t->has_stale_after, &t->stale_after,
-							&t->apply_resolved);
-	if (!found)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("table \"%s\" is not registered for sync", t->relname),
-				 errhint("Add it to sync_resolver.synced_table and give its offline-eligible columns a row in sync_resolver.field_policy.")));
-	check_synced_row(rel, &row, true);
-
-	old = MemoryContextSwitchTo(t->cxt);
-	t->id_name = pstrdup(row.id_column);
-	t->id_attnum = get_attnum(relid, row.id_column);
-	{
-		HeapTuple	atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
-										   Int16GetDatum(t->id_attnum));
-		Form_pg_attribute att;
-
-		if (!HeapTupleIsValid(atup))
-			elog(ERROR, "cache lookup failed for attribute %d of relation %u",
-				 t->id_attnum, relid);
-		att = (Form_pg_attribute) GETSTRUCT(atup);
-		sr_type_init(&t->id_type, att->atttypid, att->atttypmod,
-					 att->attcollation, t->cxt);
-		ReleaseSysCache(atup);
-	}
-	if (row.updated_column)
-	{
-		t->updated_name = pstrdup(row.updated_column);
-		t->updated_attnum = get_attnum(relid, row.updated_column);
-		t->updated_typid = getBaseType(get_atttype(relid, t->updated_attnum));
-	}
-	MemoryContextSwitchTo(old);
-
-	if (sr_run_internal(SR_Q_FIELD_POLICIES, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read sync_resolver.field_policy");
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	t->nfields = (int) n;
-	t->fields = MemoryContextAllocZero(t->cxt, sizeof(SrField) * Max(n, 1));
-	for (uint64 i = 0; i < n; i++)
-	{
-		SrField    *f = &t->fields[i];
-		char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-		SrPolicy	policy = policy_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 2));
-		HeapTuple	atup;
-		Form_pg_attribute att;
-
-		f->attnum = check_field(rel, &row, name, policy);
-		f->name = MemoryContextStrdup(t->cxt, name);
-		f->policy = policy;
-		f->decider = decider_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 3));
-		atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(f->attnum));
-		if (!HeapTupleIsValid(atup))
-			elog(ERROR, "cache lookup failed for attribute %d of relation %u", f->attnum, relid);
-		att = (Form_pg_attribute) GETSTRUCT(atup);
-		f->notnull = att->attnotnull;
-		sr_type_init(&f->type, att->atttypid, att->atttypmod, att->attcollation, t->cxt);
-		ReleaseSysCache(atup);
-	}
-	qsort(t->fields, t->nfields, sizeof(SrField), field_cmp);
-
-	/* allowed transitions, converted to the column types */
-	if (sr_run_internal(SR_Q_TRANSITIONS, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read sync_resolver.state_transition");
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	for (uint64 i = 0; i < n; i++)
-	{
-		char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-		SrField    *f = sr_find_field(t, name, strlen(name), NULL);
-		Datum		from,
-					to;
-
-		if (f == NULL)
-			continue;
-		from = input_as_owner(rel, &f->type.input,
-							  SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
-							  f->type.ioparam, f->type.typmod);
-		to = input_as_owner(rel, &f->type.input,
-							SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
-							f->type.ioparam, f->type.typmod);
-		old = MemoryContextSwitchTo(t->cxt);
-		if (f->ntransitions == 0)
-		{
-			f->trans_from = palloc(sizeof(Datum) * n);
-			f->trans_to = palloc(sizeof(Datum) * n);
-		}
-		f->trans_from[f->ntransitions] = datumCopy(from, f->type.typbyval, f->type.typlen);
-		f->trans_to[f->ntransitions] = datumCopy(to, f->type.typbyval, f->type.typlen);
-		f->ntransitions++;
-		MemoryContextSwitchTo(old);
-	}
-	PopActiveSnapshot();
-	SPI_finish();
-	relation_close(rel, AccessShareLock);
-}
-
-/* Is the table registered in synced_table? (cheap when cached) */
-static bool
-is_registered(Oid relid)
-{
-	SyncedRow	row;
-	bool		found;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	found = read_synced_row(relid, &row, NULL, NULL, NULL);
-	SPI_finish();
-	return found;
-}
-
-/* A new, empty cache entry. */
-static SrTable *
-new_table(void)
-{
-	SrTable    *t = MemoryContextAllocZero(CacheMemoryContext, sizeof(SrTable));
-
-	t->cxt = AllocSetContextCreate(CacheMemoryContext, "sync_resolver table",
-								   ALLOCSET_SMALL_SIZES);
-	return t;
-}
-
-/* Free an entry that was never published (no plans, nobody uses it). */
-static void
-discard_table(SrTable *t)
-{
-	MemoryContextDelete(t->cxt);
-	pfree(t);
-}
-
-/* Build a new entry for relid; the hash table is not touched. */
-static SrTable *
-build_new_table(Oid relid)
-{
-	SrTable    *t = new_table();
-	BuildFrame	frame;
-
-	t->relid = relid;
-	t->valid = true;
-	frame.table = t;
-	frame.prev = sr_building;
-	sr_building = &frame;
-	PG_TRY();
-	{
-		build_table(t, relid);
-	}
-	PG_CATCH();
-	{
-		sr_building = frame.prev;
-		discard_table(t);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	sr_building = frame.prev;
-	return t;
-}
-
-/*
- * The cached configuration of a synced table, (re)built when missing or
- * invalidated.  Errors if the table is not registered, unless missing_ok
- * (then NULL).  The entry returned stays valid memory until the end of the
- * transaction, whatever happens meanwhile: an invalidated entry is
- * replaced, not changed, and the old one retired.  A failed rebuild leaves
- * the old entry in place (still invalid, so the next call tries again).
- */
-SrTable *
-sr_get_table(Oid relid, bool missing_ok)
-{
-	SrTableEntry *entry;
-	bool		found;
-	SrTable    *t;
-
-	resolve_extension();
-	entry = hash_search(SrTables, &relid, HASH_FIND, NULL);
-	if (entry != NULL && entry->table->valid)
-		return entry->table;
-	if (missing_ok && !is_registered(relid))
-		return NULL;
-
-	/*
-	 * Like the relcache: if an invalidation arrived while the catalog was
-	 * read, read it again.  After a few tries use what was read for this
-	 * call; the entry stays invalid, so the next call rebuilds it.
-	 */
-	for (int attempt = 1;; attempt++)
-	{
-		t = build_new_table(relid);
-		if (t->valid || attempt >= 10)
-			break;
-		discard_table(t);
-	}
-
-	/* a nested call may have replaced the entry meanwhile: look again */
-	entry = hash_search(SrTables, &relid, HASH_ENTER, &found);
-	if (found)
-	{
-		entry->table->retired_next = sr_retired;
-		sr_retired = entry->table;
-	}
-	entry->table = t;
-	return t;
-}
-
-/* Find a field by name (not necessarily NUL-terminated); NULL if none. */
-SrField *
-sr_find_field(SrTable *t, const char *name, int len, int *index)
-{
-	int			lo = 0,
-				hi = t->nfields - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		const char *fn = t->fields[mid].name;
-		int			c = strncmp(fn, name, len);
-
-		if (c == 0 && fn[len] != '\0')
-			c = 1;
-		if (c == 0)
-		{
-			if (index)
-				*index = mid;
-			return &t->fields[mid];
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return NULL;
-}
 
 /*
  * Catalog triggers.
@@ -1073,7 +542,7 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 
-	rel = open_target(relid, psprintf("sync_resolver.%s", catalog));
+	rel = sr_open_target(relid, psprintf("sync_resolver.%s", catalog));
 	vc.table = RelationGetRelationName(rel);
 	check_table_owner(relid);
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
@@ -1096,7 +565,7 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 		row.relid = relid;
 		row.id_column = new_text(tup, desc, "id_column");
 		row.updated_column = new_text(tup, desc, "updated_at_column");
-		check_synced_row(rel, &row, false);
+		sr_check_synced_row(rel, &row, false);
 
 		/* the table's existing policies must still fit */
 		if (sr_run_internal(SR_Q_TABLE_POLICIES, args, NULL, true, 0) != SPI_OK_SELECT)
@@ -1106,8 +575,8 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 		{
 			vc.catalog = "field_policy";
 			vc.field = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-			check_field(rel, &row, vc.field,
-						policy_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 2)));
+			sr_check_field(rel, &row, vc.field,
+						sr_policy_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 2)));
 		}
 	}
 	else
@@ -1115,7 +584,7 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 		char	   *field = new_text(tup, desc, "field_name");
 
 		vc.field = field;
-		if (!read_synced_row(relid, &row, NULL, NULL, NULL))
+		if (!sr_read_synced_row(relid, &row, NULL, NULL, NULL))
 			ereport(ERROR,
 					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 					 errmsg("table \"%s\" is not registered in sync_resolver.synced_table",
@@ -1123,7 +592,7 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 					 errhint("Insert a row for it into sync_resolver.synced_table first.")));
 
 		if (strcmp(catalog, "field_policy") == 0)
-			check_field(rel, &row, field, policy_from_name(new_text(tup, desc, "policy")));
+			sr_check_field(rel, &row, field, sr_policy_from_name(new_text(tup, desc, "policy")));
 		else
 		{
 			Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetDatum(field)};
@@ -1161,9 +630,9 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 			fmgr_info(typinput, &flinfo);
 
 			/* a domain's CHECK is the table owner's code: run it as the owner */
-			input_as_owner(rel, &flinfo, new_text(tup, desc, "from_value"),
+			sr_input_as_owner(rel, &flinfo, new_text(tup, desc, "from_value"),
 						   typioparam, att->atttypmod);
-			input_as_owner(rel, &flinfo, new_text(tup, desc, "to_value"),
+			sr_input_as_owner(rel, &flinfo, new_text(tup, desc, "to_value"),
 						   typioparam, att->atttypmod);
 			ReleaseSysCache(atup);
 		}
@@ -1249,3 +718,4 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_NULL();
 }
+

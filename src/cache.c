@@ -1,0 +1,493 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache.c
+ *	  The per-backend cache of each synced table's policies (SrTable),
+ *	  built from the policy catalog (checked by validate.c on the way in),
+ *	  and its invalidation.
+ *
+ *	  A cache entry may be in use by a call further up the stack when an
+ *	  invalidation arrives (a trigger of the synced table that re-enters the
+ *	  resolver, a GRANT processed while the call waits for a lock).  So an
+ *	  entry is never changed or freed once built: a rebuild makes a new one,
+ *	  and the one it replaces is retired and freed when the top-level
+ *	  transaction ends (a sync runs inside one function call, which never
+ *	  spans transactions).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/catalog.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/event_trigger.h"
+#include "commands/trigger.h"
+#include "miscadmin.h"
+#include "parser/parse_coerce.h"
+#include "utils/datum.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "sync_resolver.h"
+
+/* hash entry of the table cache */
+typedef struct SrTableEntry
+{
+	Oid			relid;
+	SrTable    *table;
+} SrTableEntry;
+
+static HTAB *SrTables = NULL;
+
+/* a table being built: an invalidation that arrives meanwhile marks it */
+typedef struct BuildFrame
+{
+	SrTable    *table;
+	struct BuildFrame *prev;
+} BuildFrame;
+
+static BuildFrame *sr_building = NULL;
+
+/* replaced entries and evicted plans, freed when the transaction ends */
+typedef struct RetiredPlan
+{
+	SPIPlanPtr	plan;
+	struct RetiredPlan *next;
+} RetiredPlan;
+
+static SrTable *sr_retired = NULL;
+static RetiredPlan *sr_retired_plans = NULL;
+
+
+/* Relcache callback: forget cached tables whose definition or policy changed. */
+static void
+sr_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	SrTableEntry *entry;
+	bool		all = !OidIsValid(relid);
+
+	if (SrTables == NULL)
+		return;
+	if (sr_is_catalog_relid(relid))
+		all = true;
+	for (BuildFrame *f = sr_building; f != NULL; f = f->prev)
+		if (all || f->table->relid == relid)
+			f->table->valid = false;
+	if (all)
+	{
+		/* the extension may have been dropped and created again */
+		sr_forget_extension();
+		hash_seq_init(&status, SrTables);
+		while ((entry = hash_seq_search(&status)) != NULL)
+			entry->table->valid = false;
+		return;
+	}
+	entry = hash_search(SrTables, &relid, HASH_FIND, NULL);
+	if (entry != NULL)
+		entry->table->valid = false;
+}
+
+/*
+ * Syscache callback on pg_namespace: a renamed schema changes the name by
+ * which the kept statements reach a table (and the schema of its id's
+ * operator).  Schemas change rarely, so every entry is rebuilt.
+ */
+static void
+sr_namespace_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS status;
+	SrTableEntry *entry;
+
+	if (SrTables == NULL)
+		return;
+	for (BuildFrame *f = sr_building; f != NULL; f = f->prev)
+		f->table->valid = false;
+	hash_seq_init(&status, SrTables);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		entry->table->valid = false;
+}
+
+static void free_table(SrTable *t);
+
+/* Free the entries and plans retired during the transaction. */
+static void
+free_retired(void)
+{
+	while (sr_retired != NULL)
+	{
+		SrTable    *t = sr_retired;
+
+		sr_retired = t->retired_next;
+		free_table(t);
+	}
+	while (sr_retired_plans != NULL)
+	{
+		RetiredPlan *p = sr_retired_plans;
+
+		sr_retired_plans = p->next;
+		SPI_freeplan(p->plan);
+		pfree(p);
+	}
+}
+
+/* At the end of the top-level transaction no call uses a retired entry. */
+static void
+sr_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			free_retired();
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Free a kept plan of a cache entry that the caller drops from the entry
+ * (apply.c evicts the least recently used): a call further up the stack may
+ * be executing it, so it is freed when the transaction ends.
+ */
+void
+sr_release_plan(SPIPlanPtr plan)
+{
+	RetiredPlan *p = MemoryContextAlloc(CacheMemoryContext, sizeof(RetiredPlan));
+
+	p->plan = plan;
+	p->next = sr_retired_plans;
+	sr_retired_plans = p;
+}
+
+/* Create the cache and register its invalidation callback (from _PG_init). */
+void
+sr_catalog_init(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(SrTableEntry);
+	ctl.hcxt = CacheMemoryContext;
+	SrTables = hash_create("sync_resolver tables", 32, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(sr_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, sr_namespace_callback, (Datum) 0);
+	RegisterXactCallback(sr_xact_callback, NULL);
+}
+
+/* Release the plans and memory of a cached table no call uses any more. */
+static void
+free_table(SrTable *t)
+{
+	SrPlan	   *lists[3] = {t->select_plans, t->update_plans, t->insert_plans};
+
+	for (int i = 0; i < lengthof(lists); i++)
+		for (SrPlan *p = lists[i]; p != NULL; p = p->next)
+			SPI_freeplan(p->plan);
+	if (t->delete_plan)
+		SPI_freeplan(t->delete_plan);
+	if (t->exists_plan)
+		SPI_freeplan(t->exists_plan);
+	if (t->prelock_plan)
+		SPI_freeplan(t->prelock_plan);
+	MemoryContextDelete(t->cxt);
+}
+
+
+/* Compare two fields by name, for qsort and bsearch. */
+static int
+field_cmp(const void *a, const void *b)
+{
+	return strcmp(((const SrField *) a)->name, ((const SrField *) b)->name);
+}
+
+/*
+ * Build the cache entry of a table from the catalog, re-running every
+ * validation: a column dropped or renamed since the policy was written is
+ * reported here, before anything is written.  The catalog is read as last
+ * committed (like the system catalogs), not as of the statement's or the
+ * transaction's snapshot: the entry outlives both, and a change committed
+ * while this statement waited for the table must not be cached away.
+ * t->valid is set before the build starts; an invalidation that arrives
+ * while the catalog is read clears it (sr_get_table then builds again).
+ */
+static void
+build_table(SrTable *t, Oid relid)
+{
+	MemoryContext old;
+	Relation	rel;
+	SyncedRow	row;
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	SPITupleTable *tt;
+	uint64		n;
+	bool		found;
+
+	rel = sr_open_target(relid, "sync_resolver.synced_table");
+	old = MemoryContextSwitchTo(t->cxt);
+	t->relid = relid;
+	t->relname = pstrdup(RelationGetRelationName(rel));
+	t->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											 RelationGetRelationName(rel));
+	MemoryContextSwitchTo(old);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetLatestSnapshot());
+	found = sr_read_synced_row(relid, &row, &t->has_stale_after, &t->stale_after,
+							&t->apply_resolved);
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table \"%s\" is not registered for sync", t->relname),
+				 errhint("Add it to sync_resolver.synced_table and give its offline-eligible columns a row in sync_resolver.field_policy.")));
+	sr_check_synced_row(rel, &row, true);
+
+	old = MemoryContextSwitchTo(t->cxt);
+	t->id_name = pstrdup(row.id_column);
+	t->id_attnum = get_attnum(relid, row.id_column);
+	{
+		HeapTuple	atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
+										   Int16GetDatum(t->id_attnum));
+		Form_pg_attribute att;
+
+		if (!HeapTupleIsValid(atup))
+			elog(ERROR, "cache lookup failed for attribute %d of relation %u",
+				 t->id_attnum, relid);
+		att = (Form_pg_attribute) GETSTRUCT(atup);
+		sr_type_init(&t->id_type, att->atttypid, att->atttypmod,
+					 att->attcollation, t->cxt);
+		ReleaseSysCache(atup);
+	}
+	if (row.updated_column)
+	{
+		t->updated_name = pstrdup(row.updated_column);
+		t->updated_attnum = get_attnum(relid, row.updated_column);
+		t->updated_typid = getBaseType(get_atttype(relid, t->updated_attnum));
+	}
+	MemoryContextSwitchTo(old);
+
+	if (sr_run_internal(SR_Q_FIELD_POLICIES, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read sync_resolver.field_policy");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	t->nfields = (int) n;
+	t->fields = MemoryContextAllocZero(t->cxt, sizeof(SrField) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		SrField    *f = &t->fields[i];
+		char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		SrPolicy	policy = sr_policy_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 2));
+		HeapTuple	atup;
+		Form_pg_attribute att;
+
+		f->attnum = sr_check_field(rel, &row, name, policy);
+		f->name = MemoryContextStrdup(t->cxt, name);
+		f->policy = policy;
+		f->decider = sr_decider_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 3));
+		atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(f->attnum));
+		if (!HeapTupleIsValid(atup))
+			elog(ERROR, "cache lookup failed for attribute %d of relation %u", f->attnum, relid);
+		att = (Form_pg_attribute) GETSTRUCT(atup);
+		f->notnull = att->attnotnull;
+		sr_type_init(&f->type, att->atttypid, att->atttypmod, att->attcollation, t->cxt);
+		ReleaseSysCache(atup);
+	}
+	qsort(t->fields, t->nfields, sizeof(SrField), field_cmp);
+
+	/* allowed transitions, converted to the column types */
+	if (sr_run_internal(SR_Q_TRANSITIONS, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read sync_resolver.state_transition");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		SrField    *f = sr_find_field(t, name, strlen(name), NULL);
+		Datum		from,
+					to;
+
+		if (f == NULL)
+			continue;
+		from = sr_input_as_owner(rel, &f->type.input,
+							  SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
+							  f->type.ioparam, f->type.typmod);
+		to = sr_input_as_owner(rel, &f->type.input,
+							SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
+							f->type.ioparam, f->type.typmod);
+		old = MemoryContextSwitchTo(t->cxt);
+		if (f->ntransitions == 0)
+		{
+			f->trans_from = palloc(sizeof(Datum) * n);
+			f->trans_to = palloc(sizeof(Datum) * n);
+		}
+		f->trans_from[f->ntransitions] = datumCopy(from, f->type.typbyval, f->type.typlen);
+		f->trans_to[f->ntransitions] = datumCopy(to, f->type.typbyval, f->type.typlen);
+		f->ntransitions++;
+		MemoryContextSwitchTo(old);
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	relation_close(rel, AccessShareLock);
+}
+
+/* Is the table registered in synced_table? (cheap when cached) */
+static bool
+is_registered(Oid relid)
+{
+	SyncedRow	row;
+	bool		found;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	found = sr_read_synced_row(relid, &row, NULL, NULL, NULL);
+	SPI_finish();
+	return found;
+}
+
+/* A new, empty cache entry. */
+static SrTable *
+new_table(void)
+{
+	SrTable    *t = MemoryContextAllocZero(CacheMemoryContext, sizeof(SrTable));
+
+	t->cxt = AllocSetContextCreate(CacheMemoryContext, "sync_resolver table",
+								   ALLOCSET_SMALL_SIZES);
+	return t;
+}
+
+/* Free an entry that was never published (no plans, nobody uses it). */
+static void
+discard_table(SrTable *t)
+{
+	MemoryContextDelete(t->cxt);
+	pfree(t);
+}
+
+/* Build a new entry for relid; the hash table is not touched. */
+static SrTable *
+build_new_table(Oid relid)
+{
+	SrTable    *t = new_table();
+	BuildFrame	frame;
+
+	t->relid = relid;
+	t->valid = true;
+	frame.table = t;
+	frame.prev = sr_building;
+	sr_building = &frame;
+	PG_TRY();
+	{
+		build_table(t, relid);
+	}
+	PG_CATCH();
+	{
+		sr_building = frame.prev;
+		discard_table(t);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	sr_building = frame.prev;
+	return t;
+}
+
+/*
+ * The cached configuration of a synced table, (re)built when missing or
+ * invalidated.  Errors if the table is not registered, unless missing_ok
+ * (then NULL).  The entry returned stays valid memory until the end of the
+ * transaction, whatever happens meanwhile: an invalidated entry is
+ * replaced, not changed, and the old one retired.  A failed rebuild leaves
+ * the old entry in place (still invalid, so the next call tries again).
+ */
+SrTable *
+sr_get_table(Oid relid, bool missing_ok)
+{
+	SrTableEntry *entry;
+	bool		found;
+	SrTable    *t;
+
+	sr_resolve_extension();
+	entry = hash_search(SrTables, &relid, HASH_FIND, NULL);
+	if (entry != NULL && entry->table->valid)
+		return entry->table;
+	if (missing_ok && !is_registered(relid))
+		return NULL;
+
+	/*
+	 * Like the relcache: if an invalidation arrived while the catalog was
+	 * read, read it again.  After a few tries use what was read for this
+	 * call; the entry stays invalid, so the next call rebuilds it.
+	 */
+	for (int attempt = 1;; attempt++)
+	{
+		t = build_new_table(relid);
+		if (t->valid || attempt >= 10)
+			break;
+		discard_table(t);
+	}
+
+	/* a nested call may have replaced the entry meanwhile: look again */
+	entry = hash_search(SrTables, &relid, HASH_ENTER, &found);
+	if (found)
+	{
+		entry->table->retired_next = sr_retired;
+		sr_retired = entry->table;
+	}
+	entry->table = t;
+	return t;
+}
+
+/* Find a field by name (not necessarily NUL-terminated); NULL if none. */
+SrField *
+sr_find_field(SrTable *t, const char *name, int len, int *index)
+{
+	int			lo = 0,
+				hi = t->nfields - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		const char *fn = t->fields[mid].name;
+		int			c = strncmp(fn, name, len);
+
+		if (c == 0 && fn[len] != '\0')
+			c = 1;
+		if (c == 0)
+		{
+			if (index)
+				*index = mid;
+			return &t->fields[mid];
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
