@@ -7,7 +7,7 @@ OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA       = $(sort $(wildcard $(EXTENSION)--*.sql))
 PGFILEDESC = "sync_resolver - per-field conflict resolution for offline sync"
 PG_CPPFLAGS = -DSR_EXTVERSION=\"$(EXTVERSION)\"
-PG_CFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+PG_CFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter
 
 REGRESS        = catalog resolver create_delete batch review hostile_input privileges search_path \
                  trust_catalog trust_values trust_changes trust_review memory trust_values_load

@@ -173,7 +173,7 @@ sr_purge(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	args[0] = TimestampTzGetDatum(cutoff);
-	for (int i = 0; i < lengthof(purges); i++)
+	for (int i = 0; i < (int) lengthof(purges); i++)
 	{
 		if (sr_run_internal(purges[i], args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not purge the sync_resolver audit tables");

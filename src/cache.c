@@ -207,7 +207,7 @@ free_table(SrTable *t)
 {
 	SrPlan	   *lists[3] = {t->select_plans, t->update_plans, t->insert_plans};
 
-	for (int i = 0; i < lengthof(lists); i++)
+	for (int i = 0; i < (int) lengthof(lists); i++)
 		for (SrPlan *p = lists[i]; p != NULL; p = p->next)
 			SPI_freeplan(p->plan);
 	if (t->delete_plan)
@@ -225,6 +225,51 @@ static int
 field_cmp(const void *a, const void *b)
 {
 	return strcmp(((const SrField *) a)->name, ((const SrField *) b)->name);
+}
+
+/*
+ * The allowed transitions of the table's transition fields, converted to
+ * the column types (by the table owner's input functions).  SPI is
+ * connected, a snapshot active.
+ */
+static void
+load_transitions(SrTable *t, Relation rel)
+{
+	Datum		args[1] = {ObjectIdGetDatum(t->relid)};
+	MemoryContext old;
+	SPITupleTable *tt;
+	uint64		n;
+
+	if (sr_run_internal(SR_Q_TRANSITIONS, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read sync_resolver.state_transition");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		SrField    *f = sr_find_field(t, name, strlen(name), NULL);
+		Datum		from,
+					to;
+
+		if (f == NULL)
+			continue;
+		from = sr_input_as_owner(rel, &f->type.input,
+							  SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
+							  f->type.ioparam, f->type.typmod);
+		to = sr_input_as_owner(rel, &f->type.input,
+							SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
+							f->type.ioparam, f->type.typmod);
+		old = MemoryContextSwitchTo(t->cxt);
+		if (f->ntransitions == 0)
+		{
+			f->trans_from = palloc(sizeof(Datum) * n);
+			f->trans_to = palloc(sizeof(Datum) * n);
+		}
+		f->trans_from[f->ntransitions] = datumCopy(from, f->type.typbyval, f->type.typlen);
+		f->trans_to[f->ntransitions] = datumCopy(to, f->type.typbyval, f->type.typlen);
+		f->ntransitions++;
+		MemoryContextSwitchTo(old);
+	}
 }
 
 /*
@@ -320,37 +365,7 @@ build_table(SrTable *t, Oid relid)
 	}
 	qsort(t->fields, t->nfields, sizeof(SrField), field_cmp);
 
-	/* allowed transitions, converted to the column types */
-	if (sr_run_internal(SR_Q_TRANSITIONS, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read sync_resolver.state_transition");
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	for (uint64 i = 0; i < n; i++)
-	{
-		char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-		SrField    *f = sr_find_field(t, name, strlen(name), NULL);
-		Datum		from,
-					to;
-
-		if (f == NULL)
-			continue;
-		from = sr_input_as_owner(rel, &f->type.input,
-							  SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
-							  f->type.ioparam, f->type.typmod);
-		to = sr_input_as_owner(rel, &f->type.input,
-							SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
-							f->type.ioparam, f->type.typmod);
-		old = MemoryContextSwitchTo(t->cxt);
-		if (f->ntransitions == 0)
-		{
-			f->trans_from = palloc(sizeof(Datum) * n);
-			f->trans_to = palloc(sizeof(Datum) * n);
-		}
-		f->trans_from[f->ntransitions] = datumCopy(from, f->type.typbyval, f->type.typlen);
-		f->trans_to[f->ntransitions] = datumCopy(to, f->type.typbyval, f->type.typlen);
-		f->ntransitions++;
-		MemoryContextSwitchTo(old);
-	}
+	load_transitions(t, rel);
 	PopActiveSnapshot();
 	SPI_finish();
 	relation_close(rel, AccessShareLock);

@@ -232,7 +232,7 @@ json_array_gather(JsonbContainer *jc, SrType *t, ArrayBuild *ab, int level,
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 
-	if (JsonContainerSize(jc) != ab->dims[level])
+	if ((int) JsonContainerSize(jc) != ab->dims[level])
 	{
 		*err = psprintf("a multidimensional JSON array for type %s must have sub-arrays of equal length",
 						format_type_be(t->typid));
@@ -615,7 +615,11 @@ push_array_level(JsonbParseState **ps, Datum *elems, bool *nulls, int *next,
 	pushJsonbValue(ps, WJB_END_ARRAY, NULL);
 }
 
-/* Push a typed value as a JSON value (or array element). */
+/*
+ * Push a typed value as a JSON value (or array element).  One case per
+ * type kind, each short; kept as one switch (over 100 lines) so that the
+ * JSON form of every kind is read in one place, as sr_json_to_value's is.
+ */
 static void
 push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
 		   JsonbIteratorToken tok)

@@ -124,7 +124,7 @@ sr_schema_oid(void)
 bool
 sr_is_catalog_relid(Oid relid)
 {
-	for (int i = 0; i < lengthof(sr_catalog_relids); i++)
+	for (int i = 0; i < (int) lengthof(sr_catalog_relids); i++)
 		if (relid == sr_catalog_relids[i])
 			return true;
 	return false;

@@ -76,7 +76,7 @@ is_own_id(SrTable *t, JsonbValue *k, JsonbValue *v, Datum id)
 	SrValue		idv = {id, false};
 	char	   *err;
 
-	if (k->val.string.len != strlen(t->id_name) ||
+	if (k->val.string.len != (int) strlen(t->id_name) ||
 		strncmp(k->val.string.val, t->id_name, k->val.string.len) != 0)
 		return false;
 	sr_converting(SR_CONVERTING_FIELD, t->id_name);

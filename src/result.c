@@ -30,7 +30,7 @@ static const char *const status_names[] = {
 const char *
 sr_status_name(SrStatus s)
 {
-	Assert(s >= 0 && s < lengthof(status_names));
+	Assert((int) s >= 0 && (int) s < (int) lengthof(status_names));
 	return status_names[s];
 }
 

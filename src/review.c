@@ -69,7 +69,7 @@ review_status_name(SrReviewStatus s)
 static SrReviewStatus
 review_status_from_text(const char *text)
 {
-	for (int i = 0; i < lengthof(review_status_names); i++)
+	for (int i = 0; i < (int) lengthof(review_status_names); i++)
 		if (strcmp(review_status_names[i], text) == 0)
 			return (SrReviewStatus) i;
 	elog(ERROR, "unknown review status \"%s\"", text);
@@ -897,7 +897,8 @@ resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
 /*
  * Decide a delete-vs-edit review: "mobile" deletes the row, "server" keeps
  * it.  If any field of the server state it was queued with changed since,
- * the review is superseded by one showing the current values.
+ * the review is superseded by one showing the current values.  (About
+ * 100 lines: the check, the supersede and the decision read in order.)
  */
 static Jsonb *
 resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row, Jsonb *choices,

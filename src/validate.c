@@ -85,7 +85,7 @@ sr_policy_from_name(const char *name)
 SrDecider
 sr_decider_from_name(const char *name)
 {
-	for (int i = 0; i < lengthof(decider_names); i++)
+	for (int i = 0; i < (int) lengthof(decider_names); i++)
 		if (strcmp(decider_names[i], name) == 0)
 			return (SrDecider) i;
 	elog(ERROR, "unknown sync_resolver decider \"%s\"", name);
@@ -509,6 +509,57 @@ check_table_owner(Oid relid)
 }
 
 /*
+ * A state_transition row: its field must have the transition policy, and
+ * both states must be values of the column's type (a domain's CHECK is
+ * the table owner's code: it runs as the owner).
+ */
+static void
+check_transition_row(Relation rel, Oid relid, const char *field, HeapTuple tup,
+					 TupleDesc desc)
+{
+		Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetDatum(field)};
+		HeapTuple	atup;
+		Form_pg_attribute att;
+		Oid			typinput,
+					typioparam;
+		FmgrInfo	flinfo;
+
+		args[1] = DirectFunctionCall1(namein, CStringGetDatum(field));
+		if (sr_run_internal(SR_Q_FIELD_POLICY, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read sync_resolver.field_policy");
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					 errmsg("column \"%s\" of table \"%s\" has no field_policy row",
+							field, RelationGetRelationName(rel)),
+					 errhint("Give the column the transition policy in sync_resolver.field_policy first.")));
+		if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "transition") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" of table \"%s\" does not have the transition policy",
+							field, RelationGetRelationName(rel)),
+					 errhint("Allowed transitions are only used by transition fields; set the field's policy to transition first.")));
+
+		/* both states must be values of the column's type */
+		atup = find_column(relid, field);
+		if (!HeapTupleIsValid(atup))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of table \"%s\" does not exist",
+							field, RelationGetRelationName(rel))));
+		att = (Form_pg_attribute) GETSTRUCT(atup);
+		getTypeInputInfo(att->atttypid, &typinput, &typioparam);
+		fmgr_info(typinput, &flinfo);
+
+		/* a domain's CHECK is the table owner's code: run it as the owner */
+		sr_input_as_owner(rel, &flinfo, new_text(tup, desc, "from_value"),
+					   typioparam, att->atttypmod);
+		sr_input_as_owner(rel, &flinfo, new_text(tup, desc, "to_value"),
+					   typioparam, att->atttypmod);
+		ReleaseSysCache(atup);
+}
+
+/*
  * BEFORE INSERT OR UPDATE row trigger on the three catalog tables: checks
  * that the writer owns the target table (both targets, when an update moves
  * a row to another table) and the new row against the table's definition.
@@ -594,48 +645,7 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 		if (strcmp(catalog, "field_policy") == 0)
 			sr_check_field(rel, &row, field, sr_policy_from_name(new_text(tup, desc, "policy")));
 		else
-		{
-			Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetDatum(field)};
-			HeapTuple	atup;
-			Form_pg_attribute att;
-			Oid			typinput,
-						typioparam;
-			FmgrInfo	flinfo;
-
-			args[1] = DirectFunctionCall1(namein, CStringGetDatum(field));
-			if (sr_run_internal(SR_Q_FIELD_POLICY, args, NULL, true, 1) != SPI_OK_SELECT)
-				elog(ERROR, "could not read sync_resolver.field_policy");
-			if (SPI_processed == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-						 errmsg("column \"%s\" of table \"%s\" has no field_policy row",
-								field, RelationGetRelationName(rel)),
-						 errhint("Give the column the transition policy in sync_resolver.field_policy first.")));
-			if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "transition") != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("column \"%s\" of table \"%s\" does not have the transition policy",
-								field, RelationGetRelationName(rel)),
-						 errhint("Allowed transitions are only used by transition fields; set the field's policy to transition first.")));
-
-			/* both states must be values of the column's type */
-			atup = find_column(relid, field);
-			if (!HeapTupleIsValid(atup))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("column \"%s\" of table \"%s\" does not exist",
-								field, RelationGetRelationName(rel))));
-			att = (Form_pg_attribute) GETSTRUCT(atup);
-			getTypeInputInfo(att->atttypid, &typinput, &typioparam);
-			fmgr_info(typinput, &flinfo);
-
-			/* a domain's CHECK is the table owner's code: run it as the owner */
-			sr_input_as_owner(rel, &flinfo, new_text(tup, desc, "from_value"),
-						   typioparam, att->atttypmod);
-			sr_input_as_owner(rel, &flinfo, new_text(tup, desc, "to_value"),
-						   typioparam, att->atttypmod);
-			ReleaseSysCache(atup);
-		}
+			check_transition_row(rel, relid, field, tup, desc);
 	}
 
 	SPI_finish();
