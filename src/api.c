@@ -72,26 +72,21 @@ change_from_args(FunctionCallInfo fcinfo, SrChange *c, bool preview)
 		text_to_cstring(PG_GETARG_TEXT_PP(7));
 }
 
+/* Process one change of a single call (sr_call_in_context's fn). */
+static Jsonb *
+single_change(void *arg)
+{
+	return sr_process_change((SrChange *) arg, false);
+}
+
 /* Shared body of sync_apply and sync_preview. */
 static Datum
 apply_or_preview(FunctionCallInfo fcinfo, bool preview)
 {
 	SrChange	c;
-	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext cxt;
-	Jsonb	   *result;
 
 	change_from_args(fcinfo, &c, preview);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	cxt = AllocSetContextCreate(outer, "sync_resolver change", ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(cxt);
-	result = sr_process_change(&c, false);
-	MemoryContextSwitchTo(outer);
-	result = (Jsonb *) DatumGetPointer(datumCopy(JsonbPGetDatum(result), false, -1));
-	MemoryContextDelete(cxt);
-	SPI_finish();
-	PG_RETURN_JSONB_P(result);
+	PG_RETURN_JSONB_P(sr_call_in_context(single_change, &c, "change"));
 }
 
 /*

@@ -78,11 +78,7 @@ sr_convert_ids(SrTable *t, char **texts, int n, Datum *out, bool *ok)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata = sr_subxact_catch(&sx);
-
-			if (sr_must_rethrow(edata->sqlerrcode, true, true))
-				ReThrowError(edata);
-			FreeErrorData(edata);
+			sr_subxact_absorb(&sx);
 			ok[i] = false;
 			i++;
 		}
@@ -576,11 +572,7 @@ sr_lock_batch_rows(JsonbContainer *arr, int n)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata = sr_subxact_catch(&sx);
-
-		if (sr_must_rethrow(edata->sqlerrcode, true, true))
-			ReThrowError(edata);
-		FreeErrorData(edata);
+		sr_subxact_absorb(&sx);
 	}
 	PG_END_TRY();
 }

@@ -70,6 +70,26 @@ sr_type_kind(Oid basetype)
 	return SR_KIND_OTHER;
 }
 
+/*
+ * The next member of an object being iterated (skipping nested values):
+ * its key and value.  False at the end of the object.
+ */
+bool
+sr_next_member(JsonbIterator **it, JsonbValue *key, JsonbValue *val)
+{
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(it, val, true)) != WJB_DONE)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (tok == WJB_KEY)
+			*key = *val;
+		else if (tok == WJB_VALUE)
+			return true;
+	}
+	return false;
+}
+
 /* Fill in how to convert and compare values of typid. */
 void
 sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,

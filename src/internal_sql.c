@@ -32,6 +32,7 @@
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -405,6 +406,47 @@ sr_run_internal(SrStatement q, Datum *args, const char *nulls, bool read_only,
 	rc = SPI_execute_plan(internal_plan(q), args, nulls, read_only, count);
 	sr_run_as_owner_end(save_uid, save_sec);
 	return rc;
+}
+
+/*
+ * Run fn(arg) with SPI connected and in a memory context of its own (named
+ * `what` in memory context dumps), freed afterwards; the jsonb it returns
+ * is copied into the caller's context.  What a single call of sync_apply,
+ * sync_preview or resolve_review allocates is gone when it returns.
+ */
+Jsonb *
+sr_call_in_context(SrJsonbCall fn, void *arg, const char *what)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext cxt;
+	Jsonb	   *result;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cxt = AllocSetContextCreate(outer, "sync_resolver call", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSetIdentifier(cxt, what);
+	MemoryContextSwitchTo(cxt);
+	result = fn(arg);
+	MemoryContextSwitchTo(outer);
+	result = (Jsonb *) DatumGetPointer(datumCopy(JsonbPGetDatum(result), false, -1));
+	MemoryContextDelete(cxt);
+	SPI_finish();
+	return result;
+}
+
+/*
+ * In PG_CATCH of a batch step: roll the subtransaction back and swallow
+ * an error a batch survives (the change concerned is dealt with by its own
+ * processing); re-throw the others (retryable, server faults).
+ */
+void
+sr_subxact_absorb(SrSubxact *sx)
+{
+	ErrorData  *edata = sr_subxact_catch(sx);
+
+	if (sr_must_rethrow(edata->sqlerrcode, true, true))
+		ReThrowError(edata);
+	FreeErrorData(edata);
 }
 
 /*

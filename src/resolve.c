@@ -98,25 +98,16 @@ changed_fields(SrTable *t, SrChange *c, Datum id, SrDecision **ds_out,
 	JsonbValue	k = {0},
 				v,
 				bbuf;
-	JsonbIteratorToken tok;
 	SrDecision *ds = palloc0(sizeof(SrDecision) * Max(t->nfields, 1));
 	int			nd = 0;
 
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sr_next_member(&it, &k, &v))
 	{
 		JsonbValue *bv;
 		SrField    *f;
 		int			idx;
 		SrDecision *d;
 
-		CHECK_FOR_INTERRUPTS();
-		if (tok == WJB_KEY)
-		{
-			k = v;
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
 		bv = c->base ? getKeyJsonValueFromContainer(&c->base->root, k.val.string.val,
 													k.val.string.len, &bbuf) : NULL;
 		f = sr_find_field(t, k.val.string.val, k.val.string.len, &idx);
@@ -341,7 +332,6 @@ sr_process_delete(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	JsonbIterator *it = JsonbIteratorInit(&c->base->root);
 	JsonbValue	k = {0},
 				v;
-	JsonbIteratorToken tok;
 	Bitmapset  *fields = NULL;
 	SrDecision *ds = palloc0(sizeof(SrDecision) * Max(t->nfields, 1));
 	SrValue    *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
@@ -352,19 +342,11 @@ sr_process_delete(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	const char *stale_reason;
 	char	   *reason;
 
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sr_next_member(&it, &k, &v))
 	{
 		SrField    *f;
 		int			idx;
 
-		CHECK_FOR_INTERRUPTS();
-		if (tok == WJB_KEY)
-		{
-			k = v;
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
 		f = sr_find_field(t, k.val.string.val, k.val.string.len, &idx);
 		if (f == NULL)
 			continue;

@@ -404,21 +404,12 @@ check_choices(SrReview *r, Jsonb *choices)
 	JsonbIterator *it = JsonbIteratorInit(&choices->root);
 	JsonbValue	k = {0},
 				v;
-	JsonbIteratorToken tok;
 
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sr_next_member(&it, &k, &v))
 	{
 		char	   *key;
 		int			i;
 
-		CHECK_FOR_INTERRUPTS();
-		if (tok == WJB_KEY)
-		{
-			k = v;
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
 		key = pnstrdup(k.val.string.val, k.val.string.len);
 		for (i = 0; i < n; i++)
 			if (strcmp(conflict_field(r, i), key) == 0)
@@ -704,7 +695,6 @@ review_fields(SrTable *t, SrReview *r, bool *mobile, int *nf)
 	JsonbIterator *it;
 	JsonbValue	k = {0},
 				v;
-	JsonbIteratorToken tok;
 	int			m = 0;
 
 	for (int i = 0; i < n; i++, m++)
@@ -732,20 +722,12 @@ review_fields(SrTable *t, SrReview *r, bool *mobile, int *nf)
 		}
 	}
 	it = JsonbIteratorInit(&r->held->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sr_next_member(&it, &k, &v))
 	{
 		char	   *name;
 		JsonbValue *audit;
 		char	   *err;
 
-		CHECK_FOR_INTERRUPTS();
-		if (tok == WJB_KEY)
-		{
-			k = v;
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
 		name = pnstrdup(k.val.string.val, k.val.string.len);
 		rf[m].field = review_field(t, r, name, &rf[m].index);
 		rf[m].conflict = -1;
@@ -914,22 +896,13 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row, Jsonb *choice
 	JsonbIterator *it = JsonbIteratorInit(state);
 	JsonbValue	k = {0},
 				v;
-	JsonbIteratorToken tok;
 	int			m = 0;
 	bool		found;
 	bool		stale = false;
 	JsonbParseState *ps = NULL;
 
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sr_next_member(&it, &k, &v))
 	{
-		CHECK_FOR_INTERRUPTS();
-		if (tok == WJB_KEY)
-		{
-			k = v;
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
 		rf[m].field = review_field(t, r, pnstrdup(k.val.string.val, k.val.string.len),
 								   &rf[m].index);
 		if (delete_row)
@@ -1032,6 +1005,23 @@ resolve(int64 review_id, Jsonb *choices, const char *by)
 	return resolve_fields(t, &r, id, mobile, choices, by);
 }
 
+/* The arguments of resolve_review, for sr_call_in_context. */
+typedef struct ResolveCall
+{
+	int64		review_id;
+	Jsonb	   *choices;
+	const char *by;
+} ResolveCall;
+
+/* resolve() on a ResolveCall. */
+static Jsonb *
+resolve_call(void *arg)
+{
+	ResolveCall *call = (ResolveCall *) arg;
+
+	return resolve(call->review_id, call->choices, call->by);
+}
+
 /*
  * resolve_review(review_id bigint, choices jsonb, resolved_by text DEFAULT
  * NULL) RETURNS jsonb: decide a pending review with one "mobile" or
@@ -1043,34 +1033,21 @@ resolve(int64 review_id, Jsonb *choices, const char *by)
 Datum
 sr_resolve_review(PG_FUNCTION_ARGS)
 {
-	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext cxt;
-	Jsonb	   *choices;
-	const char *by;
-	Jsonb	   *result;
+	ResolveCall call;
 
 	if (PG_ARGISNULL(0))
 		sr_bad_argument("review_id must not be null", "Pass the review_id of a pending review.");
 	if (PG_ARGISNULL(1))
 		sr_bad_argument("choices must not be null",
 					 "Pass an object mapping every conflicted field to \"mobile\" or \"server\".");
-	choices = PG_GETARG_JSONB_P(1);
-	if (!JB_ROOT_IS_OBJECT(choices))
+	call.choices = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_OBJECT(call.choices))
 		sr_bad_argument("choices must be a JSON object",
-					 "Pass an object mapping every conflicted field to \"mobile\" or \"server\".");
-	by = PG_ARGISNULL(2) ? GetUserNameFromId(GetUserId(), false) :
+						"Pass an object mapping every conflicted field to \"mobile\" or \"server\".");
+	call.by = PG_ARGISNULL(2) ? GetUserNameFromId(GetUserId(), false) :
 		text_to_cstring(PG_GETARG_TEXT_PP(2));
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	cxt = AllocSetContextCreate(outer, "sync_resolver review", ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(cxt);
-	result = resolve(PG_GETARG_INT64(0), choices, by);
-	MemoryContextSwitchTo(outer);
-	result = (Jsonb *) DatumGetPointer(datumCopy(JsonbPGetDatum(result), false, -1));
-	MemoryContextDelete(cxt);
-	SPI_finish();
-	PG_RETURN_JSONB_P(result);
+	call.review_id = PG_GETARG_INT64(0);
+	PG_RETURN_JSONB_P(sr_call_in_context(resolve_call, &call, "review"));
 }
 
 /*

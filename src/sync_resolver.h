@@ -241,6 +241,7 @@ extern bool sr_build_array(SrType *t, Datum *elems, bool *nulls, int ndim,
 						   int *dims, Datum *out, char **err);
 extern int	sr_values_compare(SrType *t, SrValue *a, SrValue *b);
 extern bool sr_json_equal(JsonbValue *a, JsonbValue *b);
+extern bool sr_next_member(JsonbIterator **it, JsonbValue *key, JsonbValue *val);
 extern void sr_push_key(JsonbParseState **ps, const char *key);
 extern void sr_push_string(JsonbParseState **ps, const char *s, bool is_key);
 extern void sr_push_elem_string(JsonbParseState **ps, const char *s);
@@ -358,6 +359,10 @@ extern void sr_subxact_begin(SrSubxact *sx);
 extern void sr_subxact_commit(SrSubxact *sx);
 extern void sr_subxact_rollback(SrSubxact *sx);
 extern ErrorData *sr_subxact_catch(SrSubxact *sx);
+extern void sr_subxact_absorb(SrSubxact *sx);
+
+typedef Jsonb *(*SrJsonbCall) (void *arg);
+extern Jsonb *sr_call_in_context(SrJsonbCall fn, void *arg, const char *what);
 extern bool sr_must_rethrow(int sqlerrcode, bool batch, bool opened);
 extern bool sr_is_data_error(int sqlerrcode);
 
