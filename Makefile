@@ -46,6 +46,19 @@ clean-client:
 .PHONY: install-client clean-client
 endif
 
+# `make indent`: format the C sources with clang-format and the checked-in
+# .clang-format (an approximation of pgindent; client/ has its own, with
+# spaces).  `make indent-check` only reports files that would change.
+CLANG_FORMAT ?= clang-format
+INDENT_FILES = $(sort $(wildcard src/*.c src/*.h client/*.c client/*.h))
+.PHONY: indent indent-check
+indent:
+	$(CLANG_FORMAT) -i -style=file $(INDENT_FILES)
+indent-check:
+	@for f in $(INDENT_FILES); do \
+		$(CLANG_FORMAT) -style=file $$f | cmp -s - $$f || echo "$$f"; \
+	done
+
 # The regression suite with the server under valgrind; fuzzing for longer.
 .PHONY: check-valgrind fuzz print-regress
 check-valgrind: deps

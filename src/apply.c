@@ -321,14 +321,13 @@ sr_skipped_write_reason(SrTable *t, SrWriteKind kind)
 }
 
 /*
- * Write the given fields of the row (and stamp updated_at), as the caller.
- * Returns false if the row is locked but the update touched nothing (a
- * BEFORE trigger returned NULL, or a policy FOR UPDATE hides it).
+ * Run the kept UPDATE or INSERT of these fields, as the caller; true if it
+ * wrote the row.
  */
-bool
-sr_try_update_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
+static bool
+write_row(SrTable *t, PlanKind kind, Datum id, Bitmapset *fields, SrValue *values)
 {
-	SPIPlanPtr	plan = get_plan(t, PLAN_UPDATE, fields);
+	SPIPlanPtr	plan = get_plan(t, kind, fields);
 	int			n = bms_num_members(fields) + 1;
 	Datum	   *args = palloc(sizeof(Datum) * n);
 	char	   *nulls = palloc(sizeof(char) * n);
@@ -336,9 +335,21 @@ sr_try_update_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
 
 	fill_params(fields, values, id, args, nulls);
 	rc = SPI_execute_plan(plan, args, nulls, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "could not update row: %s", SPI_result_code_string(rc));
+	if (rc != (kind == PLAN_UPDATE ? SPI_OK_UPDATE : SPI_OK_INSERT))
+		elog(ERROR, "could not %s row: %s", kind == PLAN_UPDATE ? "update" : "insert",
+			 SPI_result_code_string(rc));
 	return SPI_processed == 1;
+}
+
+/*
+ * Write the given fields of the row (and stamp updated_at), as the caller.
+ * Returns false if the row is locked but the update touched nothing (a
+ * BEFORE trigger returned NULL, or a policy FOR UPDATE hides it).
+ */
+bool
+sr_try_update_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
+{
+	return write_row(t, PLAN_UPDATE, id, fields, values);
 }
 
 /* sr_try_update_row, raising an error naming what skipped the update. */
@@ -356,17 +367,7 @@ sr_update_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
 bool
 sr_insert_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
 {
-	SPIPlanPtr	plan = get_plan(t, PLAN_INSERT, fields);
-	int			n = bms_num_members(fields) + 1;
-	Datum	   *args = palloc(sizeof(Datum) * n);
-	char	   *nulls = palloc(sizeof(char) * n);
-	int			rc;
-
-	fill_params(fields, values, id, args, nulls);
-	rc = SPI_execute_plan(plan, args, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not insert row: %s", SPI_result_code_string(rc));
-	return SPI_processed == 1;
+	return write_row(t, PLAN_INSERT, id, fields, values);
 }
 
 /* Prepare and keep a single-parameter statement on the id. */

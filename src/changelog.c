@@ -36,6 +36,19 @@
 
 #include "sync_resolver.h"
 
+/* The status names, in the order of SrStatus. */
+static const char *const status_names[] = {
+	"merged", "review_required", "created", "deleted", "not_found", "rejected"
+};
+
+/* The text of a status (results, change_log.status). */
+const char *
+sr_status_name(SrStatus s)
+{
+	Assert((int) s >= 0 && (int) s < (int) lengthof(status_names));
+	return status_names[s];
+}
+
 /* Feed a length-prefixed byte string to the digest. */
 static void
 digest_bytes(pg_cryptohash_ctx *ctx, char tag, const char *data, uint32 len)

@@ -2,7 +2,7 @@
  *
  * errclass.h
  *	  The one classification of SQLSTATEs shared by the server side
- *	  (sync_api.c: re-throw, or report a change as `rejected`) and the
+ *	  (internal_sql.c: re-throw, or report a change as `rejected`) and the
  *	  client sync-push (client/pgconn.c: retry, or give up).  Plain C with
  *	  no PostgreSQL headers, so that both can include it.
  *

@@ -4,8 +4,7 @@
  *	  The documents a change produces: the result returned to the caller
  *	  (and stored for replay), the audit document of change_log.fields,
  *	  the conflicts and held decisions of a review, and the jsonb
- *	  "key": value builders shared with review.c.  Also the one to-text
- *	  function of the change statuses.
+ *	  "key": value builders shared with review.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,19 +19,6 @@
 #include "utils/numeric.h"
 
 #include "sync_resolver.h"
-
-/* The status names, in the order of SrStatus. */
-static const char *const status_names[] = {
-	"merged", "review_required", "created", "deleted", "not_found", "rejected"
-};
-
-/* The text of a status (results, change_log.status). */
-const char *
-sr_status_name(SrStatus s)
-{
-	Assert((int) s >= 0 && (int) s < (int) lengthof(status_names));
-	return status_names[s];
-}
 
 /* uuid as text. */
 char *

@@ -1,13 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * review.c
- *	  The human side of conflicts.  Queueing a review in
- *	  sync_resolver.review when a change needs a decision; resolving it
- *	  with resolve_review() (one "mobile" or "server" choice per conflicted
+ *	  The human side of conflicts: deciding a review queued in
+ *	  sync_resolver.review (by changelog.c) when a change needed one, with
+ *	  resolve_review() (one "mobile" or "server" choice per conflicted
  *	  field: two buttons, no third option); escalating it to a manager with
- *	  escalate_review(); and the audit readers row_history() and stats(),
- *	  which read the extension's tables as its owner for a caller whose
- *	  rights on the target table they check first.
+ *	  escalate_review().
  *
  *	  A review is decided against the row as it is when the decision is
  *	  made.  If a conflicted field, or a field whose held decision was

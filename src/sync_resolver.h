@@ -134,7 +134,7 @@ typedef struct SrTable
 	SPIPlanPtr	delete_plan;
 	SPIPlanPtr	exists_plan;
 	SPIPlanPtr	prelock_plan;	/* batches: lock many ids in id order */
-	struct SrTable *retired_next;	/* catalog.c: replaced, freed at xact end */
+	struct SrTable *retired_next;	/* cache.c: replaced, freed at xact end */
 } SrTable;
 
 /* A typed value: a Datum of a field's type, or SQL NULL. */
@@ -275,7 +275,8 @@ extern bool sr_delete_row(SrTable *t, Datum id);
 extern bool sr_row_exists(SrTable *t, Datum id);
 extern void sr_lock_rows(SrTable *t, Datum *ids, int n);
 
-/* changelog.c: the identity of a change's payload */
+/* changelog.c: the identity of a change's payload, the records */
+extern const char *sr_status_name(SrStatus s);
 #define SR_DIGEST_LEN 32		/* SHA-256 */
 typedef struct SrPayloadId
 {
@@ -407,7 +408,6 @@ typedef struct SrResolution
 	Jsonb	   *delete_state;	/* delete reviews: base and server values */
 } SrResolution;
 
-extern const char *sr_status_name(SrStatus s);
 extern char *sr_uuid_text(pg_uuid_t *u);
 extern void sr_push_kv_string(JsonbParseState **ps, const char *key, const char *val);
 extern void sr_push_kv_true(JsonbParseState **ps, const char *key);

@@ -263,7 +263,7 @@ fail(const char *fmt,...)
 	ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("fuzz_merge: %s", msg)));
 }
 
-/* sr_policy_name lives in catalog.c, which is not linked in. */
+/* sr_policy_name lives in validate.c, which is not linked in. */
 const char *
 sr_policy_name(SrPolicy p)
 {
@@ -275,7 +275,7 @@ sr_policy_name(SrPolicy p)
 	return p < SR_NUM_POLICIES ? names[p] : "?";
 }
 
-/* Does the catalog accept policy p for a column of type t? (catalog.c) */
+/* Does the catalog accept policy p for a column of type t? (validate.c) */
 static bool
 policy_fits(SrPolicy p, SrType *t)
 {
