@@ -20,11 +20,11 @@
 typedef struct Scan
 {
     const unsigned char *s;
-    size_t      len;
-    size_t      pos;
-    int         depth;
-    char       *err;
-    size_t      errlen;
+    size_t               len;
+    size_t               pos;
+    int                  depth;
+    char                *err;
+    size_t               errlen;
 } Scan;
 
 static bool scan_value(Scan *sc);
@@ -33,13 +33,14 @@ static bool scan_value(Scan *sc);
 static bool
 scan_fail(Scan *sc, const char *fmt, ...)
 {
-    char        what[160];
-    va_list     ap;
+    char    what[160];
+    va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    snprintf(sc->err, sc->errlen, "malformed JSON at byte %zu: %s", sc->pos + 1, what);
+    snprintf(sc->err, sc->errlen, "malformed JSON at byte %zu: %s",
+             sc->pos + 1, what);
     return false;
 }
 
@@ -71,11 +72,11 @@ scan_ws(Scan *sc)
 static long
 hex4(const unsigned char *p)
 {
-    long        v = 0;
+    long v = 0;
 
     for (int i = 0; i < 4; i++)
     {
-        int         c = p[i];
+        int c = p[i];
 
         v <<= 4;
         if (c >= '0' && c <= '9')
@@ -95,7 +96,7 @@ static size_t
 utf8_len(const unsigned char *p, size_t n)
 {
     unsigned char c = p[0];
-    size_t      need;
+    size_t        need;
     unsigned long cp;
 
     if (c < 0x80)
@@ -116,7 +117,8 @@ utf8_len(const unsigned char *p, size_t n)
             return 0;
         cp = (cp << 6) | (p[i] & 0x3f);
     }
-    if ((need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+    if ((need == 3 && cp < 0x800) ||
+        (need == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
         (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
     return need;
@@ -140,10 +142,12 @@ scan_string(Scan *sc)
             return true;
         }
         if (c < 0x20)
-            return scan_fail(sc, "control character 0x%02x in a string must be escaped", c);
+            return scan_fail(sc,
+                             "control character 0x%02x in a string must be escaped",
+                             c);
         if (c >= 0x80)
         {
-            size_t      n = utf8_len(sc->s + sc->pos, sc->len - sc->pos);
+            size_t n = utf8_len(sc->s + sc->pos, sc->len - sc->pos);
 
             if (n == 0)
                 return scan_fail(sc, "invalid UTF-8");
@@ -170,23 +174,26 @@ scan_string(Scan *sc)
             return scan_fail(sc, "invalid escape");
         }
         {
-            long        u = sc->pos + 6 <= sc->len ? hex4(sc->s + sc->pos + 2) : -1;
+            long u = sc->pos + 6 <= sc->len ? hex4(sc->s + sc->pos + 2) : -1;
 
             if (u < 0)
-                return scan_fail(sc, "invalid \\u escape (expected 4 hex digits)");
+                return scan_fail(sc,
+                                 "invalid \\u escape (expected 4 hex digits)");
             if (u == 0)
-                return scan_fail(sc, "\\u0000 is not allowed (PostgreSQL cannot store it)");
+                return scan_fail(
+                    sc, "\\u0000 is not allowed (PostgreSQL cannot store it)");
             if (u >= 0xdc00 && u <= 0xdfff)
                 return scan_fail(sc, "unpaired UTF-16 surrogate \\u%04lx", u);
             if (u >= 0xd800 && u <= 0xdbff)
             {
-                long        lo = -1;
+                long lo = -1;
 
                 if (sc->pos + 12 <= sc->len && sc->s[sc->pos + 6] == '\\' &&
                     sc->s[sc->pos + 7] == 'u')
                     lo = hex4(sc->s + sc->pos + 8);
                 if (lo < 0xdc00 || lo > 0xdfff)
-                    return scan_fail(sc, "unpaired UTF-16 surrogate \\u%04lx", u);
+                    return scan_fail(sc, "unpaired UTF-16 surrogate \\u%04lx",
+                                     u);
                 sc->pos += 6;
             }
             sc->pos += 6;
@@ -198,7 +205,7 @@ scan_string(Scan *sc)
 static bool
 scan_number(Scan *sc)
 {
-    size_t      start = sc->pos;
+    size_t               start = sc->pos;
     const unsigned char *s = sc->s;
 
 #define DIGIT(i) ((i) < sc->len && s[i] >= '0' && s[i] <= '9')
@@ -230,7 +237,7 @@ scan_number(Scan *sc)
             sc->pos++;
     }
     if (DIGIT(sc->pos))
-        goto bad;               /* a leading zero followed by digits */
+        goto bad; /* a leading zero followed by digits */
     return true;
 #undef DIGIT
 bad:
@@ -242,8 +249,8 @@ bad:
 static bool
 scan_container(Scan *sc)
 {
-    bool        object = sc->s[sc->pos] == '{';
-    char        close = object ? '}' : ']';
+    bool object = sc->s[sc->pos] == '{';
+    char close = object ? '}' : ']';
 
     if (++sc->depth > JSON_MAX_DEPTH)
         return scan_fail(sc, "nested deeper than %d levels", JSON_MAX_DEPTH);
@@ -263,7 +270,8 @@ scan_container(Scan *sc)
             {
                 if (sc->pos >= sc->len)
                     return scan_unexpected(sc);
-                return scan_fail(sc, "expected a member name in double quotes");
+                return scan_fail(sc,
+                                 "expected a member name in double quotes");
             }
             if (!scan_string(sc))
                 return false;
@@ -293,7 +301,8 @@ scan_container(Scan *sc)
         }
         if (sc->pos >= sc->len)
             return scan_unexpected(sc);
-        return scan_fail(sc, object ? "expected ',' or '}'" : "expected ',' or ']'");
+        return scan_fail(sc, object ? "expected ',' or '}'"
+                                    : "expected ',' or ']'");
     }
 }
 
@@ -314,15 +323,24 @@ scan_value(Scan *sc)
         case '"':
             return scan_string(sc);
         case '-':
-        case '0': case '1': case '2': case '3': case '4':
-        case '5': case '6': case '7': case '8': case '9':
+        case '0':
+        case '1':
+        case '2':
+        case '3':
+        case '4':
+        case '5':
+        case '6':
+        case '7':
+        case '8':
+        case '9':
             return scan_number(sc);
     }
     for (int i = 0; i < 3; i++)
     {
-        size_t      n = strlen(words[i]);
+        size_t n = strlen(words[i]);
 
-        if (sc->len - sc->pos >= n && memcmp(sc->s + sc->pos, words[i], n) == 0 &&
+        if (sc->len - sc->pos >= n &&
+            memcmp(sc->s + sc->pos, words[i], n) == 0 &&
             (sc->pos + n == sc->len || !isalnum(sc->s[sc->pos + n])))
         {
             sc->pos += n;
@@ -339,7 +357,7 @@ scan_value(Scan *sc)
 bool
 json_syntax_check(const char *s, size_t len, char *err, size_t errlen)
 {
-    Scan        sc = {(const unsigned char *) s, len, 0, 0, err, errlen};
+    Scan sc = {(const unsigned char *) s, len, 0, 0, err, errlen};
 
     if (!scan_value(&sc))
         return false;
@@ -357,14 +375,15 @@ json_object *
 json_parse_text(const char *s, size_t len, bool *ok)
 {
     struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH + 2);
-    json_object *o;
+    json_object         *o;
 
     *ok = false;
     if (tok == NULL)
         return NULL;
     o = json_tokener_parse_ex(tok, s, (int) len);
     if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue)
-        o = json_tokener_parse_ex(tok, "", 1);  /* the end: a bare scalar is complete */
+        o = json_tokener_parse_ex(tok, "",
+                                  1); /* the end: a bare scalar is complete */
     if (json_tokener_get_error(tok) == json_tokener_success &&
         json_tokener_get_parse_end(tok) <= len + 1)
         *ok = true;
@@ -447,10 +466,8 @@ digits(const char **p, int n, int *v)
 static long
 days_from_civil(long y, int m, int d)
 {
-    long        era;
-    long        yoe,
-                doy,
-                doe;
+    long era;
+    long yoe, doy, doe;
 
     y -= m <= 2;
     era = (y >= 0 ? y : y - 399) / 400;
@@ -467,13 +484,14 @@ days_from_civil(long y, int m, int d)
 bool
 iso_timestamp_parse(const char *s, time_t *out)
 {
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    const char *p = s;
-    int         y, mo, d, h, mi, sec = 0, oh = 0, om = 0, sign = 0;
-    bool        leap;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30,
+                                31, 31, 30, 31, 30, 31};
+    const char      *p = s;
+    int              y, mo, d, h, mi, sec = 0, oh = 0, om = 0, sign = 0;
+    bool             leap;
 
-    if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
-        !digits(&p, 2, &d))
+    if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) ||
+        *p++ != '-' || !digits(&p, 2, &d))
         return false;
     if (*p != 'T' && *p != 't' && *p != ' ')
         return false;
@@ -515,8 +533,8 @@ iso_timestamp_parse(const char *s, time_t *out)
         (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 60 ||
         oh > 15 || om > 59)
         return false;
-    *out = (time_t) days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
-        sign * (oh * 3600 + om * 60);
+    *out = (time_t) days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
+           sec - sign * (oh * 3600 + om * 60);
     return true;
 }
 
@@ -524,7 +542,7 @@ iso_timestamp_parse(const char *s, time_t *out)
 static bool
 env_fail(char *err, size_t errlen, const char *fmt, ...)
 {
-    va_list     ap;
+    va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
@@ -536,13 +554,13 @@ env_fail(char *err, size_t errlen, const char *fmt, ...)
 static void
 quote_value(const char *s, char *buf, size_t len)
 {
-    size_t      n = strlen(s);
-    StrBuf      sb;
+    size_t n = strlen(s);
+    StrBuf sb;
 
     sb_init(&sb);
     if (n > 40)
     {
-        char       *cut;
+        char *cut;
 
         n = 40;
         while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
@@ -571,9 +589,10 @@ member(json_object *obj, const char *key, bool *present)
 
 /* Check a required string member; on success *out is its value. */
 static bool
-need_string(json_object *obj, const char *key, const char **out, char *err, size_t errlen)
+need_string(json_object *obj, const char *key, const char **out, char *err,
+            size_t errlen)
 {
-    bool        present;
+    bool         present;
     json_object *v = member(obj, key, &present);
 
     if (!present)
@@ -581,20 +600,22 @@ need_string(json_object *obj, const char *key, const char **out, char *err, size
     if (v == NULL)
         return env_fail(err, errlen, "\"%s\" is null", key);
     if (!json_object_is_type(v, json_type_string))
-        return env_fail(err, errlen, "\"%s\" must be a string, not %s", key, json_kind_word(v));
+        return env_fail(err, errlen, "\"%s\" must be a string, not %s", key,
+                        json_kind_word(v));
     *out = json_object_get_string(v);
     return true;
 }
 
 /* Check a timestamp member (required or optional; null = absent if optional). */
 static bool
-check_timestamp(json_object *obj, const char *key, bool required, char *err, size_t errlen)
+check_timestamp(json_object *obj, const char *key, bool required, char *err,
+                size_t errlen)
 {
-    bool        present;
+    bool         present;
     json_object *v = member(obj, key, &present);
-    const char *s;
-    time_t      t;
-    char        q[80];
+    const char  *s;
+    time_t       t;
+    char         q[80];
 
     if (!required && v == NULL)
         return true;
@@ -604,7 +625,8 @@ check_timestamp(json_object *obj, const char *key, bool required, char *err, siz
     {
         quote_value(s, q, sizeof q);
         return env_fail(err, errlen,
-                        "\"%s\" is not an ISO-8601 timestamp with a UTC offset: %s", key, q);
+                        "\"%s\" is not an ISO-8601 timestamp with a UTC offset: %s",
+                        key, q);
     }
     return true;
 }
@@ -614,14 +636,16 @@ static bool
 check_state(json_object *obj, const char *key, const char *hint, bool *is_null,
             char *err, size_t errlen)
 {
-    bool        present;
+    bool         present;
     json_object *v = member(obj, key, &present);
 
     if (!present)
-        return env_fail(err, errlen, "\"%s\" is missing (use null for %s)", key, hint);
+        return env_fail(err, errlen, "\"%s\" is missing (use null for %s)",
+                        key, hint);
     *is_null = v == NULL;
     if (v != NULL && !json_object_is_type(v, json_type_object))
-        return env_fail(err, errlen, "\"%s\" must be an object or null, not %s", key,
+        return env_fail(err, errlen,
+                        "\"%s\" must be an object or null, not %s", key,
                         json_kind_word(v));
     return true;
 }
@@ -630,14 +654,15 @@ check_state(json_object *obj, const char *key, const char *hint, bool *is_null,
 static bool
 check_members(json_object *obj, char *err, size_t errlen)
 {
-    const char *s;
-    const char *idkey = "id";
+    const char  *s;
+    const char  *idkey = "id";
     json_object *v;
-    bool        present, base_null, new_null;
-    char        q[80];
+    bool         present, base_null, new_null;
+    char         q[80];
 
     if (!json_object_is_type(obj, json_type_object))
-        return env_fail(err, errlen, "expected a JSON object, not %s", json_kind_word(obj));
+        return env_fail(err, errlen, "expected a JSON object, not %s",
+                        json_kind_word(obj));
     if (!need_string(obj, "change_id", &s, err, errlen))
         return false;
     if (!uuid_check(s))
@@ -657,21 +682,25 @@ check_members(json_object *obj, char *err, size_t errlen)
     }
     if (v == NULL)
         return env_fail(err, errlen, "\"id\" (or \"sys_id\") is missing");
-    if (!json_object_is_type(v, json_type_string) && !json_object_is_type(v, json_type_int) &&
+    if (!json_object_is_type(v, json_type_string) &&
+        !json_object_is_type(v, json_type_int) &&
         !json_object_is_type(v, json_type_double))
-        return env_fail(err, errlen, "\"%s\" must be a string or a number, not %s", idkey,
+        return env_fail(err, errlen,
+                        "\"%s\" must be a string or a number, not %s", idkey,
                         json_kind_word(v));
     if (!check_state(obj, "base_state", "a create", &base_null, err, errlen) ||
         !check_state(obj, "new_state", "a delete", &new_null, err, errlen))
         return false;
     if (base_null && new_null)
-        return env_fail(err, errlen, "\"base_state\" and \"new_state\" are both null");
+        return env_fail(err, errlen,
+                        "\"base_state\" and \"new_state\" are both null");
     if (!check_timestamp(obj, "queued_at", true, err, errlen) ||
         !check_timestamp(obj, "edited_at", false, err, errlen))
         return false;
     v = member(obj, "actor", &present);
     if (v != NULL && !json_object_is_type(v, json_type_string))
-        return env_fail(err, errlen, "\"actor\" must be a string, not %s", json_kind_word(v));
+        return env_fail(err, errlen, "\"actor\" must be a string, not %s",
+                        json_kind_word(v));
     return true;
 }
 
@@ -683,13 +712,14 @@ bool
 envelope_check(const char *line, size_t len, char *err, size_t errlen)
 {
     json_object *obj;
-    bool        ok;
+    bool         ok;
 
     if (!json_syntax_check(line, len, err, errlen))
         return false;
     obj = json_parse_text(line, len, &ok);
     if (!ok)
-        return env_fail(err, errlen, "malformed JSON (json-c could not parse it)");
+        return env_fail(err, errlen,
+                        "malformed JSON (json-c could not parse it)");
     ok = check_members(obj, err, errlen);
     json_object_put(obj);
     return ok;

@@ -23,13 +23,13 @@
 /* What one flush run did, for the summary and the exit status. */
 typedef struct FlushRun
 {
-    Queue      *q;
+    Queue         *q;
     const Options *opt;
-    size_t      counts[ST__COUNT];  /* outcomes of this run by state */
-    size_t      replayed;
-    size_t      sent;
-    size_t      n_todo;
-    int         batches;
+    size_t         counts[ST__COUNT]; /* outcomes of this run by state */
+    size_t         replayed;
+    size_t         sent;
+    size_t         n_todo;
+    int            batches;
 } FlushRun;
 
 /* A member of a result object as a string, or NULL. */
@@ -38,26 +38,29 @@ get_str(json_object *o, const char *key)
 {
     json_object *v;
 
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+    if (!json_object_object_get_ex(o, key, &v) ||
+        !json_object_is_type(v, json_type_string))
         return NULL;
     return json_object_get_string(v);
 }
 
 /* Append one outcome record (a line of outcomes.ndjson) for entry e. */
 static void
-outcome_line(StrBuf *sb, const QueueEntry *e, ChangeState st, const char *status,
-             bool replayed, json_object *result)
+outcome_line(StrBuf *sb, const QueueEntry *e, ChangeState st,
+             const char *status, bool replayed, json_object *result)
 {
-    char        at[32];
+    char at[32];
 
     format_utc(time(NULL), at, sizeof at);
-    sb_printf(sb, "{\"line\":%ld,\"change_id\":\"%s\",\"state\":\"%s\",\"status\":",
+    sb_printf(sb,
+              "{\"line\":%ld,\"change_id\":\"%s\",\"state\":\"%s\",\"status\":",
               e->line, e->change_id, state_name(st));
     sb_json_string(sb, status);
     sb_printf(sb, ",\"replayed\":%s,\"at\":\"%s\",\"result\":%s}\n",
               replayed ? "true" : "false", at,
-              json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN |
-                                             JSON_C_TO_STRING_NOSLASHESCAPE));
+              json_object_to_json_string_ext(result,
+                                             JSON_C_TO_STRING_PLAIN |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* Tell about one change's outcome: its JSON record, or a line if it needs attention. */
@@ -77,23 +80,24 @@ report(FlushRun *run, const QueueEntry *e, ChangeState st, json_object *result,
     {
         case ST_REJECTED:
             s = get_str(result, "reason");
-            printf("line %ld: rejected: %s [change %s]\n", e->line, s ? s : "(no reason given)",
-                   e->change_id);
+            printf("line %ld: rejected: %s [change %s]\n", e->line,
+                   s ? s : "(no reason given)", e->change_id);
             break;
         case ST_REVIEW_REQUIRED:
-            {
-                json_object *v;
+        {
+            json_object *v;
 
-                if (json_object_object_get_ex(result, "review_id", &v))
-                    printf("line %ld: review_required: review_id %s [change %s]\n", e->line,
-                           json_object_get_string(v), e->change_id);
-                else
-                    printf("line %ld: review_required [change %s]\n", e->line, e->change_id);
-            }
-            break;
+            if (json_object_object_get_ex(result, "review_id", &v))
+                printf("line %ld: review_required: review_id %s [change %s]\n",
+                       e->line, json_object_get_string(v), e->change_id);
+            else
+                printf("line %ld: review_required [change %s]\n", e->line,
+                       e->change_id);
+        }
+        break;
         case ST_NOT_FOUND:
-            printf("line %ld: not_found: the row does not exist [change %s]\n", e->line,
-                   e->change_id);
+            printf("line %ld: not_found: the row does not exist [change %s]\n",
+                   e->line, e->change_id);
             break;
         default:
             break;
@@ -107,31 +111,34 @@ report(FlushRun *run, const QueueEntry *e, ChangeState st, json_object *result,
  * results do not match or the write fails.
  */
 static bool
-record_batch(FlushRun *run, QueueEntry **todo, char **rows, int n, char *err, size_t errlen)
+record_batch(FlushRun *run, QueueEntry **todo, char **rows, int n, char *err,
+             size_t errlen)
 {
     json_object **res = xmalloc(sizeof *res * (size_t) n);
-    ChangeState *st = xmalloc(sizeof *st * (size_t) n);
-    size_t     *off = xmalloc(sizeof *off * (size_t) (n + 1));
-    StrBuf      sb;
-    bool        ok = true;
-    int         k;
+    ChangeState  *st = xmalloc(sizeof *st * (size_t) n);
+    size_t       *off = xmalloc(sizeof *off * (size_t) (n + 1));
+    StrBuf        sb;
+    bool          ok = true;
+    int           k;
 
     sb_init(&sb);
     for (k = 0; k < n; k++)
         res[k] = NULL;
     for (k = 0; ok && k < n; k++)
     {
-        bool        parsed;
-        const char *status, *cid;
+        bool         parsed;
+        const char  *status, *cid;
         json_object *v;
-        bool        replayed = false;
+        bool         replayed = false;
 
         res[k] = json_parse_text(rows[k], strlen(rows[k]), &parsed);
         status = parsed ? get_str(res[k], "status") : NULL;
         cid = parsed ? get_str(res[k], "change_id") : NULL;
-        if (status == NULL || cid == NULL || strcasecmp(cid, todo[k]->change_id) != 0)
+        if (status == NULL || cid == NULL ||
+            strcasecmp(cid, todo[k]->change_id) != 0)
         {
-            snprintf(err, errlen, "unexpected result from the server for line %ld: %.200s",
+            snprintf(err, errlen,
+                     "unexpected result from the server for line %ld: %.200s",
                      todo[k]->line, rows[k]);
             ok = false;
             break;
@@ -154,7 +161,8 @@ record_batch(FlushRun *run, QueueEntry **todo, char **rows, int n, char *err, si
     {
         todo[k]->state = st[k];
         run->counts[st[k]]++;
-        report(run, todo[k], st[k], res[k], sb.data + off[k], off[k + 1] - off[k]);
+        report(run, todo[k], st[k], res[k], sb.data + off[k],
+               off[k + 1] - off[k]);
     }
     if (ok)
     {
@@ -172,18 +180,20 @@ record_batch(FlushRun *run, QueueEntry **todo, char **rows, int n, char *err, si
 
 /* Record a change the server could not even read as rejected (locally). */
 static bool
-record_local_rejection(FlushRun *run, QueueEntry *e, const char *why, char *err, size_t errlen)
+record_local_rejection(FlushRun *run, QueueEntry *e, const char *why,
+                       char *err, size_t errlen)
 {
     json_object *r = json_object_new_object();
-    StrBuf      reason, row;
-    char       *rows[1];
-    bool        ok;
+    StrBuf       reason, row;
+    char        *rows[1];
+    bool         ok;
 
     sb_init(&reason);
     sb_init(&row);
     sb_printf(&reason, "the server could not read the envelope: %s", why);
     json_object_object_add(r, "status", json_object_new_string("rejected"));
-    json_object_object_add(r, "change_id", json_object_new_string(e->change_id));
+    json_object_object_add(r, "change_id",
+                           json_object_new_string(e->change_id));
     json_object_object_add(r, "reason", json_object_new_string(reason.data));
     json_object_object_add(r, "local", json_object_new_boolean(1));
     sb_puts(&row, json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
@@ -199,7 +209,7 @@ record_local_rejection(FlushRun *run, QueueEntry *e, const char *why, char *err,
 static char *
 batch_text(QueueEntry **todo, int n)
 {
-    StrBuf      sb;
+    StrBuf sb;
 
     sb_init(&sb);
     sb_puts(&sb, "[");
@@ -217,7 +227,8 @@ batch_text(QueueEntry **todo, int n)
 static size_t
 attention(const size_t *counts)
 {
-    return counts[ST_REVIEW_REQUIRED] + counts[ST_REJECTED] + counts[ST_NOT_FOUND];
+    return counts[ST_REVIEW_REQUIRED] + counts[ST_REJECTED] +
+           counts[ST_NOT_FOUND];
 }
 
 /* The summary line on stdout (not with --json). */
@@ -229,8 +240,9 @@ summary(const FlushRun *run)
     printf("flushed %zu of %zu pending changes in %d batch%s: %zu synced (%zu replayed), "
            "%zu review_required, %zu rejected, %zu not_found; %zu pending\n",
            run->sent, run->n_todo, run->batches, run->batches == 1 ? "" : "es",
-           run->counts[ST_SYNCED], run->replayed, run->counts[ST_REVIEW_REQUIRED],
-           run->counts[ST_REJECTED], run->counts[ST_NOT_FOUND], run->n_todo - run->sent);
+           run->counts[ST_SYNCED], run->replayed,
+           run->counts[ST_REVIEW_REQUIRED], run->counts[ST_REJECTED],
+           run->counts[ST_NOT_FOUND], run->n_todo - run->sent);
     fflush(stdout);
 }
 
@@ -248,13 +260,14 @@ changes(size_t n)
 static int
 send_all(FlushRun *run, QueueEntry **todo, Pusher *p)
 {
-    size_t      i = 0, solo_until = 0;
-    int         batch = run->opt->batch_size;
-    char        err[600], why[700];
+    size_t i = 0, solo_until = 0;
+    int    batch = run->opt->batch_size;
+    char   err[600], why[700];
 
     while (i < run->n_todo)
     {
-        int         n = run->n_todo - i < (size_t) batch ? (int) (run->n_todo - i) : batch;
+        int n =
+            run->n_todo - i < (size_t) batch ? (int) (run->n_todo - i) : batch;
         char       *text, **rows;
         SendOutcome oc;
 
@@ -269,16 +282,18 @@ send_all(FlushRun *run, QueueEntry **todo, Pusher *p)
                 if (!record_batch(run, todo + i, rows, n, err, sizeof err))
                 {
                     pusher_free_rows(rows, n);
-                    msg("%s; the batch is left pending (re-sending it is safe)", err);
+                    msg("%s; the batch is left pending (re-sending it is safe)",
+                        err);
                     return EXIT_USAGE;
                 }
                 pusher_free_rows(rows, n);
                 pusher_progressed(p);
                 i += (size_t) n;
                 run->batches++;
-                progress_update("sent %zu of %zu changes: %zu synced, %zu need attention",
-                                run->sent, run->n_todo, run->counts[ST_SYNCED],
-                                attention(run->counts));
+                progress_update(
+                    "sent %zu of %zu changes: %zu synced, %zu need attention",
+                    run->sent, run->n_todo, run->counts[ST_SYNCED],
+                    attention(run->counts));
                 break;
             case SEND_TIMEOUT:
             case SEND_RETRY:
@@ -286,7 +301,8 @@ send_all(FlushRun *run, QueueEntry **todo, Pusher *p)
                 if (oc == SEND_TIMEOUT && n > 1)
                 {
                     batch = (n + 1) / 2;
-                    snprintf(why, sizeof why, "%s; next batches of %d", err, batch);
+                    snprintf(why, sizeof why, "%s; next batches of %d", err,
+                             batch);
                 }
                 if (!pusher_wait(p, why))
                 {
@@ -294,7 +310,8 @@ send_all(FlushRun *run, QueueEntry **todo, Pusher *p)
                     summary(run);
                     msg("gave up: could not get through to the database within the deadline "
                         "(%g s; last error: %s); %s left pending",
-                        run->opt->push.deadline, err, changes(run->n_todo - run->sent));
+                        run->opt->push.deadline, err,
+                        changes(run->n_todo - run->sent));
                     return EXIT_UNREACHABLE;
                 }
                 break;
@@ -306,7 +323,8 @@ send_all(FlushRun *run, QueueEntry **todo, Pusher *p)
                     solo_until = i + (size_t) n;
                     break;
                 }
-                if (!record_local_rejection(run, todo[i], err, why, sizeof why))
+                if (!record_local_rejection(run, todo[i], err, why,
+                                            sizeof why))
                 {
                     msg("%s; the change is left pending", why);
                     return EXIT_USAGE;
@@ -317,7 +335,8 @@ send_all(FlushRun *run, QueueEntry **todo, Pusher *p)
             case SEND_UNREACHABLE:
                 progress_end();
                 summary(run);
-                msg("%s (not retrying); %s left pending", err, changes(run->n_todo - run->sent));
+                msg("%s (not retrying); %s left pending", err,
+                    changes(run->n_todo - run->sent));
                 return EXIT_UNREACHABLE;
             case SEND_FATAL:
                 progress_end();
@@ -340,11 +359,11 @@ send_all(FlushRun *run, QueueEntry **todo, Pusher *p)
 int
 cmd_flush(const char *path, const Options *opt)
 {
-    Queue       q;
+    Queue        q;
     QueueEntry **todo = NULL;
-    FlushRun    run;
-    Pusher     *p;
-    int         rc;
+    FlushRun     run;
+    Pusher      *p;
+    int          rc;
 
     memset(&run, 0, sizeof run);
     run.q = &q;

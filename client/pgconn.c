@@ -22,7 +22,7 @@
 
 #include "../src/errclass.h"
 
-#define BATCH_SQL \
+#define BATCH_SQL                                                      \
     "SELECT b.r::text FROM sync_resolver.sync_apply_batch($1::jsonb) " \
     "WITH ORDINALITY AS b(r, n) ORDER BY b.n"
 
@@ -30,8 +30,8 @@ struct Pusher
 {
     PushOptions opt;
     PGconn     *conn;
-    double      failing_since;  /* mono_now() of the first failure, or -1 */
-    int         attempt;        /* retries since the last success */
+    double      failing_since; /* mono_now() of the first failure, or -1 */
+    int         attempt;       /* retries since the last success */
 };
 
 /* Does s look like a conninfo string or URI (not a bare database name)? */
@@ -39,14 +39,14 @@ static bool
 is_conninfo(const char *s)
 {
     return strchr(s, '=') != NULL || strncmp(s, "postgresql://", 13) == 0 ||
-        strncmp(s, "postgres://", 11) == 0;
+           strncmp(s, "postgres://", 11) == 0;
 }
 
 /* Check a --dbname value up front, so that a typo is a usage error. */
 bool
 conninfo_check(const char *conninfo)
 {
-    char       *err = NULL;
+    char             *err = NULL;
     PQconninfoOption *opts;
 
     if (conninfo == NULL || !is_conninfo(conninfo))
@@ -72,7 +72,7 @@ conninfo_check(const char *conninfo)
 Pusher *
 pusher_new(const PushOptions *opt)
 {
-    Pusher     *p = xmalloc(sizeof *p);
+    Pusher         *p = xmalloc(sizeof *p);
     struct timespec ts;
 
     p->opt = *opt;
@@ -118,10 +118,13 @@ short_reason(const char *m, char *out, size_t len)
 static bool
 transient_fatal(const char *m)
 {
-    static const char *const pats[] = {
-        "database system is", "too many clients", "connection slots are reserved",
-        "terminating connection", "out of memory", "could not fork", NULL
-    };
+    static const char *const pats[] = {"database system is",
+                                       "too many clients",
+                                       "connection slots are reserved",
+                                       "terminating connection",
+                                       "out of memory",
+                                       "could not fork",
+                                       NULL};
 
     for (int i = 0; pats[i]; i++)
         if (strstr(m, pats[i]) != NULL)
@@ -140,12 +143,14 @@ static SendOutcome
 classify(Pusher *p, PGresult *res, char *err, size_t errlen)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    bool        dead = PQstatus(p->conn) != CONNECTION_OK;
-    char        why[400];
+    const char *primary =
+        res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    bool dead = PQstatus(p->conn) != CONNECTION_OK;
+    char why[400];
 
     if (primary == NULL)
-        short_reason(res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn), why, sizeof why);
+        short_reason(res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn),
+                     why, sizeof why);
     else
         snprintf(why, sizeof why, "%s", primary);
     if (*why == '\0')
@@ -156,8 +161,10 @@ classify(Pusher *p, PGresult *res, char *err, size_t errlen)
         snprintf(err, errlen, "%s%s", dead ? "connection lost: " : "", why);
 
     /* a lost session (connection error, shutdown, terminated): reconnect */
-    if (dead || (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) &&
-                 sr_errclass(state) == SR_ERR_RETRY))
+    if (dead ||
+        (state &&
+         (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) &&
+         sr_errclass(state) == SR_ERR_RETRY))
     {
         PQfinish(p->conn);
         p->conn = NULL;
@@ -198,7 +205,9 @@ connect_db(Pusher *p, char *err, size_t errlen)
     if (getenv("PGCONNECT_TIMEOUT") == NULL)
     {
         /* a connection attempt must not outlast the deadline by much */
-        double      t = p->opt.deadline < 2 ? 2 : p->opt.deadline > 10 ? 10 : p->opt.deadline;
+        double t = p->opt.deadline < 2    ? 2
+                   : p->opt.deadline > 10 ? 10
+                                          : p->opt.deadline;
 
         snprintf(timeout, sizeof timeout, "%d", (int) ceil(t));
         keys[k] = "connect_timeout", vals[k++] = timeout;
@@ -217,10 +226,11 @@ connect_db(Pusher *p, char *err, size_t errlen)
     if (PQstatus(p->conn) != CONNECTION_OK)
     {
         const char *m = PQerrorMessage(p->conn);
-        bool        transient = strstr(m, "FATAL:") == NULL || transient_fatal(m);
+        bool transient = strstr(m, "FATAL:") == NULL || transient_fatal(m);
 
         short_reason(m, why, sizeof why);
-        if (strcmp(why, "No such file or directory") == 0 || strcmp(why, "Connection refused") == 0)
+        if (strcmp(why, "No such file or directory") == 0 ||
+            strcmp(why, "Connection refused") == 0)
             snprintf(err, errlen, "no server is listening: %s", why);
         else
             snprintf(err, errlen, "could not connect: %s", why);
@@ -233,7 +243,8 @@ connect_db(Pusher *p, char *err, size_t errlen)
         char        sql[64];
         SendOutcome oc;
 
-        snprintf(sql, sizeof sql, "SET statement_timeout = %ld", p->opt.statement_timeout_ms);
+        snprintf(sql, sizeof sql, "SET statement_timeout = %ld",
+                 p->opt.statement_timeout_ms);
         res = PQexec(p->conn, sql);
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
         {
@@ -262,7 +273,8 @@ pusher_send_batch(Pusher *p, const char *json_array, int expect, char ***rows,
     *rows = NULL;
     if (p->conn == NULL && (oc = connect_db(p, err, errlen)) != SEND_OK)
         return oc;
-    res = PQexecParams(p->conn, BATCH_SQL, 1, NULL, &json_array, NULL, NULL, 0);
+    res =
+        PQexecParams(p->conn, BATCH_SQL, 1, NULL, &json_array, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
     {
         oc = classify(p, res, err, errlen);
@@ -272,7 +284,8 @@ pusher_send_batch(Pusher *p, const char *json_array, int expect, char ***rows,
     n = PQntuples(res);
     if (n != expect || PQnfields(res) != 1)
     {
-        snprintf(err, errlen, "the server answered %d results for %d changes", n, expect);
+        snprintf(err, errlen, "the server answered %d results for %d changes",
+                 n, expect);
         PQclear(res);
         return SEND_FATAL;
     }
@@ -302,8 +315,8 @@ pusher_free_rows(char **rows, int n)
 bool
 pusher_wait(Pusher *p, const char *reason)
 {
-    double      now = mono_now();
-    double      left, cap, delay;
+    double now = mono_now();
+    double left, cap, delay;
 
     if (p->failing_since < 0)
         p->failing_since = now;
@@ -318,7 +331,8 @@ pusher_wait(Pusher *p, const char *reason)
     delay = cap * ((double) random() / RAND_MAX);
     if (delay > left)
         delay = left;
-    msg("waiting %.1f s for the database (%s), deadline in %.0f s", delay, reason, ceil(left));
+    msg("waiting %.1f s for the database (%s), deadline in %.0f s", delay,
+        reason, ceil(left));
     sleep_seconds(delay);
     return true;
 }

@@ -34,9 +34,9 @@
 
 #define QUEUE_MAGIC "sync-push queue 1\n"
 
-static const char *const state_names[ST__COUNT] = {
-    "pending", "synced", "review_required", "rejected", "not_found"
-};
+static const char *const state_names[ST__COUNT] = {"pending", "synced",
+                                                   "review_required",
+                                                   "rejected", "not_found"};
 
 /* The name of a state, as in status output and the outcomes journal. */
 const char *
@@ -75,7 +75,8 @@ sync_fd(Queue *q, int fd, const char *what)
 {
     if (fsync(fd) != 0)
     {
-        msg("queue \"%s\": could not fsync %s: %s", q->path, what, strerror(errno));
+        msg("queue \"%s\": could not fsync %s: %s", q->path, what,
+            strerror(errno));
         return false;
     }
     return true;
@@ -85,12 +86,13 @@ sync_fd(Queue *q, int fd, const char *what)
 static bool
 sync_parent(const char *path)
 {
-    char       *copy = xstrdup(path);
-    int         fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    bool        ok = fd >= 0 && fsync(fd) == 0;
+    char *copy = xstrdup(path);
+    int   fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool  ok = fd >= 0 && fsync(fd) == 0;
 
     if (!ok)
-        msg("could not fsync the directory of \"%s\": %s", path, strerror(errno));
+        msg("could not fsync the directory of \"%s\": %s", path,
+            strerror(errno));
     if (fd >= 0)
         close(fd);
     free(copy);
@@ -101,10 +103,10 @@ sync_parent(const char *path)
 static bool
 dir_is_fresh(int dirfd)
 {
-    int         fd = dup(dirfd);
-    DIR        *d = fd >= 0 ? fdopendir(fd) : NULL;
+    int            fd = dup(dirfd);
+    DIR           *d = fd >= 0 ? fdopendir(fd) : NULL;
     struct dirent *e;
-    bool        fresh = true;
+    bool           fresh = true;
 
     if (d == NULL)
     {
@@ -118,7 +120,8 @@ dir_is_fresh(int dirfd)
         const char *n = e->d_name;
 
         if (strcmp(n, ".") != 0 && strcmp(n, "..") != 0 &&
-            strcmp(n, "changes.ndjson") != 0 && strcmp(n, "outcomes.ndjson") != 0 &&
+            strcmp(n, "changes.ndjson") != 0 &&
+            strcmp(n, "outcomes.ndjson") != 0 &&
             strcmp(n, "flush.lock") != 0 && strncmp(n, "VERSION.tmp", 11) != 0)
             fresh = false;
     }
@@ -130,10 +133,11 @@ dir_is_fresh(int dirfd)
 static bool
 create_files(Queue *q)
 {
-    static const char *const files[] = {"changes.ndjson", "outcomes.ndjson", "flush.lock"};
-    char        tmp[64];
-    int         fd;
-    ssize_t     n;
+    static const char *const files[] = {"changes.ndjson", "outcomes.ndjson",
+                                        "flush.lock"};
+    char                     tmp[64];
+    int                      fd;
+    ssize_t                  n;
 
     if (!dir_is_fresh(q->dirfd))
     {
@@ -145,7 +149,8 @@ create_files(Queue *q)
         fd = openat(q->dirfd, files[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0 || fsync(fd) != 0)
         {
-            msg("queue \"%s\": could not create %s: %s", q->path, files[i], strerror(errno));
+            msg("queue \"%s\": could not create %s: %s", q->path, files[i],
+                strerror(errno));
             if (fd >= 0)
                 close(fd);
             return false;
@@ -156,7 +161,8 @@ create_files(Queue *q)
     fd = openat(q->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
     {
-        msg("queue \"%s\": could not create VERSION: %s", q->path, strerror(errno));
+        msg("queue \"%s\": could not create VERSION: %s", q->path,
+            strerror(errno));
         return false;
     }
     n = write(fd, QUEUE_MAGIC, strlen(QUEUE_MAGIC));
@@ -173,7 +179,8 @@ create_files(Queue *q)
         return false;
     if (renameat(q->dirfd, tmp, q->dirfd, "VERSION") != 0)
     {
-        msg("queue \"%s\": could not create VERSION: %s", q->path, strerror(errno));
+        msg("queue \"%s\": could not create VERSION: %s", q->path,
+            strerror(errno));
         return false;
     }
     return sync_fd(q, q->dirfd, "the queue directory");
@@ -183,9 +190,9 @@ create_files(Queue *q)
 static bool
 check_version(Queue *q, bool create)
 {
-    char        buf[64];
-    int         fd = openat(q->dirfd, "VERSION", O_RDONLY | O_CLOEXEC);
-    ssize_t     n;
+    char    buf[64];
+    int     fd = openat(q->dirfd, "VERSION", O_RDONLY | O_CLOEXEC);
+    ssize_t n;
 
     if (fd < 0)
     {
@@ -197,9 +204,11 @@ check_version(Queue *q, bool create)
     }
     n = read(fd, buf, sizeof buf - 1);
     close(fd);
-    if (n < 0 || (size_t) n != strlen(QUEUE_MAGIC) || memcmp(buf, QUEUE_MAGIC, n) != 0)
+    if (n < 0 || (size_t) n != strlen(QUEUE_MAGIC) ||
+        memcmp(buf, QUEUE_MAGIC, n) != 0)
     {
-        msg("\"%s\" is not a sync-push queue of this version (VERSION file differs)", q->path);
+        msg("\"%s\" is not a sync-push queue of this version (VERSION file differs)",
+            q->path);
         return false;
     }
     return true;
@@ -209,10 +218,11 @@ check_version(Queue *q, bool create)
 static int
 open_member(Queue *q, const char *name, int flags)
 {
-    int         fd = openat(q->dirfd, name, flags | O_CLOEXEC, 0600);
+    int fd = openat(q->dirfd, name, flags | O_CLOEXEC, 0600);
 
     if (fd < 0)
-        msg("queue \"%s\": could not open %s: %s", q->path, name, strerror(errno));
+        msg("queue \"%s\": could not open %s: %s", q->path, name,
+            strerror(errno));
     return fd;
 }
 
@@ -235,7 +245,8 @@ queue_open(Queue *q, const char *path, bool create)
         }
         else if (errno != EEXIST)
         {
-            msg("could not create queue directory \"%s\": %s", path, strerror(errno));
+            msg("could not create queue directory \"%s\": %s", path,
+                strerror(errno));
             return false;
         }
     }
@@ -272,14 +283,15 @@ read_all(Queue *q, int fd, const char *name, size_t *len)
 
     if (fstat(fd, &st) != 0)
     {
-        msg("queue \"%s\": could not stat %s: %s", q->path, name, strerror(errno));
+        msg("queue \"%s\": could not stat %s: %s", q->path, name,
+            strerror(errno));
         return NULL;
     }
     cap = (size_t) st.st_size + 1;
     buf = xmalloc(cap);
     for (;;)
     {
-        ssize_t     r;
+        ssize_t r;
 
         if (n + 1 >= cap)
             buf = xrealloc(buf, cap *= 2);
@@ -288,7 +300,8 @@ read_all(Queue *q, int fd, const char *name, size_t *len)
         {
             if (errno == EINTR)
                 continue;
-            msg("queue \"%s\": could not read %s: %s", q->path, name, strerror(errno));
+            msg("queue \"%s\": could not read %s: %s", q->path, name,
+                strerror(errno));
             free(buf);
             return NULL;
         }
@@ -314,7 +327,8 @@ repair_tail(Queue *q, int fd, const char *name)
 
     if (fstat(fd, &st) != 0)
     {
-        msg("queue \"%s\": could not stat %s: %s", q->path, name, strerror(errno));
+        msg("queue \"%s\": could not stat %s: %s", q->path, name,
+            strerror(errno));
         return false;
     }
     end = st.st_size;
@@ -322,9 +336,9 @@ repair_tail(Queue *q, int fd, const char *name)
         return true;
     while (end > 0)
     {
-        size_t      chunk = end > (off_t) sizeof buf ? sizeof buf : (size_t) end;
-        ssize_t     r = pread(fd, buf, chunk, end - (off_t) chunk);
-        size_t      i;
+        size_t  chunk = end > (off_t) sizeof buf ? sizeof buf : (size_t) end;
+        ssize_t r = pread(fd, buf, chunk, end - (off_t) chunk);
+        size_t  i;
 
         if (r != (ssize_t) chunk)
         {
@@ -345,7 +359,8 @@ repair_tail(Queue *q, int fd, const char *name)
         return true;
     if (ftruncate(fd, keep) != 0)
     {
-        msg("queue \"%s\": could not truncate %s: %s", q->path, name, strerror(errno));
+        msg("queue \"%s\": could not truncate %s: %s", q->path, name,
+            strerror(errno));
         return false;
     }
     msg("queue \"%s\": dropped the incomplete last line of %s (%lld bytes left by an interrupted write)",
@@ -362,12 +377,13 @@ append_durably(Queue *q, int fd, const char *name, const char *buf, size_t len)
 
     if (fstat(fd, &st) != 0)
     {
-        msg("queue \"%s\": could not stat %s: %s", q->path, name, strerror(errno));
+        msg("queue \"%s\": could not stat %s: %s", q->path, name,
+            strerror(errno));
         return false;
     }
     while (done < len)
     {
-        ssize_t     w = write(fd, buf + done, len - done);
+        ssize_t w = write(fd, buf + done, len - done);
 
         if (w < 0 && errno == EINTR)
             continue;
@@ -383,7 +399,8 @@ append_durably(Queue *q, int fd, const char *name, const char *buf, size_t len)
     }
     if (fsync(fd) != 0)
     {
-        msg("queue \"%s\": could not fsync %s: %s", q->path, name, strerror(errno));
+        msg("queue \"%s\": could not fsync %s: %s", q->path, name,
+            strerror(errno));
         if (ftruncate(fd, st.st_size) == 0)
             (void) fsync(fd);
         return false;
@@ -395,7 +412,7 @@ append_durably(Queue *q, int fd, const char *name, const char *buf, size_t len)
 bool
 queue_append_changes(Queue *q, const char *buf, size_t len)
 {
-    bool        ok;
+    bool ok;
 
     if (flock(q->changes_fd, LOCK_EX) != 0)
     {
@@ -403,7 +420,7 @@ queue_append_changes(Queue *q, const char *buf, size_t len)
         return false;
     }
     ok = repair_tail(q, q->changes_fd, "changes.ndjson") &&
-        append_durably(q, q->changes_fd, "changes.ndjson", buf, len);
+         append_durably(q, q->changes_fd, "changes.ndjson", buf, len);
     flock(q->changes_fd, LOCK_UN);
     return ok;
 }
@@ -412,8 +429,8 @@ queue_append_changes(Queue *q, const char *buf, size_t len)
 bool
 queue_lock_flush(Queue *q)
 {
-    char        pid[32];
-    ssize_t     n;
+    char    pid[32];
+    ssize_t n;
 
     if (flock(q->flush_fd, LOCK_EX | LOCK_NB) != 0)
     {
@@ -425,13 +442,14 @@ queue_lock_flush(Queue *q)
         n = pread(q->flush_fd, pid, sizeof pid - 1, 0);
         pid[n > 0 ? n : 0] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
-        msg("queue \"%s\" is being flushed by another sync-push (pid %s)", q->path,
-            *pid ? pid : "unknown");
+        msg("queue \"%s\" is being flushed by another sync-push (pid %s)",
+            q->path, *pid ? pid : "unknown");
         return false;
     }
     n = snprintf(pid, sizeof pid, "%ld\n", (long) getpid());
     if (ftruncate(q->flush_fd, 0) != 0 || pwrite(q->flush_fd, pid, n, 0) != n)
-        msg("queue \"%s\": could not write the pid to flush.lock: %s", q->path, strerror(errno));
+        msg("queue \"%s\": could not write the pid to flush.lock: %s", q->path,
+            strerror(errno));
     return true;
 }
 
@@ -446,10 +464,10 @@ queue_repair_outcomes(Queue *q)
 static bool
 load_entry(QueueEntry *e, long line, const char *text, size_t len)
 {
-    bool        ok;
+    bool         ok;
     json_object *obj = json_parse_text(text, len, &ok);
     json_object *v;
-    const char *s;
+    const char  *s;
 
     e->line = line;
     e->text = xmalloc(len + 1);
@@ -460,11 +478,12 @@ load_entry(QueueEntry *e, long line, const char *text, size_t len)
     e->queued_at = 0;
     e->change_id[0] = '\0';
     ok = ok && json_object_object_get_ex(obj, "change_id", &v) &&
-        (s = json_object_get_string(v)) != NULL && uuid_check(s);
+         (s = json_object_get_string(v)) != NULL && uuid_check(s);
     if (ok)
         uuid_lower(s, e->change_id);
     ok = ok && json_object_object_get_ex(obj, "queued_at", &v) &&
-        (s = json_object_get_string(v)) != NULL && iso_timestamp_parse(s, &e->queued_at);
+         (s = json_object_get_string(v)) != NULL &&
+         iso_timestamp_parse(s, &e->queued_at);
     json_object_put(obj);
     return ok;
 }
@@ -473,10 +492,10 @@ load_entry(QueueEntry *e, long line, const char *text, size_t len)
 static bool
 load_changes(Queue *q)
 {
-    size_t      len, cap = 0;
-    char       *buf, *p, *nl;
-    long        line = 0;
-    bool        ok = true;
+    size_t len, cap = 0;
+    char  *buf, *p, *nl;
+    long   line = 0;
+    bool   ok = true;
 
     if (flock(q->changes_fd, LOCK_SH) != 0)
     {
@@ -487,7 +506,9 @@ load_changes(Queue *q)
     flock(q->changes_fd, LOCK_UN);
     if (buf == NULL)
         return false;
-    for (p = buf; ok && (nl = memchr(p, '\n', len - (size_t) (p - buf))) != NULL; p = nl + 1)
+    for (p = buf;
+         ok && (nl = memchr(p, '\n', len - (size_t) (p - buf))) != NULL;
+         p = nl + 1)
     {
         if (q->n_entries == cap)
         {
@@ -495,7 +516,8 @@ load_changes(Queue *q)
             q->entries = xrealloc(q->entries, cap * sizeof *q->entries);
         }
         line++;
-        if (!load_entry(&q->entries[q->n_entries++], line, p, (size_t) (nl - p)))
+        if (!load_entry(&q->entries[q->n_entries++], line, p,
+                        (size_t) (nl - p)))
         {
             msg("queue \"%s\" is damaged: changes.ndjson line %ld is not a valid envelope",
                 q->path, line);
@@ -510,18 +532,20 @@ load_changes(Queue *q)
 static bool
 load_outcome(Queue *q, const char *text, size_t len)
 {
-    bool        ok;
+    bool         ok;
     json_object *obj = json_parse_text(text, len, &ok);
     json_object *v;
-    long        line = 0;
-    const char *cid = NULL;
-    ChangeState st = ST__COUNT;
+    long         line = 0;
+    const char  *cid = NULL;
+    ChangeState  st = ST__COUNT;
 
-    if (ok && json_object_object_get_ex(obj, "line", &v) && json_object_is_type(v, json_type_int))
+    if (ok && json_object_object_get_ex(obj, "line", &v) &&
+        json_object_is_type(v, json_type_int))
         line = (long) json_object_get_int64(v);
     if (ok && json_object_object_get_ex(obj, "change_id", &v))
         cid = json_object_get_string(v);
-    if (ok && json_object_object_get_ex(obj, "state", &v) && json_object_get_string(v))
+    if (ok && json_object_object_get_ex(obj, "state", &v) &&
+        json_object_get_string(v))
         st = state_from_name(json_object_get_string(v));
     ok = ok && line >= 1 && cid != NULL && st != ST__COUNT;
     /* an outcome for a line we did not read (enqueued since) is not ours to apply */
@@ -542,15 +566,17 @@ load_outcome(Queue *q, const char *text, size_t len)
 static bool
 load_outcomes(Queue *q)
 {
-    size_t      len;
-    char       *buf = read_all(q, q->outcomes_fd, "outcomes.ndjson", &len);
-    char       *p, *nl;
-    long        line = 0;
-    bool        ok = true;
+    size_t len;
+    char  *buf = read_all(q, q->outcomes_fd, "outcomes.ndjson", &len);
+    char  *p, *nl;
+    long   line = 0;
+    bool   ok = true;
 
     if (buf == NULL)
         return false;
-    for (p = buf; ok && (nl = memchr(p, '\n', len - (size_t) (p - buf))) != NULL; p = nl + 1)
+    for (p = buf;
+         ok && (nl = memchr(p, '\n', len - (size_t) (p - buf))) != NULL;
+         p = nl + 1)
     {
         line++;
         if (!load_outcome(q, p, (size_t) (nl - p)))

@@ -23,7 +23,7 @@ static bool progress_shown = false;
 void
 msg(const char *fmt, ...)
 {
-    va_list     ap;
+    va_list ap;
 
     if (progress_shown)
     {
@@ -49,7 +49,7 @@ set_progress_enabled(bool on)
 void
 progress_update(const char *fmt, ...)
 {
-    va_list     ap;
+    va_list ap;
 
     if (!progress_enabled)
         return;
@@ -78,7 +78,7 @@ progress_end(void)
 void *
 xmalloc(size_t n)
 {
-    void       *p = malloc(n ? n : 1);
+    void *p = malloc(n ? n : 1);
 
     if (p == NULL)
     {
@@ -92,7 +92,7 @@ xmalloc(size_t n)
 void *
 xrealloc(void *p, size_t n)
 {
-    void       *r = realloc(p, n ? n : 1);
+    void *r = realloc(p, n ? n : 1);
 
     if (r == NULL)
     {
@@ -106,7 +106,7 @@ xrealloc(void *p, size_t n)
 char *
 xstrdup(const char *s)
 {
-    size_t      n = strlen(s) + 1;
+    size_t n = strlen(s) + 1;
 
     return memcpy(xmalloc(n), s, n);
 }
@@ -125,7 +125,7 @@ sb_append(StrBuf *sb, const char *s, size_t n)
 {
     if (sb->len + n + 1 > sb->cap)
     {
-        size_t      cap = sb->cap ? sb->cap : 256;
+        size_t cap = sb->cap ? sb->cap : 256;
 
         while (cap < sb->len + n + 1)
             cap *= 2;
@@ -148,9 +148,9 @@ sb_puts(StrBuf *sb, const char *s)
 void
 sb_printf(StrBuf *sb, const char *fmt, ...)
 {
-    va_list     ap;
-    int         n;
-    char        small[256];
+    va_list ap;
+    int     n;
+    char    small[256];
 
     va_start(ap, fmt);
     n = vsnprintf(small, sizeof small, fmt, ap);
@@ -163,7 +163,7 @@ sb_printf(StrBuf *sb, const char *fmt, ...)
         return;
     }
     {
-        char       *big = xmalloc(n + 1);
+        char *big = xmalloc(n + 1);
 
         va_start(ap, fmt);
         vsnprintf(big, n + 1, fmt, ap);
@@ -179,7 +179,9 @@ sb_json_string(StrBuf *sb, const char *s)
 {
     json_object *o = json_object_new_string(s);
 
-    sb_puts(sb, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+    sb_puts(sb,
+            json_object_to_json_string_ext(o,
+                                           JSON_C_TO_STRING_PLAIN |
                                                JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
 }
@@ -223,13 +225,14 @@ sleep_seconds(double s)
 bool
 parse_duration(const char *s, double bare_unit, double *seconds)
 {
-    char       *end;
-    double      v;
-    double      unit;
+    char  *end;
+    double v;
+    double unit;
 
     errno = 0;
     v = strtod(s, &end);
-    if (end == s || errno != 0 || !isfinite(v) || v < 0 || *s == '+' || *s == '-')
+    if (end == s || errno != 0 || !isfinite(v) || v < 0 || *s == '+' ||
+        *s == '-')
         return false;
     if (*end == '\0')
         unit = bare_unit;
@@ -267,7 +270,7 @@ format_age(long s, char *buf, size_t len)
 void
 format_utc(time_t t, char *buf, size_t len)
 {
-    struct tm   tm;
+    struct tm tm;
 
     gmtime_r(&t, &tm);
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);

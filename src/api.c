@@ -28,12 +28,14 @@ static void
 check_object(Jsonb *jb, const char *name)
 {
 	if (jb != NULL && !(JB_ROOT_IS_OBJECT(jb)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a JSON object", name),
-				 errdetail("The %s argument is a JSON %s.", name,
-						   JB_ROOT_IS_SCALAR(jb) ? "scalar" : "array"),
-				 errhint("Send the row as an object mapping column names to values.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must be a JSON object", name),
+			 errdetail("The %s argument is a JSON %s.", name,
+					   JB_ROOT_IS_SCALAR(jb) ? "scalar" : "array"),
+			 errhint(
+				 "Send the row as an object mapping column names to values.")));
 }
 
 /* Fill a change from sync_apply's arguments, raising 22023 for bad ones. */
@@ -43,16 +45,24 @@ change_from_args(FunctionCallInfo fcinfo, SrChange *c, bool preview)
 	memset(c, 0, sizeof(SrChange));
 	c->preview = preview;
 	if (PG_ARGISNULL(0))
-		sr_bad_argument("target must not be null", "Pass the synced table, for example 'work_order'::regclass.");
+		sr_bad_argument(
+			"target must not be null",
+			"Pass the synced table, for example 'work_order'::regclass.");
 	if (PG_ARGISNULL(1))
-		sr_bad_argument("id must not be null", "Pass the id of the row the change is for.");
+		sr_bad_argument("id must not be null",
+						"Pass the id of the row the change is for.");
 	if (PG_ARGISNULL(4))
-		sr_bad_argument("change_id must not be null", "Every change needs the uuid its device generated for it.");
+		sr_bad_argument(
+			"change_id must not be null",
+			"Every change needs the uuid its device generated for it.");
 	if (PG_ARGISNULL(5))
-		sr_bad_argument("queued_at must not be null", "Pass when the device queued the change, or omit it for now().");
+		sr_bad_argument(
+			"queued_at must not be null",
+			"Pass when the device queued the change, or omit it for now().");
 	if (PG_ARGISNULL(2) && PG_ARGISNULL(3))
-		sr_bad_argument("base and new must not both be null",
-					 "base NULL creates a row, new NULL deletes one; an update needs both.");
+		sr_bad_argument(
+			"base and new must not both be null",
+			"base NULL creates a row, new NULL deletes one; an update needs both.");
 	c->relid = PG_GETARG_OID(0);
 	c->row_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	c->base = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
@@ -65,11 +75,14 @@ change_from_args(FunctionCallInfo fcinfo, SrChange *c, bool preview)
 	c->edited_at = PG_ARGISNULL(6) ? c->queued_at : PG_GETARG_TIMESTAMPTZ(6);
 	/* an infinite time would win every comparison and break lag figures */
 	if (TIMESTAMP_NOT_FINITE(c->queued_at))
-		sr_bad_argument("queued_at must be a finite timestamp", "Pass when the device queued the change.");
+		sr_bad_argument("queued_at must be a finite timestamp",
+						"Pass when the device queued the change.");
 	if (TIMESTAMP_NOT_FINITE(c->edited_at))
-		sr_bad_argument("edited_at must be a finite timestamp", "Pass when the device edited the row, or omit it for queued_at.");
-	c->actor = PG_ARGISNULL(7) ? GetUserNameFromId(GetSessionUserId(), false) :
-		text_to_cstring(PG_GETARG_TEXT_PP(7));
+		sr_bad_argument(
+			"edited_at must be a finite timestamp",
+			"Pass when the device edited the row, or omit it for queued_at.");
+	c->actor = PG_ARGISNULL(7) ? GetUserNameFromId(GetSessionUserId(), false)
+							   : text_to_cstring(PG_GETARG_TEXT_PP(7));
 }
 
 /* Process one change of a single call (sr_call_in_context's fn). */
@@ -83,7 +96,7 @@ single_change(void *arg)
 static Datum
 apply_or_preview(FunctionCallInfo fcinfo, bool preview)
 {
-	SrChange	c;
+	SrChange c;
 
 	change_from_args(fcinfo, &c, preview);
 	PG_RETURN_JSONB_P(sr_call_in_context(single_change, &c, "change"));
@@ -118,24 +131,28 @@ Datum
 sr_sync_apply_batch(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Jsonb	   *changes;
-	MemoryContext outer;
-	MemoryContext cxt;
-	int			n;
+	Jsonb		  *changes;
+	MemoryContext  outer;
+	MemoryContext  cxt;
+	int			   n;
 
 	if (PG_ARGISNULL(0))
-		sr_bad_argument("changes must not be null", "Pass a JSON array of change envelopes.");
+		sr_bad_argument("changes must not be null",
+						"Pass a JSON array of change envelopes.");
 	changes = PG_GETARG_JSONB_P(0);
 	if (!JB_ROOT_IS_ARRAY(changes) || JB_ROOT_IS_SCALAR(changes))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("changes must be a JSON array"),
-				 errhint("Pass a JSON array of change envelopes, one object per change.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("changes must be a JSON array"),
+			 errhint(
+				 "Pass a JSON array of change envelopes, one object per change.")));
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 	outer = CurrentMemoryContext;
 	n = JB_ROOT_COUNT(changes);
 
-	cxt = AllocSetContextCreate(outer, "sync_resolver change", ALLOCSET_DEFAULT_SIZES);
+	cxt = AllocSetContextCreate(outer, "sync_resolver change",
+								ALLOCSET_DEFAULT_SIZES);
 
 	/*
 	 * An SPI connection of its own for the locking and for each change: SPI
@@ -175,7 +192,9 @@ sr_sync_apply_batch(PG_FUNCTION_ARGS)
 		else
 		{
 			c.actor = GetUserNameFromId(GetSessionUserId(), false);
-			result = sr_rejected_result(&c, "change envelope must be a JSON object");
+			result =
+				sr_rejected_result(&c,
+								   "change envelope must be a JSON object");
 			sr_record_rejection(&c, "change envelope must be a JSON object");
 		}
 		MemoryContextSwitchTo(outer);

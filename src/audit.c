@@ -39,9 +39,9 @@ owner_query_srf(FunctionCallInfo fcinfo, SrStatement q, Datum *args,
 				const char *nulls)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum	   *values;
-	bool	   *isnull;
-	TupleDesc	desc;
+	Datum		  *values;
+	bool		  *isnull;
+	TupleDesc	   desc;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -58,7 +58,8 @@ owner_query_srf(FunctionCallInfo fcinfo, SrStatement q, Datum *args,
 	{
 		CHECK_FOR_INTERRUPTS();
 		heap_deform_tuple(SPI_tuptable->vals[i], desc, values, isnull);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 isnull);
 	}
 	SPI_finish();
 }
@@ -72,15 +73,16 @@ owner_query_srf(FunctionCallInfo fcinfo, SrStatement q, Datum *args,
 Datum
 sr_row_history(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	Datum		args[2] = {ObjectIdGetDatum(relid), PointerGetDatum(PG_GETARG_TEXT_PP(1))};
+	Oid	  relid = PG_GETARG_OID(0);
+	Datum args[2] = {ObjectIdGetDatum(relid),
+					 PointerGetDatum(PG_GETARG_TEXT_PP(1))};
 
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table with OID %u does not exist", relid)));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("table with OID %u does not exist", relid)));
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
+		aclcheck_error(ACLCHECK_NO_PRIV,
+					   get_relkind_objtype(get_rel_relkind(relid)),
 					   get_rel_name(relid));
 	/* a row the caller cannot SELECT has no story for it */
 	if (!sr_row_visible(relid, text_to_cstring(PG_GETARG_TEXT_PP(1))))
@@ -89,7 +91,8 @@ sr_row_history(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	args[1] = PointerGetDatum(sr_canonical_id_text(relid, PG_GETARG_TEXT_PP(1)));
+	args[1] =
+		PointerGetDatum(sr_canonical_id_text(relid, PG_GETARG_TEXT_PP(1)));
 	owner_query_srf(fcinfo, SR_Q_ROW_HISTORY, args, NULL);
 	return (Datum) 0;
 }
@@ -103,8 +106,8 @@ sr_row_history(PG_FUNCTION_ARGS)
 Datum
 sr_stats(PG_FUNCTION_ARGS)
 {
-	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
+	Datum args[2];
+	char  nulls[2] = {' ', ' '};
 
 	args[0] = ObjectIdGetDatum(GetUserId());
 	if (PG_ARGISNULL(0))
@@ -114,11 +117,12 @@ sr_stats(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		Interval   *w = PG_GETARG_INTERVAL_P(0);
+		Interval *w = PG_GETARG_INTERVAL_P(0);
 
 		if (w->time < 0 || w->day < 0 || w->month < 0)
-			sr_bad_argument("window must not be negative",
-						 "Pass how far back to look, for example '1 hour', or NULL for everything kept.");
+			sr_bad_argument(
+				"window must not be negative",
+				"Pass how far back to look, for example '1 hour', or NULL for everything kept.");
 		args[1] = IntervalPGetDatum(w);
 	}
 	owner_query_srf(fcinfo, SR_Q_STATS, args, nulls);
@@ -136,14 +140,14 @@ PG_FUNCTION_INFO_V1(sr_purge);
 Datum
 sr_purge(PG_FUNCTION_ARGS)
 {
-	Interval	retention;
-	TimestampTz cutoff;
-	TimestampTz audit_cutoff;
-	static const SrStatement purges[] = {
-		SR_Q_PURGE_CHANGES, SR_Q_PURGE_REJECTIONS, SR_Q_PURGE_REPLAYS
-	};
-	Datum		args[1];
-	int64		removed = 0;
+	Interval				 retention;
+	TimestampTz				 cutoff;
+	TimestampTz				 audit_cutoff;
+	static const SrStatement purges[] = {SR_Q_PURGE_CHANGES,
+										 SR_Q_PURGE_REJECTIONS,
+										 SR_Q_PURGE_REPLAYS};
+	Datum					 args[1];
+	int64					 removed = 0;
 
 	if (PG_ARGISNULL(0))
 	{
@@ -153,20 +157,24 @@ sr_purge(PG_FUNCTION_ARGS)
 	else
 		retention = *PG_GETARG_INTERVAL_P(0);
 	if (retention.time < 0 || retention.day < 0 || retention.month < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("purge interval must not be negative")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("purge interval must not be negative")));
 
-	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-													 IntervalPGetDatum(&retention)));
+	cutoff = DatumGetTimestampTz(
+		DirectFunctionCall2(timestamptz_mi_interval,
+							TimestampTzGetDatum(
+								GetCurrentTransactionStartTimestamp()),
+							IntervalPGetDatum(&retention)));
 	audit_cutoff = GetCurrentTransactionStartTimestamp() -
-		(int64) sr_audit_retention_secs * USECS_PER_SEC;
+				   (int64) sr_audit_retention_secs * USECS_PER_SEC;
 	if (sr_audit_retention_secs > 0 && audit_cutoff < cutoff)
 	{
-		ereport(NOTICE,
-				(errmsg("keeping change records younger than sync_resolver.audit_retention"),
-				 errdetail("The audit trail is kept for %d seconds.", sr_audit_retention_secs)));
+		ereport(
+			NOTICE,
+			(errmsg(
+				 "keeping change records younger than sync_resolver.audit_retention"),
+			 errdetail("The audit trail is kept for %d seconds.",
+					   sr_audit_retention_secs)));
 		cutoff = audit_cutoff;
 	}
 

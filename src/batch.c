@@ -51,12 +51,12 @@ sr_id_text(SrTable *t, Datum id)
 void
 sr_convert_ids(SrTable *t, char **texts, int n, Datum *out, bool *ok)
 {
-	int			next = 0;
+	int next = 0;
 
 	while (next < n)
 	{
 		volatile int i = next;
-		SrSubxact	sx;
+		SrSubxact	 sx;
 
 		sr_subxact_begin(&sx);
 		PG_TRY();
@@ -67,10 +67,12 @@ sr_convert_ids(SrTable *t, char **texts, int n, Datum *out, bool *ok)
 				ok[i] = false;
 #if SR_HAVE_SOFT_INPUT
 				ok[i] = sr_input_call_safe(&t->id_type.input, texts[i],
-										   t->id_type.ioparam, t->id_type.typmod, &out[i]);
+										   t->id_type.ioparam,
+										   t->id_type.typmod, &out[i]);
 #else
-				out[i] = InputFunctionCall(&t->id_type.input, texts[i],
-										   t->id_type.ioparam, t->id_type.typmod);
+				out[i] =
+					InputFunctionCall(&t->id_type.input, texts[i],
+									  t->id_type.ioparam, t->id_type.typmod);
 				ok[i] = true;
 #endif
 			}
@@ -98,9 +100,9 @@ sr_convert_ids(SrTable *t, char **texts, int n, Datum *out, bool *ok)
 char *
 sr_canonical_id(SrTable *t, const char *id)
 {
-	char	   *text = pstrdup(id);
-	Datum		d;
-	bool		ok;
+	char *text = pstrdup(id);
+	Datum d;
+	bool  ok;
 
 	sr_convert_ids(t, &text, 1, &d, &ok);
 	return ok ? sr_id_text(t, d) : text;
@@ -113,19 +115,17 @@ sr_canonical_id(SrTable *t, const char *id)
 text *
 sr_canonical_id_text(Oid relid, text *id)
 {
-	SrTable    *t = sr_get_table(relid, true);
+	SrTable *t = sr_get_table(relid, true);
 
 	if (t == NULL)
 		return id;
 	return cstring_to_text(sr_canonical_id(t, text_to_cstring(id)));
 }
 
-
 /* Raise the batch error (22023) for a malformed envelope; literal format. */
 #define bad_envelope(...) \
-	ereport(ERROR, \
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE), \
-			 errmsg(__VA_ARGS__)))
+	ereport(ERROR,        \
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg(__VA_ARGS__)))
 
 /* The value of an envelope key, or NULL if the key is absent. */
 static JsonbValue *
@@ -136,7 +136,8 @@ env_get(JsonbContainer *env, const char *key)
 
 /* A required string (or, with allow_number, number) member as C text. */
 static char *
-env_text(JsonbContainer *env, const char *key, bool required, bool allow_number)
+env_text(JsonbContainer *env, const char *key, bool required,
+		 bool allow_number)
 {
 	JsonbValue *v = env_get(env, key);
 
@@ -149,9 +150,11 @@ env_text(JsonbContainer *env, const char *key, bool required, bool allow_number)
 	if (v->type == jbvString)
 		return pnstrdup(v->val.string.val, v->val.string.len);
 	if (allow_number && v->type == jbvNumeric)
-		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		return DatumGetCString(
+			DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 	if (allow_number)
-		bad_envelope("envelope member \"%s\" must be a string or a number", key);
+		bad_envelope("envelope member \"%s\" must be a string or a number",
+					 key);
 	else
 		bad_envelope("envelope member \"%s\" must be a string", key);
 	return NULL;
@@ -164,11 +167,14 @@ env_state(JsonbContainer *env, const char *key)
 	JsonbValue *v = env_get(env, key);
 
 	if (v == NULL)
-		bad_envelope("envelope is missing \"%s\" (use null for a create or a delete)", key);
+		bad_envelope(
+			"envelope is missing \"%s\" (use null for a create or a delete)",
+			key);
 	if (v->type == jbvNull)
 		return NULL;
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		bad_envelope("envelope member \"%s\" must be a JSON object or null", key);
+		bad_envelope("envelope member \"%s\" must be a JSON object or null",
+					 key);
 	return JsonbValueToJsonb(v);
 }
 
@@ -176,7 +182,8 @@ env_state(JsonbContainer *env, const char *key)
 static Oid
 env_table(const char *name)
 {
-	return RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(name)),
+	return RangeVarGetRelid(makeRangeVarFromNameList(
+								stringToQualifiedNameList(name)),
 							NoLock, true);
 }
 
@@ -189,21 +196,21 @@ void
 sr_parse_envelope(SrChange *c)
 {
 	JsonbContainer *env = c->envelope;
-	char	   *s;
+	char		   *s;
 
 	if (!JsonContainerIsObject(env) || JsonContainerIsScalar(env))
 		bad_envelope("change envelope must be a JSON object");
 	s = env_text(env, "change_id", true, false);
 	sr_converting(SR_CONVERTING_MEMBER, "change_id");
-	c->change_id = *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s)));
+	c->change_id =
+		*DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s)));
 	sr_converting(SR_CONVERTING_NOTHING, NULL);
 	c->has_change_id = true;
 	s = env_text(env, "table", true, false);
 	c->relid = env_table(s);
 	if (!OidIsValid(c->relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table \"%s\" does not exist", s)));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("table \"%s\" does not exist", s)));
 	c->row_id = env_text(env, "id", false, true);
 	if (c->row_id == NULL)
 		c->row_id = env_text(env, "sys_id", false, true);
@@ -215,21 +222,25 @@ sr_parse_envelope(SrChange *c)
 		bad_envelope("envelope has neither \"base_state\" nor \"new_state\"");
 	s = env_text(env, "queued_at", true, false);
 	sr_converting(SR_CONVERTING_MEMBER, "queued_at");
-	c->queued_at = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
-														   ObjectIdGetDatum(InvalidOid),
-														   Int32GetDatum(-1)));
+	c->queued_at = DatumGetTimestampTz(
+		DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
+							ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
 	sr_converting(SR_CONVERTING_NOTHING, NULL);
 	if (TIMESTAMP_NOT_FINITE(c->queued_at))
-		bad_envelope("envelope member \"%s\" must be a finite timestamp", "queued_at");
+		bad_envelope("envelope member \"%s\" must be a finite timestamp",
+					 "queued_at");
 	s = env_text(env, "edited_at", false, false);
 	sr_converting(SR_CONVERTING_MEMBER, "edited_at");
-	c->edited_at = s == NULL ? c->queued_at :
-		DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
-												ObjectIdGetDatum(InvalidOid),
-												Int32GetDatum(-1)));
+	c->edited_at =
+		s == NULL ? c->queued_at
+				  : DatumGetTimestampTz(
+						DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
+											ObjectIdGetDatum(InvalidOid),
+											Int32GetDatum(-1)));
 	sr_converting(SR_CONVERTING_NOTHING, NULL);
 	if (TIMESTAMP_NOT_FINITE(c->edited_at))
-		bad_envelope("envelope member \"%s\" must be a finite timestamp", "edited_at");
+		bad_envelope("envelope member \"%s\" must be a finite timestamp",
+					 "edited_at");
 	s = env_text(env, "actor", false, false);
 	c->actor = s ? s : GetUserNameFromId(GetSessionUserId(), false);
 }
@@ -242,9 +253,9 @@ sr_parse_envelope(SrChange *c)
  * never collide with an application's advisory locks (pg_locks shows them
  * as advisory, objsubid 21330, 21331 and 21332).
  */
-#define SR_LOCK_TABLE_KEY	0x5352
-#define SR_LOCK_ROW_KEY		0x5353
-#define SR_LOCK_CHANGE_KEY	0x5354
+#define SR_LOCK_TABLE_KEY  0x5352
+#define SR_LOCK_ROW_KEY	   0x5353
+#define SR_LOCK_CHANGE_KEY 0x5354
 
 /*
  * How many row and change keys one batch locks one by one: 4 times
@@ -254,37 +265,37 @@ sr_parse_envelope(SrChange *c)
  * it shared before their own keys): large batches on one table then run
  * one after the other.
  */
-#define SR_KEY_LOCK_BUDGET	(4 * max_locks_per_xact)
+#define SR_KEY_LOCK_BUDGET (4 * max_locks_per_xact)
 
 /* One row a batch will touch, for locking in a fixed order. */
 typedef struct RowKey
 {
-	Oid			relid;
-	char	   *id;
-	char	   *change_id;		/* 32 lower-case hex digits, or NULL */
+	Oid	  relid;
+	char *id;
+	char *change_id; /* 32 lower-case hex digits, or NULL */
 } RowKey;
 
 /* One advisory lock a batch takes. */
 typedef struct LockKey
 {
-	uint16		kind;
-	uint32		a;
-	uint32		b;
+	uint16 kind;
+	uint32 a;
+	uint32 b;
 } LockKey;
 
 /* One convertible id of a batch, with its row key. */
 typedef struct IdKey
 {
-	Datum		id;
-	LockKey		key;
+	Datum	id;
+	LockKey key;
 } IdKey;
 
 /* Order ids by the id type's btree order (as FOR UPDATE ... ORDER BY id). */
 static int
 idkey_cmp(const void *a, const void *b, void *arg)
 {
-	SrValue		x = {((const IdKey *) a)->id, false};
-	SrValue		y = {((const IdKey *) b)->id, false};
+	SrValue x = {((const IdKey *) a)->id, false};
+	SrValue y = {((const IdKey *) b)->id, false};
 
 	return sr_values_compare((SrType *) arg, &x, &y);
 }
@@ -293,8 +304,8 @@ idkey_cmp(const void *a, const void *b, void *arg)
 static int
 rowkey_cmp(const void *a, const void *b)
 {
-	Oid			x = ((const RowKey *) a)->relid;
-	Oid			y = ((const RowKey *) b)->relid;
+	Oid x = ((const RowKey *) a)->relid;
+	Oid y = ((const RowKey *) b)->relid;
 
 	return x < y ? -1 : x > y ? 1 : 0;
 }
@@ -319,8 +330,8 @@ lockkey_cmp(const void *pa, const void *pb)
 static char *
 change_id_digits(const char *s, int len)
 {
-	char	   *out = palloc(33);
-	int			n = 0;
+	char *out = palloc(33);
+	int	  n = 0;
 
 	for (int i = 0; i < len; i++)
 	{
@@ -343,12 +354,13 @@ lock_keys(LockKey *keys, int n, LOCKMODE mode)
 {
 	for (int i = 0; i < n; i++)
 	{
-		LOCKTAG		tag;
+		LOCKTAG tag;
 
 		CHECK_FOR_INTERRUPTS();
 		if (i > 0 && lockkey_cmp(&keys[i - 1], &keys[i]) == 0)
 			continue;
-		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, keys[i].a, keys[i].b, keys[i].kind);
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, keys[i].a, keys[i].b,
+							 keys[i].kind);
 		(void) LockAcquire(&tag, mode, false, false);
 	}
 }
@@ -357,7 +369,8 @@ lock_keys(LockKey *keys, int n, LOCKMODE mode)
 static void
 text_key(LockKey *key, uint16 kind, Oid relid, const char *text)
 {
-	uint64		h = hash_bytes_extended((const unsigned char *) text, strlen(text), relid);
+	uint64 h =
+		hash_bytes_extended((const unsigned char *) text, strlen(text), relid);
 
 	key->kind = kind;
 	key->a = (uint32) (h >> 32);
@@ -374,8 +387,9 @@ static int
 collect_row_keys(JsonbContainer *arr, int n, RowKey *keys)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	MemoryContext tmp = AllocSetContextCreate(cxt, "sync_resolver batch locking",
-											  ALLOCSET_SMALL_SIZES);
+	MemoryContext tmp =
+		AllocSetContextCreate(cxt, "sync_resolver batch locking",
+							  ALLOCSET_SMALL_SIZES);
 
 	/* the table name of the envelope before, and what it resolved to */
 	const char *prev_name = NULL;
@@ -386,16 +400,15 @@ collect_row_keys(JsonbContainer *arr, int n, RowKey *keys)
 	for (int i = 0; i < n; i++)
 	{
 		JsonbValue *v;
-		JsonbValue *tv = NULL,
-				   *iv = NULL,
-				   *cv = NULL;
+		JsonbValue *tv = NULL, *iv = NULL, *cv = NULL;
 		char	   *digits = NULL;
 
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(tmp);
 		MemoryContextSwitchTo(tmp);
 		v = getIthJsonbValueFromContainer(arr, i);
-		if (v != NULL && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+		if (v != NULL && v->type == jbvBinary &&
+			JsonContainerIsObject(v->val.binary.data))
 		{
 			tv = env_get(v->val.binary.data, "table");
 			iv = env_get(v->val.binary.data, "id");
@@ -418,7 +431,8 @@ collect_row_keys(JsonbContainer *arr, int n, RowKey *keys)
 		if (prev_name == NULL || tv->val.string.len != prev_len ||
 			memcmp(tv->val.string.val, prev_name, prev_len) != 0)
 		{
-			prev_relid = env_table(pnstrdup(tv->val.string.val, tv->val.string.len));
+			prev_relid =
+				env_table(pnstrdup(tv->val.string.val, tv->val.string.len));
 			prev_name = tv->val.string.val;
 			prev_len = tv->val.string.len;
 		}
@@ -426,10 +440,12 @@ collect_row_keys(JsonbContainer *arr, int n, RowKey *keys)
 			digits = change_id_digits(cv->val.string.val, cv->val.string.len);
 		MemoryContextSwitchTo(cxt);
 		keys[nkeys].relid = prev_relid;
-		keys[nkeys].id = iv->type == jbvString ?
-			pnstrdup(iv->val.string.val, iv->val.string.len) :
-			DatumGetCString(DirectFunctionCall1(numeric_out,
-												NumericGetDatum(iv->val.numeric)));
+		keys[nkeys].id =
+			iv->type == jbvString
+				? pnstrdup(iv->val.string.val, iv->val.string.len)
+				: DatumGetCString(
+					  DirectFunctionCall1(numeric_out,
+										  NumericGetDatum(iv->val.numeric)));
 		keys[nkeys].change_id = digits ? pstrdup(digits) : NULL;
 		if (OidIsValid(keys[nkeys].relid))
 			nkeys++;
@@ -447,18 +463,18 @@ collect_row_keys(JsonbContainer *arr, int n, RowKey *keys)
 static void
 lock_table_rows(RowKey *keys, int n, int *budget)
 {
-	Oid			relid = keys[0].relid;
-	SrTable    *t = NULL;
-	char	  **texts;
-	Datum	   *ids;
-	bool	   *ok;
-	IdKey	   *idkeys;
-	LockKey    *rowlocks;
-	LockKey    *changelocks;
-	LockKey		table;
-	int			nids = 0;
-	int			nchanges = 0;
-	bool		one_by_one;
+	Oid		 relid = keys[0].relid;
+	SrTable *t = NULL;
+	char   **texts;
+	Datum	*ids;
+	bool	*ok;
+	IdKey	*idkeys;
+	LockKey *rowlocks;
+	LockKey *changelocks;
+	LockKey	 table;
+	int		 nids = 0;
+	int		 nchanges = 0;
+	bool	 one_by_one;
 
 	if (pg_class_aclcheck(relid, GetUserId(),
 						  ACL_INSERT | ACL_UPDATE | ACL_DELETE) == ACLCHECK_OK)
@@ -484,7 +500,8 @@ lock_table_rows(RowKey *keys, int n, int *budget)
 		if (!ok[k])
 			continue;
 		idkeys[nids].id = ids[k];
-		text_key(&idkeys[nids].key, SR_LOCK_ROW_KEY, relid, sr_id_text(t, ids[k]));
+		text_key(&idkeys[nids].key, SR_LOCK_ROW_KEY, relid,
+				 sr_id_text(t, ids[k]));
 		nids++;
 	}
 	if (t->id_type.has_cmp)
@@ -513,7 +530,8 @@ lock_table_rows(RowKey *keys, int n, int *budget)
 	}
 	else
 		lock_keys(&table, 1, ExclusiveLock);
-	if (nids > 0 && pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE) == ACLCHECK_OK)
+	if (nids > 0 &&
+		pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE) == ACLCHECK_OK)
 		sr_lock_rows(t, ids, nids);
 	if (one_by_one)
 		lock_keys(changelocks, nchanges, ExclusiveLock);
@@ -547,21 +565,21 @@ lock_table_rows(RowKey *keys, int n, int *budget)
 void
 sr_lock_batch_rows(JsonbContainer *arr, int n)
 {
-	RowKey	   *keys = palloc(sizeof(RowKey) * Max(n, 1));
-	SrSubxact	sx;
+	RowKey	 *keys = palloc(sizeof(RowKey) * Max(n, 1));
+	SrSubxact sx;
 
 	sr_subxact_begin(&sx);
 	PG_TRY();
 	{
-		int			nkeys = collect_row_keys(arr, n, keys);
-		int			budget = SR_KEY_LOCK_BUDGET;
+		int nkeys = collect_row_keys(arr, n, keys);
+		int budget = SR_KEY_LOCK_BUDGET;
 
 		qsort(keys, nkeys, sizeof(RowKey), rowkey_cmp);
 
 		/* per table (OID order): convert the ids, lock keys and rows */
 		for (int i = 0; i < nkeys;)
 		{
-			int			j = i;
+			int j = i;
 
 			while (j < nkeys && keys[j].relid == keys[i].relid)
 				j++;

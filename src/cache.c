@@ -54,8 +54,8 @@
 /* hash entry of the table cache */
 typedef struct SrTableEntry
 {
-	Oid			relid;
-	SrTable    *table;
+	Oid		 relid;
+	SrTable *table;
 } SrTableEntry;
 
 static HTAB *SrTables = NULL;
@@ -63,7 +63,7 @@ static HTAB *SrTables = NULL;
 /* a table being built: an invalidation that arrives meanwhile marks it */
 typedef struct BuildFrame
 {
-	SrTable    *table;
+	SrTable			  *table;
 	struct BuildFrame *prev;
 } BuildFrame;
 
@@ -72,21 +72,20 @@ static BuildFrame *sr_building = NULL;
 /* replaced entries and evicted plans, freed when the transaction ends */
 typedef struct RetiredPlan
 {
-	SPIPlanPtr	plan;
+	SPIPlanPtr			plan;
 	struct RetiredPlan *next;
 } RetiredPlan;
 
-static SrTable *sr_retired = NULL;
+static SrTable	   *sr_retired = NULL;
 static RetiredPlan *sr_retired_plans = NULL;
-
 
 /* Relcache callback: forget cached tables whose definition or policy changed. */
 static void
 sr_relcache_callback(Datum arg, Oid relid)
 {
 	HASH_SEQ_STATUS status;
-	SrTableEntry *entry;
-	bool		all = !OidIsValid(relid);
+	SrTableEntry   *entry;
+	bool			all = !OidIsValid(relid);
 
 	if (SrTables == NULL)
 		return;
@@ -118,7 +117,7 @@ static void
 sr_namespace_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	HASH_SEQ_STATUS status;
-	SrTableEntry *entry;
+	SrTableEntry   *entry;
 
 	if (SrTables == NULL)
 		return;
@@ -137,7 +136,7 @@ free_retired(void)
 {
 	while (sr_retired != NULL)
 	{
-		SrTable    *t = sr_retired;
+		SrTable *t = sr_retired;
 
 		sr_retired = t->retired_next;
 		free_table(t);
@@ -178,7 +177,8 @@ sr_xact_callback(XactEvent event, void *arg)
 void
 sr_release_plan(SPIPlanPtr plan)
 {
-	RetiredPlan *p = MemoryContextAlloc(CacheMemoryContext, sizeof(RetiredPlan));
+	RetiredPlan *p =
+		MemoryContextAlloc(CacheMemoryContext, sizeof(RetiredPlan));
 
 	p->plan = plan;
 	p->next = sr_retired_plans;
@@ -189,7 +189,7 @@ sr_release_plan(SPIPlanPtr plan)
 void
 sr_catalog_init(void)
 {
-	HASHCTL		ctl;
+	HASHCTL ctl;
 
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(SrTableEntry);
@@ -197,7 +197,8 @@ sr_catalog_init(void)
 	SrTables = hash_create("sync_resolver tables", 32, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(sr_relcache_callback, (Datum) 0);
-	CacheRegisterSyscacheCallback(NAMESPACEOID, sr_namespace_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, sr_namespace_callback,
+								  (Datum) 0);
 	RegisterXactCallback(sr_xact_callback, NULL);
 }
 
@@ -205,7 +206,7 @@ sr_catalog_init(void)
 static void
 free_table(SrTable *t)
 {
-	SrPlan	   *lists[3] = {t->select_plans, t->update_plans, t->insert_plans};
+	SrPlan *lists[3] = {t->select_plans, t->update_plans, t->insert_plans};
 
 	for (int i = 0; i < (int) lengthof(lists); i++)
 		for (SrPlan *p = lists[i]; p != NULL; p = p->next)
@@ -218,7 +219,6 @@ free_table(SrTable *t)
 		SPI_freeplan(t->prelock_plan);
 	MemoryContextDelete(t->cxt);
 }
-
 
 /* Compare two fields by name, for qsort and bsearch. */
 static int
@@ -235,38 +235,40 @@ field_cmp(const void *a, const void *b)
 static void
 load_transitions(SrTable *t, Relation rel)
 {
-	Datum		args[1] = {ObjectIdGetDatum(t->relid)};
-	MemoryContext old;
+	Datum		   args[1] = {ObjectIdGetDatum(t->relid)};
+	MemoryContext  old;
 	SPITupleTable *tt;
-	uint64		n;
+	uint64		   n;
 
-	if (sr_run_internal(SR_Q_TRANSITIONS, args, NULL, true, 0) != SPI_OK_SELECT)
+	if (sr_run_internal(SR_Q_TRANSITIONS, args, NULL, true, 0) !=
+		SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.state_transition");
 	tt = SPI_tuptable;
 	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)
 	{
-		char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-		SrField    *f = sr_find_field(t, name, strlen(name), NULL);
-		Datum		from,
-					to;
+		char	*name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		SrField *f = sr_find_field(t, name, strlen(name), NULL);
+		Datum	 from, to;
 
 		if (f == NULL)
 			continue;
 		from = sr_input_as_owner(rel, &f->type.input,
-							  SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
-							  f->type.ioparam, f->type.typmod);
+								 SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
+								 f->type.ioparam, f->type.typmod);
 		to = sr_input_as_owner(rel, &f->type.input,
-							SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
-							f->type.ioparam, f->type.typmod);
+							   SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
+							   f->type.ioparam, f->type.typmod);
 		old = MemoryContextSwitchTo(t->cxt);
 		if (f->ntransitions == 0)
 		{
 			f->trans_from = palloc(sizeof(Datum) * n);
 			f->trans_to = palloc(sizeof(Datum) * n);
 		}
-		f->trans_from[f->ntransitions] = datumCopy(from, f->type.typbyval, f->type.typlen);
-		f->trans_to[f->ntransitions] = datumCopy(to, f->type.typbyval, f->type.typlen);
+		f->trans_from[f->ntransitions] =
+			datumCopy(from, f->type.typbyval, f->type.typlen);
+		f->trans_to[f->ntransitions] =
+			datumCopy(to, f->type.typbyval, f->type.typlen);
 		f->ntransitions++;
 		MemoryContextSwitchTo(old);
 	}
@@ -285,40 +287,43 @@ load_transitions(SrTable *t, Relation rel)
 static void
 build_table(SrTable *t, Oid relid)
 {
-	MemoryContext old;
-	Relation	rel;
-	SyncedRow	row;
-	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext  old;
+	Relation	   rel;
+	SyncedRow	   row;
+	Datum		   args[1] = {ObjectIdGetDatum(relid)};
 	SPITupleTable *tt;
-	uint64		n;
-	bool		found;
+	uint64		   n;
+	bool		   found;
 
 	rel = sr_open_target(relid, "sync_resolver.synced_table");
 	old = MemoryContextSwitchTo(t->cxt);
 	t->relid = relid;
 	t->relname = pstrdup(RelationGetRelationName(rel));
-	t->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+	t->qualname = quote_qualified_identifier(get_namespace_name(
+												 RelationGetNamespace(rel)),
 											 RelationGetRelationName(rel));
 	MemoryContextSwitchTo(old);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetLatestSnapshot());
-	found = sr_read_synced_row(relid, &row, &t->has_stale_after, &t->stale_after,
-							&t->apply_resolved);
+	found = sr_read_synced_row(relid, &row, &t->has_stale_after,
+							   &t->stale_after, &t->apply_resolved);
 	if (!found)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("table \"%s\" is not registered for sync", t->relname),
-				 errhint("Add it to sync_resolver.synced_table and give its offline-eligible columns a row in sync_resolver.field_policy.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("table \"%s\" is not registered for sync", t->relname),
+			 errhint(
+				 "Add it to sync_resolver.synced_table and give its offline-eligible columns a row in sync_resolver.field_policy.")));
 	sr_check_synced_row(rel, &row, true);
 
 	old = MemoryContextSwitchTo(t->cxt);
 	t->id_name = pstrdup(row.id_column);
 	t->id_attnum = get_attnum(relid, row.id_column);
 	{
-		HeapTuple	atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
-										   Int16GetDatum(t->id_attnum));
+		HeapTuple atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
+										 Int16GetDatum(t->id_attnum));
 		Form_pg_attribute att;
 
 		if (!HeapTupleIsValid(atup))
@@ -337,7 +342,8 @@ build_table(SrTable *t, Oid relid)
 	}
 	MemoryContextSwitchTo(old);
 
-	if (sr_run_internal(SR_Q_FIELD_POLICIES, args, NULL, true, 0) != SPI_OK_SELECT)
+	if (sr_run_internal(SR_Q_FIELD_POLICIES, args, NULL, true, 0) !=
+		SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.field_policy");
 	tt = SPI_tuptable;
 	n = SPI_processed;
@@ -345,22 +351,27 @@ build_table(SrTable *t, Oid relid)
 	t->fields = MemoryContextAllocZero(t->cxt, sizeof(SrField) * Max(n, 1));
 	for (uint64 i = 0; i < n; i++)
 	{
-		SrField    *f = &t->fields[i];
-		char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-		SrPolicy	policy = sr_policy_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 2));
-		HeapTuple	atup;
+		SrField *f = &t->fields[i];
+		char	*name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		SrPolicy policy =
+			sr_policy_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 2));
+		HeapTuple		  atup;
 		Form_pg_attribute att;
 
 		f->attnum = sr_check_field(rel, &row, name, policy);
 		f->name = MemoryContextStrdup(t->cxt, name);
 		f->policy = policy;
-		f->decider = sr_decider_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 3));
-		atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(f->attnum));
+		f->decider =
+			sr_decider_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 3));
+		atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
+							   Int16GetDatum(f->attnum));
 		if (!HeapTupleIsValid(atup))
-			elog(ERROR, "cache lookup failed for attribute %d of relation %u", f->attnum, relid);
+			elog(ERROR, "cache lookup failed for attribute %d of relation %u",
+				 f->attnum, relid);
 		att = (Form_pg_attribute) GETSTRUCT(atup);
 		f->notnull = att->attnotnull;
-		sr_type_init(&f->type, att->atttypid, att->atttypmod, att->attcollation, t->cxt);
+		sr_type_init(&f->type, att->atttypid, att->atttypmod,
+					 att->attcollation, t->cxt);
 		ReleaseSysCache(atup);
 	}
 	qsort(t->fields, t->nfields, sizeof(SrField), field_cmp);
@@ -375,8 +386,8 @@ build_table(SrTable *t, Oid relid)
 static bool
 is_registered(Oid relid)
 {
-	SyncedRow	row;
-	bool		found;
+	SyncedRow row;
+	bool	  found;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -389,7 +400,7 @@ is_registered(Oid relid)
 static SrTable *
 new_table(void)
 {
-	SrTable    *t = MemoryContextAllocZero(CacheMemoryContext, sizeof(SrTable));
+	SrTable *t = MemoryContextAllocZero(CacheMemoryContext, sizeof(SrTable));
 
 	t->cxt = AllocSetContextCreate(CacheMemoryContext, "sync_resolver table",
 								   ALLOCSET_SMALL_SIZES);
@@ -408,8 +419,8 @@ discard_table(SrTable *t)
 static SrTable *
 build_new_table(Oid relid)
 {
-	SrTable    *t = new_table();
-	BuildFrame	frame;
+	SrTable	  *t = new_table();
+	BuildFrame frame;
 
 	t->relid = relid;
 	t->valid = true;
@@ -443,8 +454,8 @@ SrTable *
 sr_get_table(Oid relid, bool missing_ok)
 {
 	SrTableEntry *entry;
-	bool		found;
-	SrTable    *t;
+	bool		  found;
+	SrTable		 *t;
 
 	sr_resolve_extension();
 	entry = hash_search(SrTables, &relid, HASH_FIND, NULL);
@@ -481,8 +492,7 @@ sr_get_table(Oid relid, bool missing_ok)
 SrField *
 sr_find_field(SrTable *t, const char *name, int len, int *index)
 {
-	int			lo = 0,
-				hi = t->nfields - 1;
+	int lo = 0, hi = t->nfields - 1;
 
 	while (lo <= hi)
 	{
@@ -505,4 +515,3 @@ sr_find_field(SrTable *t, const char *name, int len, int *index)
 	}
 	return NULL;
 }
-

@@ -32,12 +32,12 @@ typedef struct ChangeRun
 {
 	SrChange   *c;
 	bool		batch;
-	SrTable    *t;
+	SrTable	   *t;
 	SrPayloadId payload;
-	bool		opened;			/* the target table is open */
-	bool		reused;			/* the change_id came with another change */
+	bool		opened; /* the target table is open */
+	bool		reused; /* the change_id came with another change */
 	bool		rejected;
-	char	   *reason;			/* rejected */
+	char	   *reason; /* rejected */
 	Jsonb	   *result;
 } ChangeRun;
 
@@ -61,18 +61,20 @@ same_row(SrTable *t, const char *a, const char *b)
 static SrTable *
 open_target_table(SrChange *c)
 {
-	char	   *relname;
+	char *relname;
 
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table with OID %u does not exist", c->relid)));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("table with OID %u does not exist", c->relid)));
 	relname = get_rel_name(c->relid);
 	if (pg_class_aclcheck(c->relid, GetUserId(),
-						  ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE) != ACLCHECK_OK &&
+						  ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE) !=
+			ACLCHECK_OK &&
 		pg_attribute_aclcheck_all(c->relid, GetUserId(),
-								  ACL_SELECT | ACL_INSERT | ACL_UPDATE, ACLMASK_ANY) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(c->relid)),
+								  ACL_SELECT | ACL_INSERT | ACL_UPDATE,
+								  ACLMASK_ANY) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV,
+					   get_relkind_objtype(get_rel_relkind(c->relid)),
 					   relname);
 	LockRelationOid(c->relid, RowExclusiveLock);
 	/* a DROP TABLE may have committed while we waited for the lock */
@@ -101,8 +103,8 @@ prior_result(SrTable *t, SrChange *c, SrPayloadId *payload, bool *reused)
 	Jsonb	   *prior;
 
 	*reused = false;
-	prior = sr_find_change(&c->change_id, &prior_relid, &prior_row, &prior_payload,
-						   &has_digest);
+	prior = sr_find_change(&c->change_id, &prior_relid, &prior_row,
+						   &prior_payload, &has_digest);
 	if (prior == NULL)
 		return NULL;
 	if (prior_relid != c->relid ||
@@ -110,13 +112,18 @@ prior_result(SrTable *t, SrChange *c, SrPayloadId *payload, bool *reused)
 		!same_row(t, prior_row, c->row_id))
 	{
 		*reused = true;
-		return sr_rejected_result(c, psprintf("change_id %s was already used for a different change",
-										   sr_uuid_text(&c->change_id)));
+		return sr_rejected_result(
+			c, psprintf("change_id %s was already used for a different change",
+						sr_uuid_text(&c->change_id)));
 	}
 	/* a replay shows the stored result: the caller must still be a writer */
-	if (pg_class_aclcheck(c->relid, GetUserId(), ACL_INSERT | ACL_UPDATE | ACL_DELETE) != ACLCHECK_OK &&
-		pg_attribute_aclcheck_all(c->relid, GetUserId(), ACL_UPDATE, ACLMASK_ANY) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(c->relid)),
+	if (pg_class_aclcheck(c->relid, GetUserId(),
+						  ACL_INSERT | ACL_UPDATE | ACL_DELETE) !=
+			ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(c->relid, GetUserId(), ACL_UPDATE,
+								  ACLMASK_ANY) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV,
+					   get_relkind_objtype(get_rel_relkind(c->relid)),
 					   get_rel_name(c->relid));
 	sr_record_replay(c);
 	return sr_mark_replayed(prior, c->preview);
@@ -132,8 +139,8 @@ prior_result(SrTable *t, SrChange *c, SrPayloadId *payload, bool *reused)
 static bool
 recorded_concurrently(SrChange *c, SrPayloadId *payload, Jsonb *doc)
 {
-	SrSubxact	sx;
-	bool		fresh = true;
+	SrSubxact sx;
+	bool	  fresh = true;
 
 	sr_subxact_begin(&sx);
 	PG_TRY();
@@ -156,7 +163,7 @@ recorded_concurrently(SrChange *c, SrPayloadId *payload, Jsonb *doc)
 static void
 open_change(ChangeRun *run)
 {
-	bool		reused;
+	bool reused;
 
 	sr_payload_id(run->c->base, run->c->new_state, &run->payload);
 	run->t = open_target_table(run->c);
@@ -174,10 +181,10 @@ open_change(ChangeRun *run)
 static bool
 resolve_change(ChangeRun *run, SrSubxact *sx)
 {
-	SrChange   *c = run->c;
+	SrChange	*c = run->c;
 	SrResolution o = {0};
-	Datum		id;
-	bool		keep;
+	Datum		 id;
+	bool		 keep;
 
 	id = sr_convert_id(run->t, c->row_id);
 	sr_converting(SR_CONVERTING_NOTHING, NULL);
@@ -199,8 +206,8 @@ resolve_change(ChangeRun *run, SrSubxact *sx)
 	}
 	if (c->preview)
 		return false;
-	keep = sr_record_change(c, &run->payload, o.status, o.review_id, run->result,
-							sr_build_audit(&o, o.hold_all));
+	keep = sr_record_change(c, &run->payload, o.status, o.review_id,
+							run->result, sr_build_audit(&o, o.hold_all));
 	if (!keep)
 	{
 		/* a concurrent delivery of this change committed first */
@@ -221,12 +228,15 @@ resolve_change(ChangeRun *run, SrSubxact *sx)
 static char *
 rejection_reason(SrChangeScope *scope, ErrorData *edata)
 {
-	char	   *reason = sr_scope_reason(scope, edata);
+	char *reason = sr_scope_reason(scope, edata);
 
-	if (edata->constraint_name && strstr(reason, edata->constraint_name) == NULL)
-		reason = psprintf("%s (constraint \"%s\")", reason, edata->constraint_name);
+	if (edata->constraint_name &&
+		strstr(reason, edata->constraint_name) == NULL)
+		reason =
+			psprintf("%s (constraint \"%s\")", reason, edata->constraint_name);
 	if (!sr_is_data_error(edata->sqlerrcode))
-		reason = psprintf("%s [SQLSTATE %s]", reason, unpack_sql_state(edata->sqlerrcode));
+		reason = psprintf("%s [SQLSTATE %s]", reason,
+						  unpack_sql_state(edata->sqlerrcode));
 	return reason;
 }
 
@@ -239,13 +249,13 @@ rejection_reason(SrChangeScope *scope, ErrorData *edata)
 static Jsonb *
 finish_change(ChangeRun *run)
 {
-	SrChange   *c = run->c;
+	SrChange *c = run->c;
 
 	if (run->rejected && run->opened && !c->preview &&
 		recorded_concurrently(c, &run->payload, run->result))
 	{
-		bool		reused;
-		Jsonb	   *prior = prior_result(run->t, c, &run->payload, &reused);
+		bool   reused;
+		Jsonb *prior = prior_result(run->t, c, &run->payload, &reused);
 
 		if (prior != NULL)
 		{
@@ -279,10 +289,10 @@ finish_change(ChangeRun *run)
 Jsonb *
 sr_process_change(SrChange *c, bool batch)
 {
-	ChangeRun  *run = palloc0(sizeof(ChangeRun));
+	ChangeRun	 *run = palloc0(sizeof(ChangeRun));
 	SrChangeScope scope;
-	SrSubxact	sx;
-	Jsonb	   *result;
+	SrSubxact	  sx;
+	Jsonb		 *result;
 
 	run->c = c;
 	run->batch = batch;
@@ -304,7 +314,7 @@ sr_process_change(SrChange *c, bool batch)
 	sr_subxact_begin(&sx);
 	PG_TRY();
 	{
-		bool		keep;
+		bool keep;
 
 		if (!run->opened)
 		{
@@ -323,7 +333,7 @@ sr_process_change(SrChange *c, bool batch)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata = sr_subxact_catch(&sx);
+		ErrorData *edata = sr_subxact_catch(&sx);
 
 		if (sr_must_rethrow(edata->sqlerrcode, batch, run->opened))
 			ReThrowError(edata);

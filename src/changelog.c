@@ -37,9 +37,9 @@
 #include "sync_resolver.h"
 
 /* The status names, in the order of SrStatus. */
-static const char *const status_names[] = {
-	"merged", "review_required", "created", "deleted", "not_found", "rejected"
-};
+static const char *const status_names[] = {"merged",	"review_required",
+										   "created",	"deleted",
+										   "not_found", "rejected"};
 
 /* The text of a status (results, change_log.status). */
 const char *
@@ -53,7 +53,7 @@ sr_status_name(SrStatus s)
 static void
 digest_bytes(pg_cryptohash_ctx *ctx, char tag, const char *data, uint32 len)
 {
-	uint8		head[5];
+	uint8 head[5];
 
 	head[0] = (uint8) tag;
 	head[1] = (uint8) (len >> 24);
@@ -62,7 +62,8 @@ digest_bytes(pg_cryptohash_ctx *ctx, char tag, const char *data, uint32 len)
 	head[4] = (uint8) len;
 	if (pg_cryptohash_update(ctx, head, sizeof(head)) < 0 ||
 		(len > 0 && pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0))
-		elog(ERROR, "could not compute the payload digest: %s", pg_cryptohash_error(ctx));
+		elog(ERROR, "could not compute the payload digest: %s",
+			 pg_cryptohash_error(ctx));
 }
 
 /*
@@ -75,8 +76,8 @@ digest_bytes(pg_cryptohash_ctx *ctx, char tag, const char *data, uint32 len)
 static void
 digest_jsonb(pg_cryptohash_ctx *ctx, Jsonb *jb)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
+	JsonbIterator	  *it;
+	JsonbValue		   v;
 	JsonbIteratorToken tok;
 
 	if (jb == NULL)
@@ -87,7 +88,7 @@ digest_jsonb(pg_cryptohash_ctx *ctx, Jsonb *jb)
 	it = JsonbIteratorInit(&jb->root);
 	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
-		char	   *num;
+		char *num;
 
 		switch (tok)
 		{
@@ -140,21 +141,27 @@ digest_jsonb(pg_cryptohash_ctx *ctx, Jsonb *jb)
 void
 sr_payload_id(Jsonb *base, Jsonb *new_state, SrPayloadId *out)
 {
-	uint64		h1 = base ? DatumGetUInt64(DirectFunctionCall2(jsonb_hash_extended,
-															   JsonbPGetDatum(base),
-															   Int64GetDatum(1))) : 0x6e756c6cULL;
-	uint64		h2 = new_state ? DatumGetUInt64(DirectFunctionCall2(jsonb_hash_extended,
-																	JsonbPGetDatum(new_state),
-															  Int64GetDatum(2))) : 0x6e756c6cULL;
+	uint64 h1 = base ? DatumGetUInt64(DirectFunctionCall2(jsonb_hash_extended,
+														  JsonbPGetDatum(base),
+														  Int64GetDatum(1)))
+					 : 0x6e756c6cULL;
+	uint64 h2 =
+		new_state
+			? DatumGetUInt64(DirectFunctionCall2(jsonb_hash_extended,
+												 JsonbPGetDatum(new_state),
+												 Int64GetDatum(2)))
+			: 0x6e756c6cULL;
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
 	out->hash = (int64) hash_combine64(h1, h2);
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
-		elog(ERROR, "could not compute the payload digest: %s", pg_cryptohash_error(ctx));
+		elog(ERROR, "could not compute the payload digest: %s",
+			 pg_cryptohash_error(ctx));
 	digest_jsonb(ctx, base);
 	digest_jsonb(ctx, new_state);
 	if (pg_cryptohash_final(ctx, out->digest, SR_DIGEST_LEN) < 0)
-		elog(ERROR, "could not compute the payload digest: %s", pg_cryptohash_error(ctx));
+		elog(ERROR, "could not compute the payload digest: %s",
+			 pg_cryptohash_error(ctx));
 	pg_cryptohash_free(ctx);
 }
 
@@ -189,12 +196,14 @@ enum
 static const AttrNumber *
 log_columns(Relation rel)
 {
-	static const char *const names[LOG_NCOLUMNS] = {
-		"change_id", "target_table", "row_id", "payload_hash", "payload_digest",
-		"result"
-	};
-	static Oid	cached_relid = InvalidOid;
-	static AttrNumber attnums[LOG_NCOLUMNS];
+	static const char *const names[LOG_NCOLUMNS] = {"change_id",
+													"target_table",
+													"row_id",
+													"payload_hash",
+													"payload_digest",
+													"result"};
+	static Oid				 cached_relid = InvalidOid;
+	static AttrNumber		 attnums[LOG_NCOLUMNS];
 
 	if (cached_relid != RelationGetRelid(rel))
 	{
@@ -202,7 +211,8 @@ log_columns(Relation rel)
 		{
 			attnums[i] = get_attnum(RelationGetRelid(rel), names[i]);
 			if (attnums[i] == InvalidAttrNumber)
-				elog(ERROR, "column \"%s\" of sync_resolver.change_log does not exist",
+				elog(ERROR,
+					 "column \"%s\" of sync_resolver.change_log does not exist",
 					 names[i]);
 		}
 		cached_relid = RelationGetRelid(rel);
@@ -228,14 +238,14 @@ Jsonb *
 sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 			   SrPayloadId *payload, bool *has_digest)
 {
-	Oid			logid = get_relname_relid("change_log", sr_schema_oid());
-	Relation	rel;
-	Oid			pkey;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
+	Oid				  logid = get_relname_relid("change_log", sr_schema_oid());
+	Relation		  rel;
+	Oid				  pkey;
+	ScanKeyData		  key;
+	SysScanDesc		  scan;
+	HeapTuple		  tup;
 	const AttrNumber *cols;
-	Jsonb	   *result = NULL;
+	Jsonb			 *result = NULL;
 
 	if (!OidIsValid(logid))
 		elog(ERROR, "could not find sync_resolver.change_log");
@@ -253,29 +263,29 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
-		TupleDesc	desc = RelationGetDescr(rel);
-		bool		isnull;
-		Datum		digest;
+		TupleDesc desc = RelationGetDescr(rel);
+		bool	  isnull;
+		Datum	  digest;
 
-		*relid = DatumGetObjectId(heap_getattr(tup, cols[LOG_TARGET_TABLE],
-											   desc, &isnull));
-		*row_id = TextDatumGetCString(heap_getattr(tup, cols[LOG_ROW_ID],
-												   desc, &isnull));
-		payload->hash = DatumGetInt64(heap_getattr(tup, cols[LOG_PAYLOAD_HASH],
-												   desc, &isnull));
+		*relid = DatumGetObjectId(
+			heap_getattr(tup, cols[LOG_TARGET_TABLE], desc, &isnull));
+		*row_id = TextDatumGetCString(
+			heap_getattr(tup, cols[LOG_ROW_ID], desc, &isnull));
+		payload->hash = DatumGetInt64(
+			heap_getattr(tup, cols[LOG_PAYLOAD_HASH], desc, &isnull));
 		isnull = true;
 		digest = heap_getattr(tup, cols[LOG_PAYLOAD_DIGEST], desc, &isnull);
 		*has_digest = !isnull;
 		if (!isnull)
 		{
-			bytea	   *b = DatumGetByteaPP(digest);
+			bytea *b = DatumGetByteaPP(digest);
 
 			*has_digest = VARSIZE_ANY_EXHDR(b) == SR_DIGEST_LEN;
 			if (*has_digest)
 				memcpy(payload->digest, VARDATA_ANY(b), SR_DIGEST_LEN);
 		}
-		result = DatumGetJsonbPCopy(heap_getattr(tup, cols[LOG_RESULT],
-												 desc, &isnull));
+		result = DatumGetJsonbPCopy(
+			heap_getattr(tup, cols[LOG_RESULT], desc, &isnull));
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -292,10 +302,10 @@ bool
 sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
 				 int64 review_id, Jsonb *result, Jsonb *fields)
 {
-	Datum		args[13];
-	char		nulls[13];
-	bytea	   *digest = palloc(VARHDRSZ + SR_DIGEST_LEN);
-	int			rc;
+	Datum  args[13];
+	char   nulls[13];
+	bytea *digest = palloc(VARHDRSZ + SR_DIGEST_LEN);
+	int	   rc;
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = UUIDPGetDatum(&c->change_id);
@@ -326,15 +336,15 @@ sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
  * SR_AUDIT_REASON_MAX of a reason are stored in rejection_log and logged;
  * longer ones are cut at a character boundary and end in "...".
  */
-#define SR_AUDIT_TEXT_MAX 200
+#define SR_AUDIT_TEXT_MAX	200
 #define SR_AUDIT_REASON_MAX 500
 
 /* s cut to at most max bytes (whole characters), with "..." if cut. */
 static char *
 capped(const char *s, int max)
 {
-	int			len = strlen(s);
-	int			keep;
+	int len = strlen(s);
+	int keep;
 
 	if (len <= max)
 		return pstrdup(s);
@@ -370,12 +380,15 @@ log_safe(const char *s)
 static bool
 may_attribute(Oid relid)
 {
-	if (!OidIsValid(relid) || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+	if (!OidIsValid(relid) ||
+		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		return false;
 	return pg_class_aclcheck(relid, GetUserId(),
-							 ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE) == ACLCHECK_OK ||
-		pg_attribute_aclcheck_all(relid, GetUserId(),
-								  ACL_SELECT | ACL_INSERT | ACL_UPDATE, ACLMASK_ANY) == ACLCHECK_OK;
+							 ACL_SELECT | ACL_INSERT | ACL_UPDATE |
+								 ACL_DELETE) == ACLCHECK_OK ||
+		   pg_attribute_aclcheck_all(relid, GetUserId(),
+									 ACL_SELECT | ACL_INSERT | ACL_UPDATE,
+									 ACLMASK_ANY) == ACLCHECK_OK;
 }
 
 /*
@@ -388,25 +401,26 @@ may_attribute(Oid relid)
 void
 sr_record_rejection(SrChange *c, const char *reason)
 {
-	Datum		args[6];
-	char		nulls[6];
-	int			rc;
-	bool		attributed;
-	char	   *row_id;
-	char	   *actor;
-	char	   *why;
+	Datum args[6];
+	char  nulls[6];
+	int	  rc;
+	bool  attributed;
+	char *row_id;
+	char *actor;
+	char *why;
 
 	if (c->preview)
 		return;
 	attributed = may_attribute(c->relid);
 	row_id = c->row_id ? capped(c->row_id, SR_AUDIT_TEXT_MAX) : NULL;
-	actor = capped(!attributed ? GetUserNameFromId(GetUserId(), false) :
-				   c->actor ? c->actor : GetUserNameFromId(GetSessionUserId(), false),
+	actor = capped(!attributed ? GetUserNameFromId(GetUserId(), false)
+				   : c->actor  ? c->actor
+							   : GetUserNameFromId(GetSessionUserId(), false),
 				   SR_AUDIT_TEXT_MAX);
 	why = capped(reason, SR_AUDIT_REASON_MAX);
 	if (sr_log_rejections)
 	{
-		char		table[32];
+		char table[32];
 
 		if (attributed)
 			snprintf(table, sizeof(table), "%u", c->relid);
@@ -414,8 +428,14 @@ sr_record_rejection(SrChange *c, const char *reason)
 			strlcpy(table, "(not attributed)", sizeof(table));
 		ereport(LOG,
 				(errmsg("sync_resolver: rejected change %s for table %s row %s: %s",
-						c->has_change_id ? DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&c->change_id))) : "(none)",
-						table, row_id ? log_safe(row_id) : "(none)", log_safe(why))));
+						c->has_change_id
+							? DatumGetCString(
+								  DirectFunctionCall1(uuid_out,
+													  UUIDPGetDatum(
+														  &c->change_id)))
+							: "(none)",
+						table, row_id ? log_safe(row_id) : "(none)",
+						log_safe(why))));
 	}
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -438,8 +458,8 @@ sr_record_rejection(SrChange *c, const char *reason)
 void
 sr_record_replay(SrChange *c)
 {
-	Datum		args[3];
-	int			rc;
+	Datum args[3];
+	int	  rc;
 
 	if (c->preview)
 		return;
@@ -460,25 +480,25 @@ sr_record_replay(SrChange *c)
 bool
 sr_find_tombstone(Oid relid, const char *row_id, TimestampTz *deleted_at)
 {
-	Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(row_id)};
-	int			rc;
-	bool		found = false;
+	Datum args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(row_id)};
+	int	  rc;
+	bool  found = false;
 
 	rc = sr_run_internal(SR_Q_FIND_TOMBSTONE, args, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.change_log");
 	if (SPI_processed > 0)
 	{
-		bool		isnull;
+		bool isnull;
 
 		*deleted_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc, 1, &isnull));
+														SPI_tuptable->tupdesc,
+														1, &isnull));
 		found = true;
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return found;
 }
-
 
 /*
  * Queue a pending review for a change: its conflicts (array of {field, base,
@@ -489,10 +509,10 @@ int64
 sr_queue_review(SrChange *c, const char *reason, SrDecider decider,
 				Jsonb *conflicts, Jsonb *held)
 {
-	Datum		args[11];
-	int			rc;
-	bool		isnull;
-	int64		review_id;
+	Datum args[11];
+	int	  rc;
+	bool  isnull;
+	int64 review_id;
 
 	args[0] = ObjectIdGetDatum(c->relid);
 	args[1] = CStringGetTextDatum(c->row_id);
@@ -509,8 +529,9 @@ sr_queue_review(SrChange *c, const char *reason, SrDecider decider,
 	rc = sr_run_internal(SR_Q_QUEUE_REVIEW, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not queue review");
-	review_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	review_id =
+		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
 	return review_id;
 }
-

@@ -20,7 +20,8 @@
 #define sr_class_ownercheck(relid, roleid) \
 	object_ownercheck(RelationRelationId, (relid), (roleid))
 #else
-#define sr_class_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#define sr_class_ownercheck(relid, roleid) \
+	pg_class_ownercheck((relid), (roleid))
 #endif
 
 /*
@@ -34,9 +35,8 @@
 static inline void
 sr_restrict_search_path(void)
 {
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 }
 #endif
 
@@ -63,4 +63,4 @@ sr_input_call_safe(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
 #define SR_HAVE_SOFT_INPUT 0
 #endif
 
-#endif							/* SR_COMPAT_H */
+#endif /* SR_COMPAT_H */

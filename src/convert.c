@@ -96,9 +96,9 @@ sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
 			 MemoryContext cxt)
 {
 	TypeCacheEntry *tce;
-	Oid			func;
-	bool		isvarlena;
-	int32		basetypmod = typmod;
+	Oid				func;
+	bool			isvarlena;
+	int32			basetypmod = typmod;
 
 	memset(t, 0, sizeof(SrType));
 	t->typid = typid;
@@ -119,7 +119,8 @@ sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
 	getTypeOutputInfo(typid, &func, &isvarlena);
 	fmgr_info_cxt(func, &t->output, cxt);
 
-	tce = lookup_type_cache(typid, TYPECACHE_EQ_OPR_FINFO | TYPECACHE_CMP_PROC_FINFO);
+	tce = lookup_type_cache(typid,
+							TYPECACHE_EQ_OPR_FINFO | TYPECACHE_CMP_PROC_FINFO);
 	if (OidIsValid(tce->eq_opr_finfo.fn_oid))
 	{
 		t->has_eq = true;
@@ -134,8 +135,8 @@ sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
 	t->kind = sr_type_kind(t->basetype);
 	if (t->kind == SR_KIND_ARRAY)
 	{
-		Oid			basein;
-		Oid			baseioparam;
+		Oid basein;
+		Oid baseioparam;
 
 		t->elem = MemoryContextAlloc(cxt, sizeof(SrType));
 		/* as array coercion does: the elements get the array's typmod */
@@ -157,7 +158,7 @@ input_value(SrType *t, char *str)
 static Datum
 numeric_to_type(SrType *t, Numeric num)
 {
-	Datum		d = NumericGetDatum(num);
+	Datum d = NumericGetDatum(num);
 
 	switch (t->basetype)
 	{
@@ -181,12 +182,13 @@ numeric_to_type(SrType *t, Numeric num)
 				d = DirectFunctionCall2(numeric, d, Int32GetDatum(t->typmod));
 			break;
 		default:
-			return input_value(t, DatumGetCString(DirectFunctionCall1(numeric_out, d)));
+			return input_value(t, DatumGetCString(
+									  DirectFunctionCall1(numeric_out, d)));
 	}
 	if (t->typid != t->basetype)
 	{
 		/* a domain: run its input so that its constraints are checked */
-		char	   *s = OutputFunctionCall(&t->output, d);
+		char *s = OutputFunctionCall(&t->output, d);
 
 		d = input_value(t, s);
 	}
@@ -196,12 +198,12 @@ numeric_to_type(SrType *t, Numeric num)
 /* Elements gathered from nested JSON arrays, with the shape they must have. */
 typedef struct ArrayBuild
 {
-	int			ndim;
-	int			dims[MAXDIM];
-	int			n;
-	int			cap;			/* allocated, grown as elements arrive */
-	Datum	   *elems;
-	bool	   *nulls;
+	int	   ndim;
+	int	   dims[MAXDIM];
+	int	   n;
+	int	   cap; /* allocated, grown as elements arrive */
+	Datum *elems;
+	bool  *nulls;
 } ArrayBuild;
 
 /*
@@ -225,15 +227,17 @@ json_array_shape(JsonbContainer *jc, SrType *t, ArrayBuild *ab, char **err)
 		CHECK_FOR_INTERRUPTS();
 		if (ab->ndim == MAXDIM)
 		{
-			*err = psprintf("a JSON array for type %s has more than %d dimensions",
-							format_type_be(t->typid), MAXDIM);
+			*err =
+				psprintf("a JSON array for type %s has more than %d dimensions",
+						 format_type_be(t->typid), MAXDIM);
 			return false;
 		}
 		ab->dims[ab->ndim++] = JsonContainerSize(jc);
 		if (JsonContainerSize(jc) == 0)
 			return true;
 		first = getIthJsonbValueFromContainer(jc, 0);
-		if (first->type != jbvBinary || !JsonContainerIsArray(first->val.binary.data) ||
+		if (first->type != jbvBinary ||
+			!JsonContainerIsArray(first->val.binary.data) ||
 			JsonContainerIsScalar(first->val.binary.data))
 			return true;
 		jc = first->val.binary.data;
@@ -248,20 +252,21 @@ static bool
 json_array_gather(JsonbContainer *jc, SrType *t, ArrayBuild *ab, int level,
 				  char **err)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
+	JsonbIterator	  *it;
+	JsonbValue		   v;
 	JsonbIteratorToken tok;
 
 	if ((int) JsonContainerSize(jc) != ab->dims[level])
 	{
-		*err = psprintf("a multidimensional JSON array for type %s must have sub-arrays of equal length",
-						format_type_be(t->typid));
+		*err = psprintf(
+			"a multidimensional JSON array for type %s must have sub-arrays of equal length",
+			format_type_be(t->typid));
 		return false;
 	}
 	it = JsonbIteratorInit(jc);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		bool		nested;
+		bool nested;
 
 		CHECK_FOR_INTERRUPTS();
 		if (tok != WJB_ELEM)
@@ -269,14 +274,16 @@ json_array_gather(JsonbContainer *jc, SrType *t, ArrayBuild *ab, int level,
 		nested = v.type == jbvBinary && t->elem->kind != SR_KIND_JSONB;
 		if (nested && !JsonContainerIsArray(v.val.binary.data))
 		{
-			*err = psprintf("expected an array of scalars for type %s, but an element is a nested object",
-							format_type_be(t->typid));
+			*err = psprintf(
+				"expected an array of scalars for type %s, but an element is a nested object",
+				format_type_be(t->typid));
 			return false;
 		}
 		if (nested != (level < ab->ndim - 1))
 		{
-			*err = psprintf("a multidimensional JSON array for type %s must have sub-arrays of equal length",
-							format_type_be(t->typid));
+			*err = psprintf(
+				"a multidimensional JSON array for type %s must have sub-arrays of equal length",
+				format_type_be(t->typid));
 			return false;
 		}
 		if (nested)
@@ -286,7 +293,7 @@ json_array_gather(JsonbContainer *jc, SrType *t, ArrayBuild *ab, int level,
 		}
 		else
 		{
-			SrValue		ev;
+			SrValue ev;
 
 			if (!sr_json_to_value(&v, t->elem, &ev, err))
 				return false;
@@ -312,14 +319,15 @@ json_array_gather(JsonbContainer *jc, SrType *t, ArrayBuild *ab, int level,
 static bool
 json_to_array(JsonbContainer *jc, SrType *t, Datum *out, char **err)
 {
-	ArrayBuild	ab;
-	int			total = 1;
+	ArrayBuild ab;
+	int		   total = 1;
 
 	if (!json_array_shape(jc, t, &ab, err))
 		return false;
 	for (int i = 0; i < ab.ndim; i++)
 	{
-		if (pg_mul_s32_overflow(total, ab.dims[i], &total) || total > (int) MaxArraySize)
+		if (pg_mul_s32_overflow(total, ab.dims[i], &total) ||
+			total > (int) MaxArraySize)
 		{
 			*err = psprintf("a JSON array for type %s has too many elements",
 							format_type_be(t->typid));
@@ -328,8 +336,9 @@ json_to_array(JsonbContainer *jc, SrType *t, Datum *out, char **err)
 	}
 	if (total == 0 && ab.ndim > 1)
 	{
-		*err = psprintf("a multidimensional JSON array for type %s must not have empty sub-arrays",
-						format_type_be(t->typid));
+		*err = psprintf(
+			"a multidimensional JSON array for type %s must not have empty sub-arrays",
+			format_type_be(t->typid));
 		return false;
 	}
 	/* the shape is checked while gathering: allocate for what arrives */
@@ -339,8 +348,8 @@ json_to_array(JsonbContainer *jc, SrType *t, Datum *out, char **err)
 	ab.nulls = palloc(sizeof(bool) * ab.cap);
 	if (!json_array_gather(jc, t, &ab, 0, err))
 		return false;
-	return sr_build_array(t, ab.elems, ab.nulls, total == 0 ? 0 : ab.ndim, ab.dims,
-						  out, err);
+	return sr_build_array(t, ab.elems, ab.nulls, total == 0 ? 0 : ab.ndim,
+						  ab.dims, out, err);
 }
 
 /*
@@ -356,8 +365,8 @@ bool
 sr_build_array(SrType *t, Datum *elems, bool *nulls, int ndim, int *dims,
 			   Datum *out, char **err)
 {
-	int			lbs[MAXDIM];
-	int			n = 1;
+	int lbs[MAXDIM];
+	int n = 1;
 
 	for (int i = 0; i < ndim; i++)
 	{
@@ -372,8 +381,9 @@ sr_build_array(SrType *t, Datum *elems, bool *nulls, int ndim, int *dims,
 
 		if (ndim > 1)
 		{
-			*err = psprintf("type %s accepts only a one-dimensional JSON array",
-							format_type_be(t->typid));
+			*err =
+				psprintf("type %s accepts only a one-dimensional JSON array",
+						 format_type_be(t->typid));
 			return false;
 		}
 		initStringInfo(&buf);
@@ -388,14 +398,16 @@ sr_build_array(SrType *t, Datum *elems, bool *nulls, int ndim, int *dims,
 			}
 			if (i > 0)
 				appendStringInfoChar(&buf, ' ');
-			appendStringInfoString(&buf, OutputFunctionCall(&t->elem->output, elems[i]));
+			appendStringInfoString(&buf, OutputFunctionCall(&t->elem->output,
+															elems[i]));
 		}
 		*out = input_value(t, buf.data);
 		return true;
 	}
 	*out = PointerGetDatum(construct_md_array(elems, nulls, ndim, dims, lbs,
 											  t->elem->typid, t->elem->typlen,
-											  t->elem->typbyval, t->elem->typalign));
+											  t->elem->typbyval,
+											  t->elem->typalign));
 	if (t->typid != t->basetype)
 		*out = input_value(t, OutputFunctionCall(&t->output, *out));
 	return true;
@@ -419,7 +431,8 @@ sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out, char **err)
 		case jbvString:
 			if (t->kind == SR_KIND_JSONB)
 				break;
-			out->value = input_value(t, pnstrdup(v->val.string.val, v->val.string.len));
+			out->value =
+				input_value(t, pnstrdup(v->val.string.val, v->val.string.len));
 			return true;
 		case jbvNumeric:
 			if (t->kind == SR_KIND_JSONB)
@@ -437,22 +450,27 @@ sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out, char **err)
 		case jbvBinary:
 			if (t->kind == SR_KIND_JSONB)
 				break;
-			if (t->kind == SR_KIND_ARRAY && JsonContainerIsArray(v->val.binary.data) &&
+			if (t->kind == SR_KIND_ARRAY &&
+				JsonContainerIsArray(v->val.binary.data) &&
 				!JsonContainerIsScalar(v->val.binary.data))
 				return json_to_array(v->val.binary.data, t, &out->value, err);
-			*err = psprintf("a JSON %s cannot be stored in a column of type %s",
-							JsonContainerIsArray(v->val.binary.data) ? "array" : "object",
-							format_type_be(t->typid));
+			*err =
+				psprintf("a JSON %s cannot be stored in a column of type %s",
+						 JsonContainerIsArray(v->val.binary.data) ? "array"
+																  : "object",
+						 format_type_be(t->typid));
 			return false;
 		default:
-			*err = psprintf("unsupported JSON value for type %s", format_type_be(t->typid));
+			*err = psprintf("unsupported JSON value for type %s",
+							format_type_be(t->typid));
 			return false;
 	}
 
 	/* jsonb column: the value itself */
 	out->value = JsonbPGetDatum(JsonbValueToJsonb(v));
 	if (t->typid != t->basetype)
-		out->value = input_value(t, OutputFunctionCall(&t->output, out->value));
+		out->value =
+			input_value(t, OutputFunctionCall(&t->output, out->value));
 	return true;
 }
 
@@ -463,8 +481,8 @@ sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out, char **err)
 bool
 sr_value_is_null(SrType *t, SrValue *v)
 {
-	Jsonb	   *jb;
-	JsonbValue	sv;
+	Jsonb	  *jb;
+	JsonbValue sv;
 
 	if (v->isnull)
 		return true;
@@ -478,16 +496,16 @@ sr_value_is_null(SrType *t, SrValue *v)
 		return false;
 	jb = DatumGetJsonbP(v->value);
 	return JB_ROOT_IS_SCALAR(jb) && JsonbExtractScalar(&jb->root, &sv) &&
-		sv.type == jbvNull;
+		   sv.type == jbvNull;
 }
 
 /* Typed equality (text exactly); NULL equals NULL, and JSON null. */
 bool
 sr_values_equal(SrType *t, SrValue *a, SrValue *b)
 {
-	Datum		bv;
-	bool		anull = sr_value_is_null(t, a);
-	bool		bnull = sr_value_is_null(t, b);
+	Datum bv;
+	bool  anull = sr_value_is_null(t, a);
+	bool  bnull = sr_value_is_null(t, b);
 
 	if (anull || bnull)
 		return anull && bnull;
@@ -498,21 +516,23 @@ sr_values_equal(SrType *t, SrValue *a, SrValue *b)
 		 * JSON has no array lower bounds: '[0:1]={1,2}' in a row and [1,2]
 		 * from a device are the same list, so compare with equal bounds.
 		 */
-		ArrayType  *aa = DatumGetArrayTypeP(a->value);
-		ArrayType  *ba = DatumGetArrayTypeP(b->value);
+		ArrayType *aa = DatumGetArrayTypeP(a->value);
+		ArrayType *ba = DatumGetArrayTypeP(b->value);
 
 		if (ARR_NDIM(aa) != ARR_NDIM(ba))
 			return false;
-		if (ARR_NDIM(aa) > 0 &&
-			memcmp(ARR_LBOUND(aa), ARR_LBOUND(ba), ARR_NDIM(aa) * sizeof(int)) != 0)
+		if (ARR_NDIM(aa) > 0 && memcmp(ARR_LBOUND(aa), ARR_LBOUND(ba),
+									   ARR_NDIM(aa) * sizeof(int)) != 0)
 		{
 			ba = DatumGetArrayTypePCopy(PointerGetDatum(ba));
 			memcpy(ARR_LBOUND(ba), ARR_LBOUND(aa), ARR_NDIM(aa) * sizeof(int));
 		}
 		bv = PointerGetDatum(ba);
-		return DatumGetBool(FunctionCall2Coll(&t->eq, t->eq_collation, PointerGetDatum(aa), bv));
+		return DatumGetBool(FunctionCall2Coll(&t->eq, t->eq_collation,
+											  PointerGetDatum(aa), bv));
 	}
-	return DatumGetBool(FunctionCall2Coll(&t->eq, t->eq_collation, a->value, bv));
+	return DatumGetBool(
+		FunctionCall2Coll(&t->eq, t->eq_collation, a->value, bv));
 }
 
 /*
@@ -523,15 +543,17 @@ sr_values_equal(SrType *t, SrValue *a, SrValue *b)
 int
 sr_values_compare(SrType *t, SrValue *a, SrValue *b)
 {
-	bool		anull = sr_value_is_null(t, a);
-	bool		bnull = sr_value_is_null(t, b);
-	int			r;
+	bool anull = sr_value_is_null(t, a);
+	bool bnull = sr_value_is_null(t, b);
+	int	 r;
 
 	if (anull || bnull)
 		return anull ? (bnull ? 0 : -1) : 1;
-	r = DatumGetInt32(FunctionCall2Coll(&t->cmp, t->collation, a->value, b->value));
+	r = DatumGetInt32(
+		FunctionCall2Coll(&t->cmp, t->collation, a->value, b->value));
 	if (r == 0 && t->eq_collation != t->collation)
-		r = DatumGetInt32(FunctionCall2Coll(&t->cmp, t->eq_collation, a->value, b->value));
+		r = DatumGetInt32(
+			FunctionCall2Coll(&t->cmp, t->eq_collation, a->value, b->value));
 	return r;
 }
 
@@ -540,7 +562,8 @@ bool
 sr_json_equal(JsonbValue *a, JsonbValue *b)
 {
 	if (a->type == jbvBinary && b->type == jbvBinary)
-		return compareJsonbContainers(a->val.binary.data, b->val.binary.data) == 0;
+		return compareJsonbContainers(a->val.binary.data,
+									  b->val.binary.data) == 0;
 	if (a->type != b->type)
 		return false;
 	switch (a->type)
@@ -551,11 +574,13 @@ sr_json_equal(JsonbValue *a, JsonbValue *b)
 			return a->val.boolean == b->val.boolean;
 		case jbvString:
 			return a->val.string.len == b->val.string.len &&
-				memcmp(a->val.string.val, b->val.string.val, a->val.string.len) == 0;
+				   memcmp(a->val.string.val, b->val.string.val,
+						  a->val.string.len) == 0;
 		case jbvNumeric:
-			return DatumGetBool(DirectFunctionCall2(numeric_eq,
-													NumericGetDatum(a->val.numeric),
-													NumericGetDatum(b->val.numeric)));
+			return DatumGetBool(
+				DirectFunctionCall2(numeric_eq,
+									NumericGetDatum(a->val.numeric),
+									NumericGetDatum(b->val.numeric)));
 		default:
 			return false;
 	}
@@ -565,7 +590,7 @@ sr_json_equal(JsonbValue *a, JsonbValue *b)
 void
 sr_push_string(JsonbParseState **ps, const char *s, bool is_key)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
 	v.type = jbvString;
 	v.val.string.val = (char *) s;
@@ -577,7 +602,7 @@ sr_push_string(JsonbParseState **ps, const char *s, bool is_key)
 void
 sr_push_elem_string(JsonbParseState **ps, const char *s)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
 	v.type = jbvString;
 	v.val.string.val = (char *) s;
@@ -596,12 +621,14 @@ sr_push_key(JsonbParseState **ps, const char *key)
 static void
 push_numeric(JsonbParseState **ps, Datum num, JsonbIteratorToken tok)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
-	if (numeric_is_nan(DatumGetNumeric(num)) || numeric_is_inf(DatumGetNumeric(num)))
+	if (numeric_is_nan(DatumGetNumeric(num)) ||
+		numeric_is_inf(DatumGetNumeric(num)))
 	{
 		v.type = jbvString;
-		v.val.string.val = DatumGetCString(DirectFunctionCall1(numeric_out, num));
+		v.val.string.val =
+			DatumGetCString(DirectFunctionCall1(numeric_out, num));
 		v.val.string.len = strlen(v.val.string.val);
 	}
 	else
@@ -612,8 +639,8 @@ push_numeric(JsonbParseState **ps, Datum num, JsonbIteratorToken tok)
 	pushJsonbValue(ps, tok, &v);
 }
 
-static void push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
-					   JsonbIteratorToken tok);
+static void push_typed(JsonbParseState **ps, Datum value, bool isnull,
+					   SrType *t, JsonbIteratorToken tok);
 
 /* Push one level of a multidimensional array as nested JSON arrays. */
 static void
@@ -625,7 +652,8 @@ push_array_level(JsonbParseState **ps, Datum *elems, bool *nulls, int *next,
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (level < ndim - 1)
-			push_array_level(ps, elems, nulls, next, dims, ndim, level + 1, elem);
+			push_array_level(ps, elems, nulls, next, dims, ndim, level + 1,
+							 elem);
 		else
 		{
 			push_typed(ps, elems[*next], nulls[*next], elem, WJB_ELEM);
@@ -644,7 +672,7 @@ static void
 push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
 		   JsonbIteratorToken tok)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
 	if (isnull)
 	{
@@ -661,90 +689,95 @@ push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
 			return;
 		case SR_KIND_INT:
 			if (t->basetype == INT2OID)
-				push_numeric(ps, DirectFunctionCall1(int2_numeric, value), tok);
+				push_numeric(ps, DirectFunctionCall1(int2_numeric, value),
+							 tok);
 			else if (t->basetype == INT4OID)
-				push_numeric(ps, DirectFunctionCall1(int4_numeric, value), tok);
+				push_numeric(ps, DirectFunctionCall1(int4_numeric, value),
+							 tok);
 			else
-				push_numeric(ps, DirectFunctionCall1(int8_numeric, value), tok);
+				push_numeric(ps, DirectFunctionCall1(int8_numeric, value),
+							 tok);
 			return;
 		case SR_KIND_FLOAT:
-			{
-				/*
+		{
+			/*
 				 * The shortest decimal that reads back as the same float:
 				 * float4_numeric and float8_numeric round to FLT_DIG and
 				 * DBL_DIG digits, and a device echoing the value back would
 				 * then see a phantom change.
 				 */
-				char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+			char buf[DOUBLE_SHORTEST_DECIMAL_LEN];
 
-				if (t->basetype == FLOAT4OID)
-					float_to_shortest_decimal_buf(DatumGetFloat4(value), buf);
-				else
-					double_to_shortest_decimal_buf(DatumGetFloat8(value), buf);
-				push_numeric(ps, DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-													 ObjectIdGetDatum(InvalidOid),
-													 Int32GetDatum(-1)), tok);
-				return;
-			}
+			if (t->basetype == FLOAT4OID)
+				float_to_shortest_decimal_buf(DatumGetFloat4(value), buf);
+			else
+				double_to_shortest_decimal_buf(DatumGetFloat8(value), buf);
+			push_numeric(ps,
+						 DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+											 ObjectIdGetDatum(InvalidOid),
+											 Int32GetDatum(-1)),
+						 tok);
+			return;
+		}
 		case SR_KIND_NUMERIC:
 			push_numeric(ps, value, tok);
 			return;
 		case SR_KIND_JSONB:
-			{
-				Jsonb	   *jb = DatumGetJsonbP(value);
+		{
+			Jsonb *jb = DatumGetJsonbP(value);
 
-				if (JB_ROOT_IS_SCALAR(jb))
-				{
-					JsonbExtractScalar(&jb->root, &v);
-					pushJsonbValue(ps, tok, &v);
-				}
-				else
-				{
-					v.type = jbvBinary;
-					v.val.binary.data = &jb->root;
-					v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-					pushJsonbValue(ps, tok, &v);
-				}
-				return;
-			}
-		case SR_KIND_DATETIME:
+			if (JB_ROOT_IS_SCALAR(jb))
 			{
-				char		buf[MAXDATELEN + 1];
-
-				JsonEncodeDateTime(buf, value, t->basetype, NULL);
-				v.type = jbvString;
-				v.val.string.val = pstrdup(buf);
-				v.val.string.len = strlen(buf);
+				JsonbExtractScalar(&jb->root, &v);
 				pushJsonbValue(ps, tok, &v);
-				return;
 			}
-		case SR_KIND_ARRAY:
+			else
 			{
-				ArrayType  *arr = DatumGetArrayTypeP(value);
-				Datum	   *elems;
-				bool	   *nulls;
-				int			n;
-
-				int			next = 0;
-
-				deconstruct_array(arr, t->elem->typid, t->elem->typlen,
-								  t->elem->typbyval, t->elem->typalign,
-								  &elems, &nulls, &n);
-				if (ARR_NDIM(arr) <= 1)
-				{
-					pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
-					for (int i = 0; i < n; i++)
-					{
-						CHECK_FOR_INTERRUPTS();
-						push_typed(ps, elems[i], nulls[i], t->elem, WJB_ELEM);
-					}
-					pushJsonbValue(ps, WJB_END_ARRAY, NULL);
-				}
-				else
-					push_array_level(ps, elems, nulls, &next, ARR_DIMS(arr),
-									 ARR_NDIM(arr), 0, t->elem);
-				return;
+				v.type = jbvBinary;
+				v.val.binary.data = &jb->root;
+				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				pushJsonbValue(ps, tok, &v);
 			}
+			return;
+		}
+		case SR_KIND_DATETIME:
+		{
+			char buf[MAXDATELEN + 1];
+
+			JsonEncodeDateTime(buf, value, t->basetype, NULL);
+			v.type = jbvString;
+			v.val.string.val = pstrdup(buf);
+			v.val.string.len = strlen(buf);
+			pushJsonbValue(ps, tok, &v);
+			return;
+		}
+		case SR_KIND_ARRAY:
+		{
+			ArrayType *arr = DatumGetArrayTypeP(value);
+			Datum	  *elems;
+			bool	  *nulls;
+			int		   n;
+
+			int next = 0;
+
+			deconstruct_array(arr, t->elem->typid, t->elem->typlen,
+							  t->elem->typbyval, t->elem->typalign, &elems,
+							  &nulls, &n);
+			if (ARR_NDIM(arr) <= 1)
+			{
+				pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+				for (int i = 0; i < n; i++)
+				{
+					CHECK_FOR_INTERRUPTS();
+					push_typed(ps, elems[i], nulls[i], t->elem, WJB_ELEM);
+				}
+				pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+			}
+			else
+				push_array_level(ps, elems, nulls, &next, ARR_DIMS(arr),
+								 ARR_NDIM(arr), 0, t->elem);
+			return;
+		}
 		default:
 			v.type = jbvString;
 			v.val.string.val = OutputFunctionCall(&t->output, value);

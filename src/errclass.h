@@ -38,27 +38,27 @@ typedef enum SrErrClass
 
 typedef struct SrErrClassEntry
 {
-	const char *code;			/* 5 characters, or a 2-character class */
+	const char *code; /* 5 characters, or a 2-character class */
 	SrErrClass	cls;
 } SrErrClassEntry;
 
 static const SrErrClassEntry sr_errclass_table[] = {
-	{"40001", SR_ERR_RETRY},	/* serialization_failure */
-	{"40P01", SR_ERR_RETRY},	/* deadlock_detected */
-	{"40003", SR_ERR_RETRY},	/* statement_completion_unknown */
-	{"55P03", SR_ERR_RETRY},	/* lock_not_available (lock_timeout) */
-	{"57014", SR_ERR_RETRY},	/* query_canceled (statement_timeout, cancel) */
-	{"57P01", SR_ERR_RETRY},	/* admin_shutdown */
-	{"57P02", SR_ERR_RETRY},	/* crash_shutdown */
-	{"57P03", SR_ERR_RETRY},	/* cannot_connect_now */
-	{"57P05", SR_ERR_RETRY},	/* idle_session_timeout */
-	{"53", SR_ERR_RETRY},		/* insufficient resources (disk, memory) */
-	{"08", SR_ERR_RETRY},		/* connection exception */
-	{"58", SR_ERR_SERVER},		/* system error (I/O) */
-	{"XX", SR_ERR_SERVER},		/* internal error, data corrupted */
-	{"22", SR_ERR_DATA},		/* data exception */
-	{"23", SR_ERR_DATA},		/* integrity constraint violation */
-	{"54", SR_ERR_DATA},		/* program limit exceeded */
+	{"40001", SR_ERR_RETRY}, /* serialization_failure */
+	{"40P01", SR_ERR_RETRY}, /* deadlock_detected */
+	{"40003", SR_ERR_RETRY}, /* statement_completion_unknown */
+	{"55P03", SR_ERR_RETRY}, /* lock_not_available (lock_timeout) */
+	{"57014", SR_ERR_RETRY}, /* query_canceled (statement_timeout, cancel) */
+	{"57P01", SR_ERR_RETRY}, /* admin_shutdown */
+	{"57P02", SR_ERR_RETRY}, /* crash_shutdown */
+	{"57P03", SR_ERR_RETRY}, /* cannot_connect_now */
+	{"57P05", SR_ERR_RETRY}, /* idle_session_timeout */
+	{"53", SR_ERR_RETRY},	 /* insufficient resources (disk, memory) */
+	{"08", SR_ERR_RETRY},	 /* connection exception */
+	{"58", SR_ERR_SERVER},	 /* system error (I/O) */
+	{"XX", SR_ERR_SERVER},	 /* internal error, data corrupted */
+	{"22", SR_ERR_DATA},	 /* data exception */
+	{"23", SR_ERR_DATA},	 /* integrity constraint violation */
+	{"54", SR_ERR_DATA},	 /* program limit exceeded */
 };
 
 /* The class of a SQLSTATE (5 characters); SR_ERR_OTHER if none. */
@@ -67,7 +67,8 @@ sr_errclass(const char *sqlstate)
 {
 	if (sqlstate == NULL || strlen(sqlstate) != 5)
 		return SR_ERR_OTHER;
-	for (size_t i = 0; i < sizeof(sr_errclass_table) / sizeof(sr_errclass_table[0]); i++)
+	for (size_t i = 0;
+		 i < sizeof(sr_errclass_table) / sizeof(sr_errclass_table[0]); i++)
 	{
 		const char *code = sr_errclass_table[i].code;
 
@@ -77,4 +78,4 @@ sr_errclass(const char *sqlstate)
 	return SR_ERR_OTHER;
 }
 
-#endif							/* SR_ERRCLASS_H */
+#endif /* SR_ERRCLASS_H */

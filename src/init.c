@@ -15,14 +15,14 @@
 
 PG_MODULE_MAGIC;
 
-int			sr_stale_after_secs = 24 * 60 * 60;
-int			sr_change_retention_secs = 7 * 24 * 60 * 60;
-int			sr_audit_retention_secs = 0;
-char	   *sr_append_separator = NULL;
-bool		sr_log_rejections = true;
-int			sr_max_clock_skew_secs = 300;
+int	  sr_stale_after_secs = 24 * 60 * 60;
+int	  sr_change_retention_secs = 7 * 24 * 60 * 60;
+int	  sr_audit_retention_secs = 0;
+char *sr_append_separator = NULL;
+bool  sr_log_rejections = true;
+int	  sr_max_clock_skew_secs = 300;
 
-void		_PG_init(void);
+void _PG_init(void);
 
 /* The append separator must be short enough to read in a note. */
 static bool
@@ -30,8 +30,9 @@ check_separator(char **newval, void **extra, GucSource source)
 {
 	if (*newval != NULL && strlen(*newval) > 256)
 	{
-		GUC_check_errdetail("The separator is %zu bytes long; at most 256 are allowed.",
-							strlen(*newval));
+		GUC_check_errdetail(
+			"The separator is %zu bytes long; at most 256 are allowed.",
+			strlen(*newval));
 		return false;
 	}
 	return true;
@@ -53,47 +54,38 @@ check_positive(int *newval, void **extra, GucSource source)
 void
 _PG_init(void)
 {
-	DefineCustomIntVariable("sync_resolver.stale_after",
-							"Age of a queued change beyond which every field it changes goes to review.",
-							"Applies to tables whose synced_table.stale_after is NULL.",
-							&sr_stale_after_secs,
-							24 * 60 * 60, 1, INT_MAX,
-							PGC_USERSET, GUC_UNIT_S,
-							check_positive, NULL, NULL);
-	DefineCustomIntVariable("sync_resolver.max_clock_skew",
-							"How far a device's queued_at or edited_at may be ahead of the server's clock.",
-							"A change with a later device time goes to review with reason future_clock.",
-							&sr_max_clock_skew_secs,
-							300, 0, INT_MAX,
-							PGC_USERSET, GUC_UNIT_S,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("sync_resolver.change_retention",
-							"How long processed change_ids are remembered for replay.",
-							"purge() without an argument removes change records older than this.",
-							&sr_change_retention_secs,
-							7 * 24 * 60 * 60, 1, INT_MAX,
-							PGC_SUSET, GUC_UNIT_S,
-							check_positive, NULL, NULL);
-	DefineCustomIntVariable("sync_resolver.audit_retention",
-							"Minimum age of change records that purge() may remove (0: no minimum).",
-							"Set it to keep the audit trail longer than the replay window.",
-							&sr_audit_retention_secs,
-							0, 0, INT_MAX,
-							PGC_SUSET, GUC_UNIT_S,
-							NULL, NULL, NULL);
-	DefineCustomStringVariable("sync_resolver.append_separator",
-							   "Text placed between the server's value and the device's addition by the append policy.",
-							   NULL,
-							   &sr_append_separator,
-							   "\n---\n",
-							   PGC_USERSET, 0,
-							   check_separator, NULL, NULL);
+	DefineCustomIntVariable(
+		"sync_resolver.stale_after",
+		"Age of a queued change beyond which every field it changes goes to review.",
+		"Applies to tables whose synced_table.stale_after is NULL.",
+		&sr_stale_after_secs, 24 * 60 * 60, 1, INT_MAX, PGC_USERSET,
+		GUC_UNIT_S, check_positive, NULL, NULL);
+	DefineCustomIntVariable(
+		"sync_resolver.max_clock_skew",
+		"How far a device's queued_at or edited_at may be ahead of the server's clock.",
+		"A change with a later device time goes to review with reason future_clock.",
+		&sr_max_clock_skew_secs, 300, 0, INT_MAX, PGC_USERSET, GUC_UNIT_S,
+		NULL, NULL, NULL);
+	DefineCustomIntVariable(
+		"sync_resolver.change_retention",
+		"How long processed change_ids are remembered for replay.",
+		"purge() without an argument removes change records older than this.",
+		&sr_change_retention_secs, 7 * 24 * 60 * 60, 1, INT_MAX, PGC_SUSET,
+		GUC_UNIT_S, check_positive, NULL, NULL);
+	DefineCustomIntVariable(
+		"sync_resolver.audit_retention",
+		"Minimum age of change records that purge() may remove (0: no minimum).",
+		"Set it to keep the audit trail longer than the replay window.",
+		&sr_audit_retention_secs, 0, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S, NULL,
+		NULL, NULL);
+	DefineCustomStringVariable(
+		"sync_resolver.append_separator",
+		"Text placed between the server's value and the device's addition by the append policy.",
+		NULL, &sr_append_separator, "\n---\n", PGC_USERSET, 0, check_separator,
+		NULL, NULL);
 	DefineCustomBoolVariable("sync_resolver.log_rejections",
 							 "Log every rejected change to the server log.",
-							 NULL,
-							 &sr_log_rejections,
-							 true,
-							 PGC_SUSET, 0,
+							 NULL, &sr_log_rejections, true, PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("sync_resolver");
 	sr_catalog_init();

@@ -47,9 +47,9 @@
  */
 
 /* the extension's own objects, looked up once and reset on invalidation */
-static Oid	sr_ext_schema = InvalidOid;
-static Oid	sr_ext_owner = InvalidOid;
-static Oid	sr_catalog_relids[3] = {InvalidOid, InvalidOid, InvalidOid};
+static Oid sr_ext_schema = InvalidOid;
+static Oid sr_ext_owner = InvalidOid;
+static Oid sr_catalog_relids[3] = {InvalidOid, InvalidOid, InvalidOid};
 
 void
 sr_resolve_extension(void)
@@ -69,14 +69,16 @@ sr_resolve_extension(void)
 		return;
 	extoid = get_extension_oid("sync_resolver", true);
 	if (!OidIsValid(extoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"sync_resolver\" is not installed in this database"),
-				 errhint("Run CREATE EXTENSION sync_resolver.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg(
+				 "extension \"sync_resolver\" is not installed in this database"),
+			 errhint("Run CREATE EXTENSION sync_resolver.")));
 
 	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(extoid));
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
 	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
 	tup = systable_getnext(scan);
 	if (!HeapTupleIsValid(tup))
@@ -91,18 +93,21 @@ sr_resolve_extension(void)
 
 	/* never run this library's code against another version's tables */
 	if (strcmp(installed, SR_EXTVERSION) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"sync_resolver\" is at version %s in this database, but its library is version %s",
-						installed, SR_EXTVERSION),
-				 errdetail("The library was updated; the extension's tables and functions were not."),
-				 errhint("Run ALTER EXTENSION sync_resolver UPDATE.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("extension \"sync_resolver\" is at version %s in this database, but its library is version %s",
+					installed, SR_EXTVERSION),
+			 errdetail(
+				 "The library was updated; the extension's tables and functions were not."),
+			 errhint("Run ALTER EXTENSION sync_resolver UPDATE.")));
 	sr_ext_schema = schema;
 	sr_ext_owner = owner;
 
 	sr_catalog_relids[0] = get_relname_relid("synced_table", sr_ext_schema);
 	sr_catalog_relids[1] = get_relname_relid("field_policy", sr_ext_schema);
-	sr_catalog_relids[2] = get_relname_relid("state_transition", sr_ext_schema);
+	sr_catalog_relids[2] =
+		get_relname_relid("state_transition", sr_ext_schema);
 }
 
 /* The role that owns the extension; internal writes run as this role. */
@@ -146,7 +151,7 @@ sr_run_as_owner_begin(Oid *save_userid, int *save_sec)
 	GetUserIdAndSecContext(save_userid, save_sec);
 	SetUserIdAndSecContext(sr_extension_owner(),
 						   *save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+							   SECURITY_RESTRICTED_OPERATION);
 }
 
 /* Return to the caller's identity. */
@@ -170,173 +175,172 @@ typedef struct SrStatementDef
 } SrStatementDef;
 
 /* The review columns SR_Q_READ_REVIEW fetches, in this order. */
-#define REVIEW_SELECT \
+#define REVIEW_SELECT                                                           \
 	"SELECT target_table::pg_catalog.oid, row_id, change_id, status, decider, " \
-	"conflicts, held, resolved_by, superseded_by " \
+	"conflicts, held, resolved_by, superseded_by "                              \
 	"FROM @extschema@.review WHERE review_id OPERATOR(pg_catalog.=) $1"
 
 static const SrStatementDef sr_statements[SR_Q_COUNT] = {
-	[SR_Q_RECORD_CHANGE] = {
-		"INSERT INTO @extschema@.change_log (change_id, target_table, row_id, payload_hash, "
-		"status, actor, queued_at, edited_at, review_id, result, fields, received_at, "
-		"payload_digest) "
-		"VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-		"ON CONFLICT (change_id) DO NOTHING",
-		13, {UUIDOID, OIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
-		TIMESTAMPTZOID, INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID, BYTEAOID}
-	},
-	[SR_Q_RECORD_REJECTION] = {
-		"INSERT INTO @extschema@.rejection_log (change_id, target_table, row_id, actor, reason, received_at) "
-		"VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6)",
-		6, {UUIDOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
-	},
-	[SR_Q_RECORD_REPLAY] = {
-		"INSERT INTO @extschema@.replay_log (change_id, target_table, received_at) "
-		"VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3)",
-		3, {UUIDOID, OIDOID, TIMESTAMPTZOID}
-	},
-	[SR_Q_FIND_TOMBSTONE] = {
-		"SELECT received_at FROM @extschema@.change_log "
-		"WHERE target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
-		"AND row_id OPERATOR(pg_catalog.=) $2 "
-		"AND status OPERATOR(pg_catalog.=) 'deleted' "
-		"UNION ALL "
-		"SELECT r.resolved_at FROM @extschema@.review AS r JOIN @extschema@.change_log AS c "
-		"ON c.change_id OPERATOR(pg_catalog.=) r.change_id "
-		"WHERE r.target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
-		"AND r.row_id OPERATOR(pg_catalog.=) $2 "
-		"AND r.status OPERATOR(pg_catalog.=) 'resolved' "
-		"AND r.applied OPERATOR(pg_catalog.?) '_delete' "
-		"ORDER BY 1 DESC LIMIT 1",
-		2, {OIDOID, TEXTOID}
-	},
-	[SR_Q_PURGE_CHANGES] = {
-		"DELETE FROM @extschema@.change_log WHERE received_at OPERATOR(pg_catalog.<) $1",
-		1, {TIMESTAMPTZOID}
-	},
-	[SR_Q_PURGE_REJECTIONS] = {
-		"DELETE FROM @extschema@.rejection_log WHERE received_at OPERATOR(pg_catalog.<) $1",
-		1, {TIMESTAMPTZOID}
-	},
-	[SR_Q_PURGE_REPLAYS] = {
-		"DELETE FROM @extschema@.replay_log WHERE received_at OPERATOR(pg_catalog.<) $1",
-		1, {TIMESTAMPTZOID}
-	},
-	[SR_Q_QUEUE_REVIEW] = {
-		"INSERT INTO @extschema@.review (target_table, row_id, change_id, reason, "
-		"decider, actor, conflicts, held, queued_at, edited_at, created_at) "
-		"VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-		"RETURNING review_id",
-		11, {OIDOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID,
-		JSONBOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
-	},
+	[SR_Q_RECORD_CHANGE] =
+		{"INSERT INTO @extschema@.change_log (change_id, target_table, row_id, payload_hash, "
+		 "status, actor, queued_at, edited_at, review_id, result, fields, received_at, "
+		 "payload_digest) "
+		 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+		 "ON CONFLICT (change_id) DO NOTHING",
+		 13,
+		 {UUIDOID, OIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+		  TIMESTAMPTZOID, INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID,
+		  BYTEAOID}},
+	[SR_Q_RECORD_REJECTION] =
+		{"INSERT INTO @extschema@.rejection_log (change_id, target_table, row_id, actor, reason, received_at) "
+		 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6)",
+		 6,
+		 {UUIDOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}},
+	[SR_Q_RECORD_REPLAY] =
+		{"INSERT INTO @extschema@.replay_log (change_id, target_table, received_at) "
+		 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3)",
+		 3,
+		 {UUIDOID, OIDOID, TIMESTAMPTZOID}},
+	[SR_Q_FIND_TOMBSTONE] =
+		{"SELECT received_at FROM @extschema@.change_log "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
+		 "AND row_id OPERATOR(pg_catalog.=) $2 "
+		 "AND status OPERATOR(pg_catalog.=) 'deleted' "
+		 "UNION ALL "
+		 "SELECT r.resolved_at FROM @extschema@.review AS r JOIN @extschema@.change_log AS c "
+		 "ON c.change_id OPERATOR(pg_catalog.=) r.change_id "
+		 "WHERE r.target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
+		 "AND r.row_id OPERATOR(pg_catalog.=) $2 "
+		 "AND r.status OPERATOR(pg_catalog.=) 'resolved' "
+		 "AND r.applied OPERATOR(pg_catalog.?) '_delete' "
+		 "ORDER BY 1 DESC LIMIT 1",
+		 2,
+		 {OIDOID, TEXTOID}},
+	[SR_Q_PURGE_CHANGES] =
+		{"DELETE FROM @extschema@.change_log WHERE received_at OPERATOR(pg_catalog.<) $1",
+		 1,
+		 {TIMESTAMPTZOID}},
+	[SR_Q_PURGE_REJECTIONS] =
+		{"DELETE FROM @extschema@.rejection_log WHERE received_at OPERATOR(pg_catalog.<) $1",
+		 1,
+		 {TIMESTAMPTZOID}},
+	[SR_Q_PURGE_REPLAYS] =
+		{"DELETE FROM @extschema@.replay_log WHERE received_at OPERATOR(pg_catalog.<) $1",
+		 1,
+		 {TIMESTAMPTZOID}},
+	[SR_Q_QUEUE_REVIEW] =
+		{"INSERT INTO @extschema@.review (target_table, row_id, change_id, reason, "
+		 "decider, actor, conflicts, held, queued_at, edited_at, created_at) "
+		 "VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+		 "RETURNING review_id",
+		 11,
+		 {OIDOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
+		  JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}},
 	[SR_Q_READ_REVIEW] = {REVIEW_SELECT, 1, {INT8OID}},
 	[SR_Q_LOCK_REVIEW] = {REVIEW_SELECT " FOR UPDATE", 1, {INT8OID}},
-	[SR_Q_CLOSE_REVIEW] = {
-		"UPDATE @extschema@.review SET status = $2, resolved_at = $3, resolved_by = $4, "
-		"choices = $5, applied = $6, superseded_by = $7, "
-		"resolved_by_role = $8::pg_catalog.name "
-		"WHERE review_id OPERATOR(pg_catalog.=) $1",
-		8, {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID, JSONBOID, INT8OID, TEXTOID}
-	},
-	[SR_Q_REQUEUE_REVIEW] = {
-		"INSERT INTO @extschema@.review (target_table, row_id, change_id, reason, decider, "
-		"actor, conflicts, held, queued_at, edited_at, created_at, escalated_at, "
-		"escalation_note, escalated_by, escalated_from, escalated_by_role) "
-		"SELECT target_table, row_id, change_id, reason, decider, actor, $2, $3, "
-		"queued_at, edited_at, $4, escalated_at, escalation_note, escalated_by, "
-		"escalated_from, escalated_by_role FROM @extschema@.review WHERE review_id OPERATOR(pg_catalog.=) $1 "
-		"RETURNING review_id",
-		4, {INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID}
-	},
-	[SR_Q_ESCALATE_REVIEW] = {
-		"UPDATE @extschema@.review SET decider = 'manager', escalated_from = decider, "
-		"escalated_at = $2, escalation_note = $3, escalated_by = $4, "
-		"escalated_by_role = $4::pg_catalog.name "
-		"WHERE review_id OPERATOR(pg_catalog.=) $1",
-		4, {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
-	},
-	[SR_Q_CHANGE_FIELDS] = {
-		"SELECT fields FROM @extschema@.change_log "
-		"WHERE change_id OPERATOR(pg_catalog.=) $1",
-		1, {UUIDOID}
-	},
-	[SR_Q_ROW_HISTORY] = {
-		"SELECT * FROM @extschema@.row_history_unchecked($1::pg_catalog.oid::pg_catalog.regclass, $2)",
-		2, {OIDOID, TEXTOID}
-	},
-	[SR_Q_STATS] = {
-		"SELECT * FROM @extschema@.stats_for_role($1, $2)",
-		2, {OIDOID, INTERVALOID}
-	},
-	[SR_Q_SYNCED_TABLE] = {
-		"SELECT id_column, updated_at_column, stale_after, on_conflict "
-		"FROM @extschema@.synced_table WHERE target_table OPERATOR(pg_catalog.=) $1",
-		1, {OIDOID}
-	},
-	[SR_Q_FIELD_POLICIES] = {
-		"SELECT field_name, policy::pg_catalog.text, decider "
-		"FROM @extschema@.field_policy WHERE target_table OPERATOR(pg_catalog.=) $1 "
-		"ORDER BY field_name",
-		1, {OIDOID}
-	},
-	[SR_Q_TRANSITIONS] = {
-		"SELECT field_name, from_value, to_value "
-		"FROM @extschema@.state_transition WHERE target_table OPERATOR(pg_catalog.=) $1",
-		1, {OIDOID}
-	},
-	[SR_Q_TABLE_POLICIES] = {
-		"SELECT field_name, policy::pg_catalog.text FROM @extschema@.field_policy "
-		"WHERE target_table OPERATOR(pg_catalog.=) $1",
-		1, {OIDOID}
-	},
-	[SR_Q_FIELD_POLICY] = {
-		"SELECT policy::pg_catalog.text FROM @extschema@.field_policy "
-		"WHERE target_table OPERATOR(pg_catalog.=) $1 "
-		"AND field_name OPERATOR(pg_catalog.=) $2",
-		2, {OIDOID, NAMEOID}
-	},
-	[SR_Q_REGISTERED_ID] = {
-		"SELECT id_column::pg_catalog.text FROM @extschema@.synced_table "
-		"WHERE target_table OPERATOR(pg_catalog.=) "
-		"$1::pg_catalog.oid::pg_catalog.regclass",
-		1, {OIDOID}
-	},
-	[SR_Q_DROPPED_REGISTERED] = {
-		"SELECT d.objid, d.object_type, "
-		"d.address_names[pg_catalog.array_length(d.address_names, 1)] "
-		"FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
-		"WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-		"AND d.object_type OPERATOR(pg_catalog.=) ANY ('{table,\"table column\"}'::pg_catalog.text[]) "
-		"AND EXISTS (SELECT FROM @extschema@.synced_table AS s "
-		"WHERE s.target_table OPERATOR(pg_catalog.=) d.objid::pg_catalog.regclass)",
-		0, {InvalidOid}
-	},
-	[SR_Q_FORGET_TABLE] = {
-		"DELETE FROM @extschema@.synced_table "
-		"WHERE target_table OPERATOR(pg_catalog.=) $1",
-		1, {OIDOID}
-	},
-	[SR_Q_FORGET_COLUMN] = {
-		"DELETE FROM @extschema@.field_policy "
-		"WHERE target_table OPERATOR(pg_catalog.=) $1 "
-		"AND field_name OPERATOR(pg_catalog.=) $2::pg_catalog.name",
-		2, {OIDOID, TEXTOID}
-	},
+	[SR_Q_CLOSE_REVIEW] =
+		{"UPDATE @extschema@.review SET status = $2, resolved_at = $3, resolved_by = $4, "
+		 "choices = $5, applied = $6, superseded_by = $7, "
+		 "resolved_by_role = $8::pg_catalog.name "
+		 "WHERE review_id OPERATOR(pg_catalog.=) $1",
+		 8,
+		 {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, JSONBOID, JSONBOID,
+		  INT8OID, TEXTOID}},
+	[SR_Q_REQUEUE_REVIEW] =
+		{"INSERT INTO @extschema@.review (target_table, row_id, change_id, reason, decider, "
+		 "actor, conflicts, held, queued_at, edited_at, created_at, escalated_at, "
+		 "escalation_note, escalated_by, escalated_from, escalated_by_role) "
+		 "SELECT target_table, row_id, change_id, reason, decider, actor, $2, $3, "
+		 "queued_at, edited_at, $4, escalated_at, escalation_note, escalated_by, "
+		 "escalated_from, escalated_by_role FROM @extschema@.review WHERE review_id OPERATOR(pg_catalog.=) $1 "
+		 "RETURNING review_id",
+		 4,
+		 {INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID}},
+	[SR_Q_ESCALATE_REVIEW] =
+		{"UPDATE @extschema@.review SET decider = 'manager', escalated_from = decider, "
+		 "escalated_at = $2, escalation_note = $3, escalated_by = $4, "
+		 "escalated_by_role = $4::pg_catalog.name "
+		 "WHERE review_id OPERATOR(pg_catalog.=) $1",
+		 4,
+		 {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID}},
+	[SR_Q_CHANGE_FIELDS] = {"SELECT fields FROM @extschema@.change_log "
+							"WHERE change_id OPERATOR(pg_catalog.=) $1",
+							1,
+							{UUIDOID}},
+	[SR_Q_ROW_HISTORY] =
+		{"SELECT * FROM @extschema@.row_history_unchecked($1::pg_catalog.oid::pg_catalog.regclass, $2)",
+		 2,
+		 {OIDOID, TEXTOID}},
+	[SR_Q_STATS] = {"SELECT * FROM @extschema@.stats_for_role($1, $2)",
+					2,
+					{OIDOID, INTERVALOID}},
+	[SR_Q_SYNCED_TABLE] =
+		{"SELECT id_column, updated_at_column, stale_after, on_conflict "
+		 "FROM @extschema@.synced_table WHERE target_table OPERATOR(pg_catalog.=) $1",
+		 1,
+		 {OIDOID}},
+	[SR_Q_FIELD_POLICIES] =
+		{"SELECT field_name, policy::pg_catalog.text, decider "
+		 "FROM @extschema@.field_policy WHERE target_table OPERATOR(pg_catalog.=) $1 "
+		 "ORDER BY field_name",
+		 1,
+		 {OIDOID}},
+	[SR_Q_TRANSITIONS] =
+		{"SELECT field_name, from_value, to_value "
+		 "FROM @extschema@.state_transition WHERE target_table OPERATOR(pg_catalog.=) $1",
+		 1,
+		 {OIDOID}},
+	[SR_Q_TABLE_POLICIES] =
+		{"SELECT field_name, policy::pg_catalog.text FROM @extschema@.field_policy "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1",
+		 1,
+		 {OIDOID}},
+	[SR_Q_FIELD_POLICY] =
+		{"SELECT policy::pg_catalog.text FROM @extschema@.field_policy "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1 "
+		 "AND field_name OPERATOR(pg_catalog.=) $2",
+		 2,
+		 {OIDOID, NAMEOID}},
+	[SR_Q_REGISTERED_ID] =
+		{"SELECT id_column::pg_catalog.text FROM @extschema@.synced_table "
+		 "WHERE target_table OPERATOR(pg_catalog.=) "
+		 "$1::pg_catalog.oid::pg_catalog.regclass",
+		 1,
+		 {OIDOID}},
+	[SR_Q_DROPPED_REGISTERED] =
+		{"SELECT d.objid, d.object_type, "
+		 "d.address_names[pg_catalog.array_length(d.address_names, 1)] "
+		 "FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
+		 "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+		 "AND d.object_type OPERATOR(pg_catalog.=) ANY ('{table,\"table column\"}'::pg_catalog.text[]) "
+		 "AND EXISTS (SELECT FROM @extschema@.synced_table AS s "
+		 "WHERE s.target_table OPERATOR(pg_catalog.=) d.objid::pg_catalog.regclass)",
+		 0,
+		 {InvalidOid}},
+	[SR_Q_FORGET_TABLE] = {"DELETE FROM @extschema@.synced_table "
+						   "WHERE target_table OPERATOR(pg_catalog.=) $1",
+						   1,
+						   {OIDOID}},
+	[SR_Q_FORGET_COLUMN] =
+		{"DELETE FROM @extschema@.field_policy "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1 "
+		 "AND field_name OPERATOR(pg_catalog.=) $2::pg_catalog.name",
+		 2,
+		 {OIDOID, TEXTOID}},
 };
 
 /* The kept plans, and the schema name they were prepared for. */
 static SPIPlanPtr sr_plans[SR_Q_COUNT];
-static char *sr_plans_schema = NULL;
+static char		 *sr_plans_schema = NULL;
 
 /* The statement's text with the extension's schema, quoted, filled in. */
 static char *
 statement_text(const char *sql, const char *schema)
 {
 	static const char token[] = "@extschema@";
-	const char *quoted = quote_identifier(schema);
-	StringInfoData buf;
-	const char *p;
+	const char		 *quoted = quote_identifier(schema);
+	StringInfoData	  buf;
+	const char		 *p;
 
 	initStringInfo(&buf);
 	while ((p = strstr(sql, token)) != NULL)
@@ -375,8 +379,8 @@ internal_plan(SrStatement q)
 	if (sr_plans[q] == NULL)
 	{
 		const SrStatementDef *def = &sr_statements[q];
-		char	   *sql = statement_text(def->sql, schema);
-		SPIPlanPtr	p = SPI_prepare(sql, def->nargs, (Oid *) def->argtypes);
+		char				 *sql = statement_text(def->sql, schema);
+		SPIPlanPtr p = SPI_prepare(sql, def->nargs, (Oid *) def->argtypes);
 
 		if (p == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
@@ -398,9 +402,9 @@ int
 sr_run_internal(SrStatement q, Datum *args, const char *nulls, bool read_only,
 				long count)
 {
-	Oid			save_uid;
-	int			save_sec;
-	int			rc;
+	Oid save_uid;
+	int save_sec;
+	int rc;
 
 	sr_run_as_owner_begin(&save_uid, &save_sec);
 	rc = SPI_execute_plan(internal_plan(q), args, nulls, read_only, count);
@@ -419,16 +423,18 @@ sr_call_in_context(SrJsonbCall fn, void *arg, const char *what)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext cxt;
-	Jsonb	   *result;
+	Jsonb		 *result;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	cxt = AllocSetContextCreate(outer, "sync_resolver call", ALLOCSET_DEFAULT_SIZES);
+	cxt = AllocSetContextCreate(outer, "sync_resolver call",
+								ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSetIdentifier(cxt, what);
 	MemoryContextSwitchTo(cxt);
 	result = fn(arg);
 	MemoryContextSwitchTo(outer);
-	result = (Jsonb *) DatumGetPointer(datumCopy(JsonbPGetDatum(result), false, -1));
+	result = (Jsonb *) DatumGetPointer(
+		datumCopy(JsonbPGetDatum(result), false, -1));
 	MemoryContextDelete(cxt);
 	SPI_finish();
 	return result;
@@ -442,7 +448,7 @@ sr_call_in_context(SrJsonbCall fn, void *arg, const char *what)
 void
 sr_subxact_absorb(SrSubxact *sx)
 {
-	ErrorData  *edata = sr_subxact_catch(sx);
+	ErrorData *edata = sr_subxact_catch(sx);
 
 	if (sr_must_rethrow(edata->sqlerrcode, true, true))
 		ReThrowError(edata);
@@ -488,7 +494,7 @@ sr_subxact_rollback(SrSubxact *sx)
 ErrorData *
 sr_subxact_catch(SrSubxact *sx)
 {
-	ErrorData  *edata;
+	ErrorData *edata;
 
 	MemoryContextSwitchTo(sx->cxt);
 	edata = CopyErrorData();
@@ -508,7 +514,7 @@ sr_subxact_catch(SrSubxact *sx)
 bool
 sr_must_rethrow(int sqlerrcode, bool batch, bool opened)
 {
-	SrErrClass	cls = sr_errclass(unpack_sql_state(sqlerrcode));
+	SrErrClass cls = sr_errclass(unpack_sql_state(sqlerrcode));
 
 	if (cls == SR_ERR_RETRY || cls == SR_ERR_SERVER)
 		return true;
@@ -533,17 +539,19 @@ static void
 change_scope_callback(void *arg)
 {
 	SrChangeScope *scope = (SrChangeScope *) arg;
-	SrChange   *c = scope->change;
-	const char *change_id = "?";
+	SrChange	  *c = scope->change;
+	const char	  *change_id = "?";
 
 	if (c->has_change_id)
-		change_id = DatumGetCString(DirectFunctionCall1(uuid_out,
-														UUIDPGetDatum(&c->change_id)));
-	if (scope->kind == SR_CONVERTING_FIELD || scope->kind == SR_CONVERTING_MEMBER)
+		change_id = DatumGetCString(
+			DirectFunctionCall1(uuid_out, UUIDPGetDatum(&c->change_id)));
+	if (scope->kind == SR_CONVERTING_FIELD ||
+		scope->kind == SR_CONVERTING_MEMBER)
 		errcontext("sync_resolver change %s (table \"%s\", row \"%s\", %s \"%s\")",
 				   change_id, scope->table ? scope->table : "?",
 				   c->row_id ? c->row_id : "?",
-				   scope->kind == SR_CONVERTING_FIELD ? "field" : "envelope member",
+				   scope->kind == SR_CONVERTING_FIELD ? "field"
+													  : "envelope member",
 				   scope->name);
 	else
 		errcontext("sync_resolver change %s (table \"%s\", row \"%s\")",
@@ -575,7 +583,8 @@ sr_change_scope_pop(SrChangeScope *scope)
 static SrChangeScope *
 current_scope(void)
 {
-	for (ErrorContextCallback *e = error_context_stack; e != NULL; e = e->previous)
+	for (ErrorContextCallback *e = error_context_stack; e != NULL;
+		 e = e->previous)
 		if (e->callback == change_scope_callback)
 			return (SrChangeScope *) e->arg;
 	return NULL;
@@ -619,7 +628,8 @@ sr_scope_reason(SrChangeScope *scope, ErrorData *edata)
 		case SR_CONVERTING_FIELD:
 			return psprintf("field \"%s\": %s", scope->name, edata->message);
 		case SR_CONVERTING_MEMBER:
-			return psprintf("envelope member \"%s\": %s", scope->name, edata->message);
+			return psprintf("envelope member \"%s\": %s", scope->name,
+							edata->message);
 		case SR_CONVERTING_ID:
 			return psprintf("invalid id: %s", edata->message);
 		case SR_CONVERTING_NOTHING:

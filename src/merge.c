@@ -52,7 +52,7 @@ decide(SrDecision *d, SrOutcome outcome, const char *reason)
 	else if (outcome == SR_OUT_SERVER || outcome == SR_OUT_REVIEW)
 		d->result = d->server;
 	d->write = (outcome == SR_OUT_MOBILE || outcome == SR_OUT_MERGED) &&
-		!sr_values_equal(&d->field->type, &d->result, &d->server);
+			   !sr_values_equal(&d->field->type, &d->result, &d->server);
 }
 
 /* Is from -> to one of the field's allowed transitions? */
@@ -63,10 +63,11 @@ transition_allowed(SrField *f, SrValue *from, SrValue *to)
 		return false;
 	for (int i = 0; i < f->ntransitions; i++)
 	{
-		SrValue		a = {f->trans_from[i], false};
-		SrValue		b = {f->trans_to[i], false};
+		SrValue a = {f->trans_from[i], false};
+		SrValue b = {f->trans_to[i], false};
 
-		if (sr_values_equal(&f->type, from, &a) && sr_values_equal(&f->type, to, &b))
+		if (sr_values_equal(&f->type, from, &a) &&
+			sr_values_equal(&f->type, to, &b))
 			return true;
 	}
 	return false;
@@ -82,7 +83,7 @@ bool
 sr_clock_ahead(SrChange *c)
 {
 	TimestampTz limit = GetCurrentTransactionStartTimestamp() +
-		(int64) sr_max_clock_skew_secs * USECS_PER_SEC;
+						(int64) sr_max_clock_skew_secs * USECS_PER_SEC;
 
 	return c->queued_at > limit || c->edited_at > limit;
 }
@@ -106,10 +107,10 @@ last_writer(SrDecision *d, SrChange *c, TimestampTz server_updated,
 typedef struct Elems
 {
 	int			n;
-	Datum	   *vals;			/* typed arrays */
+	Datum	   *vals; /* typed arrays */
 	bool	   *nulls;
-	JsonbValue *jvals;			/* jsonb arrays */
-	SrType	   *etype;			/* NULL for jsonb */
+	JsonbValue *jvals; /* jsonb arrays */
+	SrType	   *etype; /* NULL for jsonb */
 } Elems;
 
 /*
@@ -129,15 +130,15 @@ get_elems(SrValue *v, SrType *t, Elems *e)
 	if (t->kind == SR_KIND_ARRAY)
 	{
 		deconstruct_array(DatumGetArrayTypeP(v->value), t->elem->typid,
-						  t->elem->typlen, t->elem->typbyval, t->elem->typalign,
-						  &e->vals, &e->nulls, &e->n);
+						  t->elem->typlen, t->elem->typbyval,
+						  t->elem->typalign, &e->vals, &e->nulls, &e->n);
 		return true;
 	}
 	else
 	{
-		Jsonb	   *jb = DatumGetJsonbP(v->value);
-		JsonbIterator *it;
-		JsonbValue	jv;
+		Jsonb			  *jb = DatumGetJsonbP(v->value);
+		JsonbIterator	  *it;
+		JsonbValue		   jv;
 		JsonbIteratorToken tok;
 
 		if (!JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb))
@@ -160,8 +161,8 @@ elem_equal(Elems *a, int i, Elems *b, int j)
 {
 	if (a->etype)
 	{
-		SrValue		x = {a->vals[i], a->nulls[i]};
-		SrValue		y = {b->vals[j], b->nulls[j]};
+		SrValue x = {a->vals[i], a->nulls[i]};
+		SrValue y = {b->vals[j], b->nulls[j]};
 
 		return sr_values_equal(a->etype, &x, &y);
 	}
@@ -196,8 +197,7 @@ json_rank(JsonbValue *v)
 static int
 json_elem_cmp(JsonbValue *a, JsonbValue *b)
 {
-	int			ra = json_rank(a),
-				rb = json_rank(b);
+	int ra = json_rank(a), rb = json_rank(b);
 
 	if (ra != rb)
 		return ra < rb ? -1 : 1;
@@ -208,15 +208,18 @@ json_elem_cmp(JsonbValue *a, JsonbValue *b)
 		case jbvBool:
 			return (int) a->val.boolean - (int) b->val.boolean;
 		case jbvNumeric:
-			return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
-													 NumericGetDatum(a->val.numeric),
-													 NumericGetDatum(b->val.numeric)));
+			return DatumGetInt32(
+				DirectFunctionCall2(numeric_cmp,
+									NumericGetDatum(a->val.numeric),
+									NumericGetDatum(b->val.numeric)));
 		case jbvString:
 			if (a->val.string.len != b->val.string.len)
 				return a->val.string.len < b->val.string.len ? -1 : 1;
-			return memcmp(a->val.string.val, b->val.string.val, a->val.string.len);
+			return memcmp(a->val.string.val, b->val.string.val,
+						  a->val.string.len);
 		default:
-			return compareJsonbContainers(a->val.binary.data, b->val.binary.data);
+			return compareJsonbContainers(a->val.binary.data,
+										  b->val.binary.data);
 	}
 }
 
@@ -224,7 +227,7 @@ json_elem_cmp(JsonbValue *a, JsonbValue *b)
 static bool
 elems_sortable(Elems *a, Elems *b)
 {
-	SrType	   *et = a->etype ? a->etype : b->etype;
+	SrType *et = a->etype ? a->etype : b->etype;
 
 	return et == NULL || et->has_cmp;
 }
@@ -232,32 +235,30 @@ elems_sortable(Elems *a, Elems *b)
 /* One element of one of two lists, for sorting both lists together. */
 typedef struct ElemRef
 {
-	int			side;			/* 0: the first list, 1: the second */
-	int			i;				/* index in its list */
+	int side; /* 0: the first list, 1: the second */
+	int i;	  /* index in its list */
 } ElemRef;
 
 typedef struct ElemSort
 {
-	Elems	   *lists[2];
+	Elems *lists[2];
 } ElemSort;
 
 /* Order: by value, then the first list before the second, then by index. */
 static int
 elemref_cmp(const void *pa, const void *pb, void *arg)
 {
-	const ElemRef *a = pa,
-			   *b = pb;
-	ElemSort   *es = arg;
-	Elems	   *la = es->lists[a->side],
-			   *lb = es->lists[b->side];
-	int			r;
+	const ElemRef *a = pa, *b = pb;
+	ElemSort	  *es = arg;
+	Elems		  *la = es->lists[a->side], *lb = es->lists[b->side];
+	int			   r;
 
 	CHECK_FOR_INTERRUPTS();
 	if (la->etype || lb->etype)
 	{
-		SrType	   *et = la->etype ? la->etype : lb->etype;
-		SrValue		x = {la->vals[a->i], la->nulls[a->i]};
-		SrValue		y = {lb->vals[b->i], lb->nulls[b->i]};
+		SrType *et = la->etype ? la->etype : lb->etype;
+		SrValue x = {la->vals[a->i], la->nulls[a->i]};
+		SrValue y = {lb->vals[b->i], lb->nulls[b->i]};
 
 		r = sr_values_compare(et, &x, &y);
 	}
@@ -277,20 +278,20 @@ elemref_cmp(const void *pa, const void *pb, void *arg)
 static ElemRef *
 sort_both(Elems *a, Elems *b, ElemSort *es)
 {
-	ElemRef    *refs = palloc(sizeof(ElemRef) * Max(a->n + b->n, 1));
-	int			k = 0;
+	ElemRef *refs = palloc(sizeof(ElemRef) * Max(a->n + b->n, 1));
+	int		 k = 0;
 
 	es->lists[0] = a;
 	es->lists[1] = b;
 	for (int i = 0; i < a->n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		refs[k++] = (ElemRef) {0, i};
+		refs[k++] = (ElemRef){0, i};
 	}
 	for (int i = 0; i < b->n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		refs[k++] = (ElemRef) {1, i};
+		refs[k++] = (ElemRef){1, i};
 	}
 	qsort_arg(refs, k, sizeof(ElemRef), elemref_cmp, es);
 	return refs;
@@ -311,12 +312,12 @@ same_run(ElemSort *es, ElemRef *x, ElemRef *y)
 static int
 elems_minus(Elems *a, Elems *b, bool *keep)
 {
-	int			kept = 0;
+	int kept = 0;
 
 	if (!elems_sortable(a, b))
 	{
 		/* no ordering for the element type: compare pairwise */
-		bool	   *used = palloc0(sizeof(bool) * Max(b->n, 1));
+		bool *used = palloc0(sizeof(bool) * Max(b->n, 1));
 
 		for (int i = 0; i < a->n; i++)
 		{
@@ -339,14 +340,14 @@ elems_minus(Elems *a, Elems *b, bool *keep)
 	}
 	else
 	{
-		ElemSort	es;
-		ElemRef    *refs = sort_both(a, b, &es);
-		int			n = a->n + b->n;
+		ElemSort es;
+		ElemRef *refs = sort_both(a, b, &es);
+		int		 n = a->n + b->n;
 
 		for (int start = 0; start < n;)
 		{
-			int			end = start + 1;
-			int			nb = 0;
+			int end = start + 1;
+			int nb = 0;
 
 			CHECK_FOR_INTERRUPTS();
 			while (end < n && same_run(&es, &refs[start], &refs[end]))
@@ -386,14 +387,14 @@ elems_contained(Elems *x, Elems *e, bool *found)
 	}
 	else
 	{
-		ElemSort	es;
-		ElemRef    *refs = sort_both(x, e, &es);
-		int			n = x->n + e->n;
+		ElemSort es;
+		ElemRef *refs = sort_both(x, e, &es);
+		int		 n = x->n + e->n;
 
 		for (int start = 0; start < n;)
 		{
-			int			end = start + 1;
-			bool		in_e;
+			int	 end = start + 1;
+			bool in_e;
 
 			CHECK_FOR_INTERRUPTS();
 			while (end < n && same_run(&es, &refs[start], &refs[end]))
@@ -409,9 +410,9 @@ elems_contained(Elems *x, Elems *e, bool *found)
 /* Collects the elements of a result array. */
 typedef struct ElemBuilder
 {
-	int			n;
-	Datum	   *vals;
-	bool	   *nulls;
+	int				 n;
+	Datum			*vals;
+	bool			*nulls;
 	JsonbParseState *ps;
 } ElemBuilder;
 
@@ -451,21 +452,21 @@ builder_add(ElemBuilder *b, Elems *e, int i)
 static SrValue
 builder_finish(ElemBuilder *b, SrType *t, SrField *f)
 {
-	SrValue		r = {0, false};
+	SrValue r = {0, false};
 
 	if (t->kind == SR_KIND_ARRAY)
 	{
-		int			dims[1] = {b->n};
-		char	   *err = NULL;
+		int	  dims[1] = {b->n};
+		char *err = NULL;
 
 		if (!sr_build_array(t, b->vals, b->nulls, b->n == 0 ? 0 : 1, dims,
 							&r.value, &err))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("field \"%s\": %s", f->name, err)));
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("field \"%s\": %s", f->name, err)));
 	}
 	else
-		r.value = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&b->ps, WJB_END_ARRAY, NULL)));
+		r.value = JsonbPGetDatum(
+			JsonbValueToJsonb(pushJsonbValue(&b->ps, WJB_END_ARRAY, NULL)));
 	return r;
 }
 
@@ -520,7 +521,8 @@ union_elems(SrDecision *d, SrType *t, Elems *base, Elems *mob, Elems *srv)
 	gone.n = 0;
 	gone.vals = base->etype ? palloc(sizeof(Datum) * Max(base->n, 1)) : NULL;
 	gone.nulls = base->etype ? palloc(sizeof(bool) * Max(base->n, 1)) : NULL;
-	gone.jvals = base->etype ? NULL : palloc(sizeof(JsonbValue) * Max(base->n, 1));
+	gone.jvals =
+		base->etype ? NULL : palloc(sizeof(JsonbValue) * Max(base->n, 1));
 	for (int i = 0; i < base->n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -568,8 +570,8 @@ static void
 append_text(SrDecision *d, const char *base, const char *mob, const char *srv,
 			bool mobile_first, SrType *t, bool as_jsonb)
 {
-	size_t		blen = strlen(base);
-	const char *added;
+	size_t		   blen = strlen(base);
+	const char	  *added;
 	StringInfoData buf;
 
 	if (strncmp(mob, base, blen) != 0)
@@ -591,12 +593,13 @@ append_text(SrDecision *d, const char *base, const char *mob, const char *srv,
 	{
 		appendStringInfoString(&buf, srv);
 		if (*added)
-			appendStringInfo(&buf, "%s%s", *srv ? sr_append_separator : "", added);
+			appendStringInfo(&buf, "%s%s", *srv ? sr_append_separator : "",
+							 added);
 	}
 	d->result.isnull = false;
 	if (as_jsonb)
 	{
-		JsonbValue	v;
+		JsonbValue v;
 
 		v.type = jbvString;
 		v.val.string.val = buf.data;
@@ -604,7 +607,8 @@ append_text(SrDecision *d, const char *base, const char *mob, const char *srv,
 		d->result.value = JsonbPGetDatum(JsonbValueToJsonb(&v));
 	}
 	else
-		d->result.value = InputFunctionCall(&t->input, buf.data, t->ioparam, t->typmod);
+		d->result.value =
+			InputFunctionCall(&t->input, buf.data, t->ioparam, t->typmod);
 	decide(d, SR_OUT_MERGED, "appended");
 }
 
@@ -612,8 +616,8 @@ append_text(SrDecision *d, const char *base, const char *mob, const char *srv,
 static const char *
 jsonb_string(SrValue *v, bool *ok)
 {
-	Jsonb	   *jb;
-	JsonbValue	sv;
+	Jsonb	  *jb;
+	JsonbValue sv;
 
 	*ok = true;
 	if (v->isnull)
@@ -639,13 +643,12 @@ static void
 append_policy(SrDecision *d, SrChange *c, TimestampTz server_updated,
 			  bool has_server_updated)
 {
-	SrType	   *t = &d->field->type;
-	bool		mobile_first = has_server_updated && c->edited_at < server_updated;
+	SrType *t = &d->field->type;
+	bool	mobile_first = has_server_updated && c->edited_at < server_updated;
 
 	if (t->kind == SR_KIND_TEXT)
 	{
-		append_text(d,
-					d->base.isnull ? "" : sr_value_text(&d->base, t),
+		append_text(d, d->base.isnull ? "" : sr_value_text(&d->base, t),
 					d->mobile.isnull ? "" : sr_value_text(&d->mobile, t),
 					d->server.isnull ? "" : sr_value_text(&d->server, t),
 					mobile_first, t, false);
@@ -653,9 +656,7 @@ append_policy(SrDecision *d, SrChange *c, TimestampTz server_updated,
 	}
 	if (t->kind == SR_KIND_JSONB)
 	{
-		bool		ok1,
-					ok2,
-					ok3;
+		bool		ok1, ok2, ok3;
 		const char *b = jsonb_string(&d->base, &ok1);
 		const char *m = jsonb_string(&d->mobile, &ok2);
 		const char *s = jsonb_string(&d->server, &ok3);
@@ -667,12 +668,10 @@ append_policy(SrDecision *d, SrChange *c, TimestampTz server_updated,
 		}
 	}
 	{
-		Elems		base,
-					mob,
-					srv;
+		Elems base, mob, srv;
 
-		if (!get_elems(&d->base, t, &base) || !get_elems(&d->mobile, t, &mob) ||
-			!get_elems(&d->server, t, &srv))
+		if (!get_elems(&d->base, t, &base) ||
+			!get_elems(&d->mobile, t, &mob) || !get_elems(&d->server, t, &srv))
 		{
 			decide(d, SR_OUT_REVIEW, "append_unsupported");
 			return;
@@ -685,65 +684,66 @@ append_policy(SrDecision *d, SrChange *c, TimestampTz server_updated,
 static void
 sum_policy(SrDecision *d)
 {
-	SrType	   *t = &d->field->type;
-	SrValue    *b = &d->base,
-			   *m = &d->mobile,
-			   *s = &d->server;
+	SrType	*t = &d->field->type;
+	SrValue *b = &d->base, *m = &d->mobile, *s = &d->server;
 
 	d->result.isnull = false;
 	if (t->kind == SR_KIND_INT)
 	{
-		int64		bv = 0,
-					mv = 0,
-					sv = 0,
-					delta,
-					r;
+		int64 bv = 0, mv = 0, sv = 0, delta, r;
 
-#define GETINT(v) ((v)->isnull ? 0 : t->basetype == INT2OID ? DatumGetInt16((v)->value) : \
-				   t->basetype == INT4OID ? DatumGetInt32((v)->value) : DatumGetInt64((v)->value))
+#define GETINT(v)                                         \
+	((v)->isnull			  ? 0                         \
+	 : t->basetype == INT2OID ? DatumGetInt16((v)->value) \
+	 : t->basetype == INT4OID ? DatumGetInt32((v)->value) \
+							  : DatumGetInt64((v)->value))
 		bv = GETINT(b);
 		mv = GETINT(m);
 		sv = GETINT(s);
 #undef GETINT
-		if (pg_sub_s64_overflow(mv, bv, &delta) || pg_add_s64_overflow(sv, delta, &r) ||
-			(t->basetype == INT2OID && (r < PG_INT16_MIN || r > PG_INT16_MAX)) ||
+		if (pg_sub_s64_overflow(mv, bv, &delta) ||
+			pg_add_s64_overflow(sv, delta, &r) ||
+			(t->basetype == INT2OID &&
+			 (r < PG_INT16_MIN || r > PG_INT16_MAX)) ||
 			(t->basetype == INT4OID && (r < PG_INT32_MIN || r > PG_INT32_MAX)))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("sum of field \"%s\" is out of range for type %s",
 							d->field->name, format_type_be(t->typid))));
-		d->result.value = t->basetype == INT2OID ? Int16GetDatum((int16) r) :
-			t->basetype == INT4OID ? Int32GetDatum((int32) r) : Int64GetDatum(r);
+		d->result.value = t->basetype == INT2OID   ? Int16GetDatum((int16) r)
+						  : t->basetype == INT4OID ? Int32GetDatum((int32) r)
+												   : Int64GetDatum(r);
 	}
 	else if (t->kind == SR_KIND_FLOAT)
 	{
-#define GETF(v) ((v)->isnull ? 0.0 : t->basetype == FLOAT4OID ? \
-				 (double) DatumGetFloat4((v)->value) : DatumGetFloat8((v)->value))
-		double		bv = GETF(b),
-					mv = GETF(m),
-					sv = GETF(s),
-					r = sv + (mv - bv);
+#define GETF(v)                                                       \
+	((v)->isnull				? 0.0                                 \
+	 : t->basetype == FLOAT4OID ? (double) DatumGetFloat4((v)->value) \
+								: DatumGetFloat8((v)->value))
+		double bv = GETF(b), mv = GETF(m), sv = GETF(s), r = sv + (mv - bv);
 #undef GETF
 
 		/* finite inputs must give a finite sum, as float8pl/float4pl insist */
 		if (isfinite(bv) && isfinite(mv) && isfinite(sv) &&
-			(!isfinite(r) || (t->basetype == FLOAT4OID && !isfinite((float4) r))))
+			(!isfinite(r) ||
+			 (t->basetype == FLOAT4OID && !isfinite((float4) r))))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("sum of field \"%s\" is out of range for type %s",
 							d->field->name, format_type_be(t->typid))));
-		d->result.value = t->basetype == FLOAT4OID ? Float4GetDatum((float4) r) :
-			Float8GetDatum(r);
+		d->result.value = t->basetype == FLOAT4OID ? Float4GetDatum((float4) r)
+												   : Float8GetDatum(r);
 	}
 	else
 	{
-		Datum		zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
-		Datum		bv = b->isnull ? zero : b->value;
-		Datum		mv = m->isnull ? zero : m->value;
-		Datum		sv = s->isnull ? zero : s->value;
+		Datum zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+		Datum bv = b->isnull ? zero : b->value;
+		Datum mv = m->isnull ? zero : m->value;
+		Datum sv = s->isnull ? zero : s->value;
 
-		d->result.value = DirectFunctionCall2(numeric_add, sv,
-											  DirectFunctionCall2(numeric_sub, mv, bv));
+		d->result.value =
+			DirectFunctionCall2(numeric_add, sv,
+								DirectFunctionCall2(numeric_sub, mv, bv));
 		if (t->typmod >= 0)
 			d->result.value = DirectFunctionCall2(numeric, d->result.value,
 												  Int32GetDatum(t->typmod));
@@ -751,9 +751,10 @@ sum_policy(SrDecision *d)
 	if (t->typid != t->basetype)
 	{
 		/* a domain: its input applies its typmod and checks its constraints */
-		d->result.value = InputFunctionCall(&t->input,
-											OutputFunctionCall(&t->output, d->result.value),
-											t->ioparam, t->typmod);
+		d->result.value =
+			InputFunctionCall(&t->input,
+							  OutputFunctionCall(&t->output, d->result.value),
+							  t->ioparam, t->typmod);
 	}
 	decide(d, SR_OUT_MERGED, "summed");
 }
@@ -768,8 +769,8 @@ void
 sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 				TimestampTz server_updated, bool has_server_updated)
 {
-	SrField    *f = d->field;
-	SrType	   *type = &f->type;
+	SrField *f = d->field;
+	SrType	*type = &f->type;
 
 	/* a jsonb column's JSON null is SQL NULL, for every policy */
 	if (sr_value_is_null(type, &d->server))
@@ -778,7 +779,8 @@ sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 	if (sr_values_equal(type, &d->server, &d->base))
 	{
 		/* only the device changed it: take the device's value */
-		if (f->policy == SR_TRANSITION && !transition_allowed(f, &d->base, &d->mobile))
+		if (f->policy == SR_TRANSITION &&
+			!transition_allowed(f, &d->base, &d->mobile))
 			decide(d, SR_OUT_REVIEW, "invalid_transition");
 		else
 			decide(d, SR_OUT_MOBILE, "server_unchanged");
@@ -817,26 +819,25 @@ sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 					   f->policy == SR_MAX ? "max" : "min");
 			else
 			{
-				int			cmp = sr_values_compare(type, &d->mobile, &d->server);
-				bool		mobile = f->policy == SR_MAX ? cmp > 0 : cmp < 0;
+				int	 cmp = sr_values_compare(type, &d->mobile, &d->server);
+				bool mobile = f->policy == SR_MAX ? cmp > 0 : cmp < 0;
 
 				decide(d, mobile ? SR_OUT_MOBILE : SR_OUT_SERVER,
 					   f->policy == SR_MAX ? "max" : "min");
 			}
 			break;
 		case SR_UNION:
-			{
-				Elems		base,
-							mob,
-							srv;
+		{
+			Elems base, mob, srv;
 
-				if (!get_elems(&d->base, type, &base) || !get_elems(&d->mobile, type, &mob) ||
-					!get_elems(&d->server, type, &srv))
-					decide(d, SR_OUT_REVIEW, "union_unsupported");
-				else
-					union_elems(d, type, &base, &mob, &srv);
-			}
-			break;
+			if (!get_elems(&d->base, type, &base) ||
+				!get_elems(&d->mobile, type, &mob) ||
+				!get_elems(&d->server, type, &srv))
+				decide(d, SR_OUT_REVIEW, "union_unsupported");
+			else
+				union_elems(d, type, &base, &mob, &srv);
+		}
+		break;
 		case SR_TRANSITION:
 			if (transition_allowed(f, &d->base, &d->server) &&
 				transition_allowed(f, &d->base, &d->mobile))

@@ -39,9 +39,10 @@ is_stale(SrTable *t, SrChange *c)
 		memset(&limit, 0, sizeof(limit));
 		limit.time = (int64) sr_stale_after_secs * USECS_PER_SEC;
 	}
-	deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-													   TimestampTzGetDatum(c->queued_at),
-													   IntervalPGetDatum(&limit)));
+	deadline = DatumGetTimestampTz(
+		DirectFunctionCall2(timestamptz_pl_interval,
+							TimestampTzGetDatum(c->queued_at),
+							IntervalPGetDatum(&limit)));
 	return GetCurrentTransactionStartTimestamp() > deadline;
 }
 
@@ -49,7 +50,7 @@ is_stale(SrTable *t, SrChange *c)
 static bool
 field_value(SrField *f, JsonbValue *v, SrValue *out, char **reason)
 {
-	char	   *err = NULL;
+	char *err = NULL;
 
 	sr_converting(SR_CONVERTING_FIELD, f->name);
 	if (!sr_json_to_value(v, &f->type, out, &err))
@@ -72,9 +73,9 @@ key_text(JsonbValue *k)
 static bool
 is_own_id(SrTable *t, JsonbValue *k, JsonbValue *v, Datum id)
 {
-	SrValue		val;
-	SrValue		idv = {id, false};
-	char	   *err;
+	SrValue val;
+	SrValue idv = {id, false};
+	char   *err;
 
 	if (k->val.string.len != (int) strlen(t->id_name) ||
 		strncmp(k->val.string.val, t->id_name, k->val.string.len) != 0)
@@ -95,30 +96,31 @@ changed_fields(SrTable *t, SrChange *c, Datum id, SrDecision **ds_out,
 			   int *nd_out, Bitmapset **fields, char **reason)
 {
 	JsonbIterator *it = JsonbIteratorInit(&c->new_state->root);
-	JsonbValue	k = {0},
-				v,
-				bbuf;
-	SrDecision *ds = palloc0(sizeof(SrDecision) * Max(t->nfields, 1));
-	int			nd = 0;
+	JsonbValue	   k = {0}, v, bbuf;
+	SrDecision	  *ds = palloc0(sizeof(SrDecision) * Max(t->nfields, 1));
+	int			   nd = 0;
 
 	while (sr_next_member(&it, &k, &v))
 	{
 		JsonbValue *bv;
-		SrField    *f;
+		SrField	   *f;
 		int			idx;
 		SrDecision *d;
 
-		bv = c->base ? getKeyJsonValueFromContainer(&c->base->root, k.val.string.val,
-													k.val.string.len, &bbuf) : NULL;
+		bv = c->base ? getKeyJsonValueFromContainer(&c->base->root,
+													k.val.string.val,
+													k.val.string.len, &bbuf)
+					 : NULL;
 		f = sr_find_field(t, k.val.string.val, k.val.string.len, &idx);
 		if (f == NULL)
 		{
 			if (bv != NULL && sr_json_equal(bv, &v))
-				continue;		/* unchanged: ignored, whatever the key is */
+				continue; /* unchanged: ignored, whatever the key is */
 			if (is_own_id(t, &k, &v, id))
 				continue;
-			*reason = psprintf("field \"%s\" is not offline-eligible for table \"%s\"",
-							   key_text(&k), t->relname);
+			*reason =
+				psprintf("field \"%s\" is not offline-eligible for table \"%s\"",
+						 key_text(&k), t->relname);
 			return false;
 		}
 		d = &ds[nd];
@@ -130,8 +132,9 @@ changed_fields(SrTable *t, SrChange *c, Datum id, SrDecision **ds_out,
 		{
 			if (bv == NULL)
 			{
-				*reason = psprintf("field \"%s\" is missing from base: the device must send its base state",
-								   f->name);
+				*reason = psprintf(
+					"field \"%s\" is missing from base: the device must send its base state",
+					f->name);
 				return false;
 			}
 			if (!field_value(f, bv, &d->base, reason))
@@ -155,7 +158,7 @@ static void
 not_found(SrChange *c, SrResolution *o)
 {
 	o->status = SR_STATUS_NOT_FOUND;
-	o->nd = 0;					/* nothing was decided */
+	o->nd = 0; /* nothing was decided */
 	o->deleted = sr_find_tombstone(c->relid, c->row_id, &o->deleted_at);
 }
 
@@ -164,8 +167,8 @@ void
 sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 {
 	Bitmapset  *fields = NULL;
-	SrValue    *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
-	SrValue    *values = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	SrValue	   *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	SrValue	   *values = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
 	SrValue		updated;
 	Bitmapset  *writes = NULL;
 	bool		stale;
@@ -201,7 +204,8 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 			d->write = false;
 		}
 		else
-			sr_decide_field(t, c, d, DatumGetTimestampTz(updated.value), !updated.isnull);
+			sr_decide_field(t, c, d, DatumGetTimestampTz(updated.value),
+							!updated.isnull);
 		if (d->outcome == SR_OUT_REVIEW)
 			o->has_review = true;
 	}
@@ -227,17 +231,20 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	o->status = o->has_review ? SR_STATUS_REVIEW_REQUIRED : SR_STATUS_MERGED;
 	if (o->has_review)
 	{
-		SrDecider	decider = SR_TECH;
+		SrDecider decider = SR_TECH;
 
 		for (int i = 0; i < o->nd; i++)
-			if (o->ds[i].outcome == SR_OUT_REVIEW && o->ds[i].field->decider > decider)
+			if (o->ds[i].outcome == SR_OUT_REVIEW &&
+				o->ds[i].field->decider > decider)
 				decider = o->ds[i].field->decider;
 		if (stale)
 			decider = SR_TECH;
 		o->conflicts = sr_build_conflicts(o->ds, o->nd);
 		if (!c->preview)
-			o->review_id = sr_queue_review(c, stale ? stale_reason : "conflict", decider,
-										   o->conflicts, sr_build_held(o->ds, o->nd, hold_all));
+			o->review_id =
+				sr_queue_review(c, stale ? stale_reason : "conflict", decider,
+								o->conflicts,
+								sr_build_held(o->ds, o->nd, hold_all));
 	}
 }
 
@@ -246,7 +253,7 @@ void
 sr_process_create(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 {
 	Bitmapset  *fields = NULL;
-	SrValue    *values = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	SrValue	   *values = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
 	TimestampTz deleted_at;
 	char	   *reason;
 
@@ -259,15 +266,17 @@ sr_process_create(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	if (sr_find_tombstone(c->relid, c->row_id, &deleted_at))
 	{
 		o->status = SR_STATUS_REJECTED;
-		o->reason = psprintf("row \"%s\" of table \"%s\" was deleted at %s and cannot be created again",
-							 c->row_id, t->relname, timestamptz_to_str(deleted_at));
+		o->reason = psprintf(
+			"row \"%s\" of table \"%s\" was deleted at %s and cannot be created again",
+			c->row_id, t->relname, timestamptz_to_str(deleted_at));
 		return;
 	}
 	if (sr_row_exists(t, id))
 	{
 		o->status = SR_STATUS_REJECTED;
-		o->reason = psprintf("a row with id \"%s\" already exists in table \"%s\"",
-							 c->row_id, t->relname);
+		o->reason =
+			psprintf("a row with id \"%s\" already exists in table \"%s\"",
+					 c->row_id, t->relname);
 		return;
 	}
 	for (int i = 0; i < o->nd; i++)
@@ -301,8 +310,8 @@ static void
 queue_delete_review(SrChange *c, SrDecision *ds, int nd, const char *reason,
 					bool tech_only, SrResolution *o)
 {
-	Jsonb	   *state = sr_delete_state(ds, nd);
-	SrDecider	decider = SR_TECH;
+	Jsonb	 *state = sr_delete_state(ds, nd);
+	SrDecider decider = SR_TECH;
 
 	for (int i = 0; i < nd; i++)
 		if (!sr_values_equal(&ds[i].field->type, &ds[i].base, &ds[i].server) &&
@@ -330,22 +339,21 @@ void
 sr_process_delete(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 {
 	JsonbIterator *it = JsonbIteratorInit(&c->base->root);
-	JsonbValue	k = {0},
-				v;
-	Bitmapset  *fields = NULL;
-	SrDecision *ds = palloc0(sizeof(SrDecision) * Max(t->nfields, 1));
-	SrValue    *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
-	SrValue		updated;
-	int			nd = 0;
-	bool		changed = false;
-	bool		stale;
-	const char *stale_reason;
-	char	   *reason;
+	JsonbValue	   k = {0}, v;
+	Bitmapset	  *fields = NULL;
+	SrDecision	  *ds = palloc0(sizeof(SrDecision) * Max(t->nfields, 1));
+	SrValue		  *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	SrValue		   updated;
+	int			   nd = 0;
+	bool		   changed = false;
+	bool		   stale;
+	const char	  *stale_reason;
+	char		  *reason;
 
 	while (sr_next_member(&it, &k, &v))
 	{
-		SrField    *f;
-		int			idx;
+		SrField *f;
+		int		 idx;
 
 		f = sr_find_field(t, k.val.string.val, k.val.string.len, &idx);
 		if (f == NULL)
@@ -386,7 +394,7 @@ sr_process_delete(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 			return;
 		}
 		o->status = SR_STATUS_DELETED;
-		o->delete_state = sr_delete_state(ds, nd);	/* for the audit trail */
+		o->delete_state = sr_delete_state(ds, nd); /* for the audit trail */
 		return;
 	}
 

@@ -36,7 +36,7 @@ sr_push_kv_string(JsonbParseState **ps, const char *key, const char *val)
 		sr_push_string(ps, val, false);
 	else
 	{
-		JsonbValue	v;
+		JsonbValue v;
 
 		v.type = jbvNull;
 		pushJsonbValue(ps, WJB_VALUE, &v);
@@ -47,7 +47,7 @@ sr_push_kv_string(JsonbParseState **ps, const char *key, const char *val)
 void
 sr_push_kv_true(JsonbParseState **ps, const char *key)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
 	sr_push_key(ps, key);
 	v.type = jbvBool;
@@ -59,11 +59,12 @@ sr_push_kv_true(JsonbParseState **ps, const char *key)
 void
 sr_push_kv_int(JsonbParseState **ps, const char *key, int64 val)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
 	sr_push_key(ps, key);
 	v.type = jbvNumeric;
-	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(val)));
+	v.val.numeric =
+		DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(val)));
 	pushJsonbValue(ps, WJB_VALUE, &v);
 }
 
@@ -71,7 +72,7 @@ sr_push_kv_int(JsonbParseState **ps, const char *key, int64 val)
 void
 sr_push_kv_jsonb(JsonbParseState **ps, const char *key, Jsonb *jb)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
 	sr_push_key(ps, key);
 	v.type = jbvBinary;
@@ -80,12 +81,11 @@ sr_push_kv_jsonb(JsonbParseState **ps, const char *key, Jsonb *jb)
 	pushJsonbValue(ps, WJB_VALUE, &v);
 }
 
-
 /* Push "key": <stored JSON value> (null if absent). */
 void
 sr_push_kv_json(JsonbParseState **ps, const char *key, JsonbValue *val)
 {
-	JsonbValue	nullv;
+	JsonbValue nullv;
 
 	sr_push_key(ps, key);
 	if (val == NULL)
@@ -157,15 +157,17 @@ sr_build_result(SrChange *c, SrResolution *o, bool hold_all)
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	sr_push_kv_string(&ps, "status", sr_status_name(o->status));
-	sr_push_kv_string(&ps, "change_id", c->has_change_id ? sr_uuid_text(&c->change_id) : NULL);
+	sr_push_kv_string(&ps, "change_id",
+					  c->has_change_id ? sr_uuid_text(&c->change_id) : NULL);
 	if (o->reason)
 		sr_push_kv_string(&ps, "reason", o->reason);
 	if (o->deleted)
 	{
-		char		buf[MAXDATELEN + 1];
+		char buf[MAXDATELEN + 1];
 
 		sr_push_kv_true(&ps, "deleted");
-		JsonEncodeDateTime(buf, TimestampTzGetDatum(o->deleted_at), TIMESTAMPTZOID, NULL);
+		JsonEncodeDateTime(buf, TimestampTzGetDatum(o->deleted_at),
+						   TIMESTAMPTZOID, NULL);
 		sr_push_kv_string(&ps, "deleted_at", buf);
 	}
 	if (o->status != SR_STATUS_REJECTED && o->status != SR_STATUS_NOT_FOUND)
@@ -201,7 +203,9 @@ sr_build_result(SrChange *c, SrResolution *o, bool hold_all)
 				SrDecision *d = &o->ds[i];
 
 				sr_push_key(&ps, d->field->name);
-				sr_push_value(&ps, sr_writes_now(d, hold_all) ? &d->result : &d->server,
+				sr_push_value(&ps,
+							  sr_writes_now(d, hold_all) ? &d->result
+														 : &d->server,
 							  &d->field->type);
 			}
 			pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
@@ -258,12 +262,12 @@ sr_build_audit(SrResolution *o, bool hold_all)
 Jsonb *
 sr_mark_replayed(Jsonb *stored, bool preview)
 {
-	JsonbParseState *ps = NULL;
-	JsonbIterator *it = JsonbIteratorInit(&stored->root);
-	JsonbValue	v;
+	JsonbParseState	  *ps = NULL;
+	JsonbIterator	  *it = JsonbIteratorInit(&stored->root);
+	JsonbValue		   v;
 	JsonbIteratorToken tok;
-	JsonbValue *res = NULL;
-	int			depth = 0;
+	JsonbValue		  *res = NULL;
+	int				   depth = 0;
 
 	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
@@ -271,7 +275,7 @@ sr_mark_replayed(Jsonb *stored, bool preview)
 		if (preview && tok == WJB_KEY && depth == 1 && v.val.string.len == 9 &&
 			memcmp(v.val.string.val, "review_id", 9) == 0)
 		{
-			tok = JsonbIteratorNext(&it, &v, true);	/* skip its value */
+			tok = JsonbIteratorNext(&it, &v, true); /* skip its value */
 			continue;
 		}
 		if (tok == WJB_END_OBJECT && depth == 1)
@@ -310,7 +314,8 @@ sr_delete_state(SrDecision *ds, int nd)
 		for (int i = 0; i < nd; i++)
 		{
 			sr_push_key(&ps, ds[i].field->name);
-			sr_push_value(&ps, pass == 0 ? &ds[i].base : &ds[i].server, &ds[i].field->type);
+			sr_push_value(&ps, pass == 0 ? &ds[i].base : &ds[i].server,
+						  &ds[i].field->type);
 		}
 		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 	}
@@ -330,8 +335,14 @@ sr_delete_conflicts(Jsonb *state, const char *reason)
 	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	sr_push_kv_string(&ps, "field", "_delete");
-	sr_push_kv_jsonb(&ps, "base", JsonbValueToJsonb(getKeyJsonValueFromContainer(&state->root, "base", 4, NULL)));
-	sr_push_kv_jsonb(&ps, "server", JsonbValueToJsonb(getKeyJsonValueFromContainer(&state->root, "server", 6, NULL)));
+	sr_push_kv_jsonb(&ps, "base",
+					 JsonbValueToJsonb(
+						 getKeyJsonValueFromContainer(&state->root, "base", 4,
+													  NULL)));
+	sr_push_kv_jsonb(&ps, "server",
+					 JsonbValueToJsonb(
+						 getKeyJsonValueFromContainer(&state->root, "server",
+													  6, NULL)));
 	sr_push_kv_string(&ps, "mobile", NULL);
 	sr_push_kv_string(&ps, "reason", reason);
 	pushJsonbValue(&ps, WJB_END_OBJECT, NULL);

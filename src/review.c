@@ -54,7 +54,8 @@ typedef enum SrReviewStatus
 	SR_REVIEW_SUPERSEDED
 } SrReviewStatus;
 
-static const char *const review_status_names[] = {"pending", "resolved", "superseded"};
+static const char *const review_status_names[] = {"pending", "resolved",
+												  "superseded"};
 
 /* The text of a review status. */
 static const char *
@@ -71,40 +72,40 @@ review_status_from_text(const char *text)
 		if (strcmp(review_status_names[i], text) == 0)
 			return (SrReviewStatus) i;
 	elog(ERROR, "unknown review status \"%s\"", text);
-	return SR_REVIEW_PENDING;	/* keep the compiler quiet */
+	return SR_REVIEW_PENDING; /* keep the compiler quiet */
 }
 
 /* A review, as far as deciding it needs. */
 typedef struct SrReview
 {
-	int64		review_id;
-	Oid			relid;
-	char	   *row_id;
-	pg_uuid_t	change_id;
+	int64		   review_id;
+	Oid			   relid;
+	char		  *row_id;
+	pg_uuid_t	   change_id;
 	SrReviewStatus status;
-	char	   *decider;
-	Jsonb	   *conflicts;		/* array of {field, base, server, mobile, reason} */
-	Jsonb	   *held;			/* {field: value} held back in hold mode */
-	char	   *resolved_by;	/* NULL while pending */
-	int64		superseded_by;	/* 0 if none */
+	char		  *decider;
+	Jsonb *conflicts;	  /* array of {field, base, server, mobile, reason} */
+	Jsonb *held;		  /* {field: value} held back in hold mode */
+	char  *resolved_by;	  /* NULL while pending */
+	int64  superseded_by; /* 0 if none */
 } SrReview;
 
 /* One field a resolution looks at: a conflicted field or a held one. */
 typedef struct RField
 {
-	SrField    *field;
-	int			index;			/* into SrTable.fields */
-	int			conflict;		/* index into the conflicts; -1 if held */
-	bool		mobile;			/* conflict: "mobile" was chosen */
-	JsonbValue *held;			/* held: the held value as stored */
-	JsonbValue *base;			/* held: base and device values from the */
-	JsonbValue *device;			/* change record (NULL if purged) */
+	SrField	   *field;
+	int			index;	  /* into SrTable.fields */
+	int			conflict; /* index into the conflicts; -1 if held */
+	bool		mobile;	  /* conflict: "mobile" was chosen */
+	JsonbValue *held;	  /* held: the held value as stored */
+	JsonbValue *base;	  /* held: base and device values from the */
+	JsonbValue *device;	  /* change record (NULL if purged) */
 	bool		has_then;
-	SrValue		then;			/* the server value the review was made on */
-	SrValue		want;			/* the value written if applied */
-	SrValue		now;			/* the server value now */
-	bool		changed;		/* now differs from then */
-	bool		skip;			/* held value no longer fits: never written */
+	SrValue		then;	 /* the server value the review was made on */
+	SrValue		want;	 /* the value written if applied */
+	SrValue		now;	 /* the server value now */
+	bool		changed; /* now differs from then */
+	bool		skip;	 /* held value no longer fits: never written */
 } RField;
 
 /*
@@ -115,15 +116,15 @@ typedef struct RField
 static bool
 read_review(int64 review_id, bool lock, SrReview *r)
 {
-	Datum		args[1] = {Int64GetDatum(review_id)};
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		d;
-	int			rc;
+	Datum	  args[1] = {Int64GetDatum(review_id)};
+	HeapTuple tup;
+	TupleDesc desc;
+	bool	  isnull;
+	Datum	  d;
+	int		  rc;
 
-	rc = sr_run_internal(lock ? SR_Q_LOCK_REVIEW : SR_Q_READ_REVIEW, args, NULL,
-						 false, 0);
+	rc = sr_run_internal(lock ? SR_Q_LOCK_REVIEW : SR_Q_READ_REVIEW, args,
+						 NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.review");
 	if (SPI_processed == 0)
@@ -162,17 +163,18 @@ get_review(int64 review_id, bool lock, SrReview *r)
 static Jsonb *
 change_record(SrReview *r)
 {
-	Datum		args[1] = {UUIDPGetDatum(&r->change_id)};
-	Jsonb	   *fields = NULL;
-	bool		isnull;
-	int			rc;
+	Datum  args[1] = {UUIDPGetDatum(&r->change_id)};
+	Jsonb *fields = NULL;
+	bool   isnull;
+	int	   rc;
 
 	rc = sr_run_internal(SR_Q_CHANGE_FIELDS, args, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.change_log");
 	if (SPI_processed > 0)
 	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								1, &isnull);
 
 		if (!isnull)
 			fields = DatumGetJsonbPCopy(d);
@@ -203,8 +205,10 @@ conflict_at(SrReview *r, int i)
 {
 	JsonbValue *v = getIthJsonbValueFromContainer(&r->conflicts->root, i);
 
-	if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		elog(ERROR, "conflict %d of review %lld is not a JSON object", i, (long long) r->review_id);
+	if (v == NULL || v->type != jbvBinary ||
+		!JsonContainerIsObject(v->val.binary.data))
+		elog(ERROR, "conflict %d of review %lld is not a JSON object", i,
+			 (long long) r->review_id);
 	return v->val.binary.data;
 }
 
@@ -215,7 +219,8 @@ conflict_field(SrReview *r, int i)
 	JsonbValue *v = member(conflict_at(r, i), "field");
 
 	if (v == NULL || v->type != jbvString)
-		elog(ERROR, "conflict %d of review %lld names no field", i, (long long) r->review_id);
+		elog(ERROR, "conflict %d of review %lld names no field", i,
+			 (long long) r->review_id);
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
@@ -232,8 +237,10 @@ delete_server_state(SrReview *r)
 {
 	JsonbValue *v = member(conflict_at(r, 0), "server");
 
-	if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		elog(ERROR, "delete review %lld has no server state", (long long) r->review_id);
+	if (v == NULL || v->type != jbvBinary ||
+		!JsonContainerIsObject(v->val.binary.data))
+		elog(ERROR, "delete review %lld has no server state",
+			 (long long) r->review_id);
 	return v->val.binary.data;
 }
 
@@ -241,13 +248,14 @@ delete_server_state(SrReview *r)
 static List *
 object_keys(JsonbContainer *obj, List *names)
 {
-	JsonbIterator *it = JsonbIteratorInit(obj);
-	JsonbValue	v;
+	JsonbIterator	  *it = JsonbIteratorInit(obj);
+	JsonbValue		   v;
 	JsonbIteratorToken tok;
 
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 		if (tok == WJB_KEY)
-			names = lappend(names, pnstrdup(v.val.string.val, v.val.string.len));
+			names =
+				lappend(names, pnstrdup(v.val.string.val, v.val.string.len));
 	return names;
 }
 
@@ -258,7 +266,7 @@ object_keys(JsonbContainer *obj, List *names)
 static List *
 review_columns(SrReview *r, bool is_delete)
 {
-	List	   *cols = NIL;
+	List *cols = NIL;
 
 	if (is_delete)
 		cols = object_keys(delete_server_state(r), cols);
@@ -280,12 +288,15 @@ review_columns(SrReview *r, bool is_delete)
 static void
 hidden_row_error(SrReview *r)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied for review %lld", (long long) r->review_id),
-			 errdetail("Its row of table \"%s\" is not visible to the current user under row-level security.",
-					   get_rel_name(r->relid)),
-			 errhint("A role that row-level security does not restrict can decide it.")));
+	ereport(
+		ERROR,
+		(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+		 errmsg("permission denied for review %lld", (long long) r->review_id),
+		 errdetail(
+			 "Its row of table \"%s\" is not visible to the current user under row-level security.",
+			 get_rel_name(r->relid)),
+		 errhint(
+			 "A role that row-level security does not restrict can decide it.")));
 }
 
 /*
@@ -297,35 +308,38 @@ hidden_row_error(SrReview *r)
 static void
 check_decider(SrReview *r)
 {
-	Oid			user = GetUserId();
-	char	   *relname;
-	ObjectType	objtype;
-	bool		is_delete;
+	Oid		   user = GetUserId();
+	char	  *relname;
+	ObjectType objtype;
+	bool	   is_delete;
 
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(r->relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the table of review %lld no longer exists", (long long) r->review_id)));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("the table of review %lld no longer exists",
+							   (long long) r->review_id)));
 	relname = get_rel_name(r->relid);
 	objtype = get_relkind_objtype(get_rel_relkind(r->relid));
 	is_delete = is_delete_review(r);
 	if (pg_class_aclcheck(r->relid, user, ACL_UPDATE) != ACLCHECK_OK)
 	{
-		List	   *cols = review_columns(r, is_delete);
-		ListCell   *lc;
+		List	 *cols = review_columns(r, is_delete);
+		ListCell *lc;
 
 		if (cols == NIL)
 			aclcheck_error(ACLCHECK_NO_PRIV, objtype, relname);
-		foreach(lc, cols)
+		foreach (lc, cols)
 		{
-			AttrNumber	attnum = get_attnum(r->relid, lfirst(lc));
+			AttrNumber attnum = get_attnum(r->relid, lfirst(lc));
 
 			if (attnum == InvalidAttrNumber ||
-				pg_attribute_aclcheck(r->relid, attnum, user, ACL_UPDATE) != ACLCHECK_OK)
-				aclcheck_error_col(ACLCHECK_NO_PRIV, objtype, relname, lfirst(lc));
+				pg_attribute_aclcheck(r->relid, attnum, user, ACL_UPDATE) !=
+					ACLCHECK_OK)
+				aclcheck_error_col(ACLCHECK_NO_PRIV, objtype, relname,
+								   lfirst(lc));
 		}
 	}
-	if (is_delete && pg_class_aclcheck(r->relid, user, ACL_DELETE) != ACLCHECK_OK)
+	if (is_delete &&
+		pg_class_aclcheck(r->relid, user, ACL_DELETE) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, objtype, relname);
 	/* and see the row, as a plain SELECT would, when policies apply to it */
 	if (sr_rls_applies(r->relid) && !sr_row_visible(r->relid, r->row_id))
@@ -341,19 +355,23 @@ require_pending(SrReview *r)
 	if (r->superseded_by > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("review %lld is not pending", (long long) r->review_id),
-				 errdetail("It was superseded by review %lld.", (long long) r->superseded_by),
+				 errmsg("review %lld is not pending",
+						(long long) r->review_id),
+				 errdetail("It was superseded by review %lld.",
+						   (long long) r->superseded_by),
 				 errhint("Decide review %lld, which shows the current server values.",
 						 (long long) r->superseded_by)));
 	if (r->status == SR_REVIEW_SUPERSEDED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("review %lld is not pending", (long long) r->review_id),
+				 errmsg("review %lld is not pending",
+						(long long) r->review_id),
 				 errdetail("It was closed because its row no longer exists.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("review %lld is not pending", (long long) r->review_id),
-			 errdetail("It was %s by %s.", review_status_name(r->status), r->resolved_by ? r->resolved_by : "an unknown user")));
+			 errdetail("It was %s by %s.", review_status_name(r->status),
+					   r->resolved_by ? r->resolved_by : "an unknown user")));
 }
 
 /*
@@ -384,7 +402,7 @@ field_list(SrReview *r)
 static char *
 json_text(JsonbValue *v)
 {
-	Jsonb	   *jb = JsonbValueToJsonb(v);
+	Jsonb *jb = JsonbValueToJsonb(v);
 
 	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 }
@@ -397,50 +415,55 @@ json_text(JsonbValue *v)
 static bool *
 check_choices(SrReview *r, Jsonb *choices)
 {
-	int			n = nconflicts(r);
-	bool	   *mobile = palloc0(sizeof(bool) * Max(n, 1));
+	int			   n = nconflicts(r);
+	bool		  *mobile = palloc0(sizeof(bool) * Max(n, 1));
 	JsonbIterator *it = JsonbIteratorInit(&choices->root);
-	JsonbValue	k = {0},
-				v;
+	JsonbValue	   k = {0}, v;
 
 	while (sr_next_member(&it, &k, &v))
 	{
-		char	   *key;
-		int			i;
+		char *key;
+		int	  i;
 
 		key = pnstrdup(k.val.string.val, k.val.string.len);
 		for (i = 0; i < n; i++)
 			if (strcmp(conflict_field(r, i), key) == 0)
 				break;
 		if (i == n)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("field \"%s\" is not a conflicted field of review %lld",
-							key, (long long) r->review_id),
-					 errdetail("The conflicted fields are: %s.", field_list(r)),
-					 errhint("Choose \"mobile\" or \"server\" for exactly the conflicted fields.")));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("field \"%s\" is not a conflicted field of review %lld",
+						key, (long long) r->review_id),
+				 errdetail("The conflicted fields are: %s.", field_list(r)),
+				 errhint(
+					 "Choose \"mobile\" or \"server\" for exactly the conflicted fields.")));
 		if (v.type == jbvString && v.val.string.len == 6 &&
 			strncmp(v.val.string.val, "mobile", 6) == 0)
 			mobile[i] = true;
 		else if (!(v.type == jbvString && v.val.string.len == 6 &&
 				   strncmp(v.val.string.val, "server", 6) == 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid choice for field \"%s\"", key),
-					 errdetail("The choice is %s.", json_text(&v)),
-					 errhint("Choose \"mobile\" (the device's value) or \"server\" (keep the server's value).")));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid choice for field \"%s\"", key),
+				 errdetail("The choice is %s.", json_text(&v)),
+				 errhint(
+					 "Choose \"mobile\" (the device's value) or \"server\" (keep the server's value).")));
 	}
 	for (int i = 0; i < n; i++)
 	{
-		char	   *name = conflict_field(r, i);
+		char *name = conflict_field(r, i);
 
 		if (member(&choices->root, name) == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("no choice for field \"%s\"", name),
-					 errdetail("Review %lld needs a choice for each of: %s.",
-							   (long long) r->review_id, field_list(r)),
-					 errhint("Choose \"mobile\" or \"server\" for every conflicted field.")));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no choice for field \"%s\"", name),
+				 errdetail("Review %lld needs a choice for each of: %s.",
+						   (long long) r->review_id, field_list(r)),
+				 errhint(
+					 "Choose \"mobile\" or \"server\" for every conflicted field.")));
 	}
 	return mobile;
 }
@@ -458,9 +481,9 @@ open_table(SrReview *r)
 {
 	LockRelationOid(r->relid, RowExclusiveLock);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(r->relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the table of review %lld was dropped", (long long) r->review_id)));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("the table of review %lld was dropped",
+							   (long long) r->review_id)));
 	AcceptInvalidationMessages();
 	return sr_get_table(r->relid, false);
 }
@@ -469,15 +492,17 @@ open_table(SrReview *r)
 static SrField *
 review_field(SrTable *t, SrReview *r, const char *name, int *index)
 {
-	SrField    *f = sr_find_field(t, name, strlen(name), index);
+	SrField *f = sr_find_field(t, name, strlen(name), index);
 
 	if (f == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("field \"%s\" of review %lld is no longer offline-eligible for table \"%s\"",
-						name, (long long) r->review_id, t->relname),
-				 errdetail("Its field_policy row was removed after the review was queued."),
-				 errhint("Restore the field_policy row to decide the review.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("field \"%s\" of review %lld is no longer offline-eligible for table \"%s\"",
+					name, (long long) r->review_id, t->relname),
+			 errdetail(
+				 "Its field_policy row was removed after the review was queued."),
+			 errhint("Restore the field_policy row to decide the review.")));
 	return f;
 }
 
@@ -491,7 +516,7 @@ review_field(SrTable *t, SrReview *r, const char *name, int *index)
 static bool
 try_stored_value(SrField *f, JsonbValue *v, SrValue *out, char **err)
 {
-	SrSubxact	sx;
+	SrSubxact	  sx;
 	volatile bool ok = false;
 
 	*err = NULL;
@@ -509,8 +534,8 @@ try_stored_value(SrField *f, JsonbValue *v, SrValue *out, char **err)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata = sr_subxact_catch(&sx);
-		int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+		ErrorData *edata = sr_subxact_catch(&sx);
+		int		   category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 
 		if (category != ERRCODE_DATA_EXCEPTION &&
 			category != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION &&
@@ -534,20 +559,22 @@ unfit_value_error(SrReview *r, SrField *f, const char *which, const char *err)
 {
 	const char *choice = is_delete_review(r) ? "_delete" : f->name;
 
-	ereport(ERROR,
-			(errcode(ERRCODE_DATATYPE_MISMATCH),
-			 errmsg("stored %s value of field \"%s\" in review %lld no longer fits its column",
-					which, f->name, (long long) r->review_id),
-			 errdetail("%s", err),
-			 errhint("The column's type was changed after the review was queued; choose \"server\" for \"%s\" to keep the row's value.",
-					 choice)));
+	ereport(
+		ERROR,
+		(errcode(ERRCODE_DATATYPE_MISMATCH),
+		 errmsg("stored %s value of field \"%s\" in review %lld no longer fits its column",
+				which, f->name, (long long) r->review_id),
+		 errdetail("%s", err),
+		 errhint("The column's type was changed after the review was queued; choose \"server\" for \"%s\" to keep the row's value.",
+				 choice)));
 }
 
 /* Convert a stored JSON value that must fit (unfit_value_error otherwise). */
 static void
-stored_value(SrReview *r, SrField *f, JsonbValue *v, SrValue *out, const char *which)
+stored_value(SrReview *r, SrField *f, JsonbValue *v, SrValue *out,
+			 const char *which)
 {
-	char	   *err;
+	char *err;
 
 	if (!try_stored_value(f, v, out, &err))
 		unfit_value_error(r, f, which, err);
@@ -570,11 +597,11 @@ rfield_cmp(const void *a, const void *b)
  * column, not written).
  */
 static Jsonb *
-result_doc(const char *status, int64 review_id, List *applied, bool with_applied,
-		   List *skipped)
+result_doc(const char *status, int64 review_id, List *applied,
+		   bool with_applied, List *skipped)
 {
 	JsonbParseState *ps = NULL;
-	ListCell   *lc;
+	ListCell		*lc;
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	sr_push_kv_string(&ps, "status", status);
@@ -583,7 +610,7 @@ result_doc(const char *status, int64 review_id, List *applied, bool with_applied
 	{
 		sr_push_key(&ps, "applied");
 		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
-		foreach(lc, applied)
+		foreach (lc, applied)
 			sr_push_elem_string(&ps, lfirst(lc));
 		pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
 	}
@@ -591,7 +618,7 @@ result_doc(const char *status, int64 review_id, List *applied, bool with_applied
 	{
 		sr_push_key(&ps, "skipped");
 		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
-		foreach(lc, skipped)
+		foreach (lc, skipped)
 			sr_push_elem_string(&ps, lfirst(lc));
 		pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
 	}
@@ -610,12 +637,13 @@ result_doc(const char *status, int64 review_id, List *applied, bool with_applied
  * decision; ordinary callers cannot write the table.
  */
 static void
-close_review(SrReview *r, SrReviewStatus status, TimestampTz at, const char *by,
-			 Jsonb *choices, Jsonb *applied, int64 superseded_by)
+close_review(SrReview *r, SrReviewStatus status, TimestampTz at,
+			 const char *by, Jsonb *choices, Jsonb *applied,
+			 int64 superseded_by)
 {
-	Datum		args[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	int			rc;
+	Datum args[8];
+	char  nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int	  rc;
 
 	args[0] = Int64GetDatum(r->review_id);
 	args[1] = CStringGetTextDatum(review_status_name(status));
@@ -640,10 +668,10 @@ close_review(SrReview *r, SrReviewStatus status, TimestampTz at, const char *by,
 static int64
 requeue(SrReview *r, Jsonb *conflicts, Jsonb *held, TimestampTz at)
 {
-	Datum		args[4];
-	bool		isnull;
-	int64		id;
-	int			rc;
+	Datum args[4];
+	bool  isnull;
+	int64 id;
+	int	  rc;
 
 	args[0] = Int64GetDatum(r->review_id);
 	args[1] = JsonbPGetDatum(conflicts);
@@ -651,8 +679,10 @@ requeue(SrReview *r, Jsonb *conflicts, Jsonb *held, TimestampTz at)
 	args[3] = TimestampTzGetDatum(at);
 	rc = sr_run_internal(SR_Q_REQUEUE_REVIEW, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		elog(ERROR, "could not queue the review replacing review %lld", (long long) r->review_id);
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		elog(ERROR, "could not queue the review replacing review %lld",
+			 (long long) r->review_id);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
 	return id;
 }
@@ -665,7 +695,8 @@ requeue(SrReview *r, Jsonb *conflicts, Jsonb *held, TimestampTz at)
  * review is closed as superseded with no successor, the result not_found.
  */
 static Jsonb *
-close_gone(SrTable *t, SrReview *r, TimestampTz at, const char *by, Jsonb *choices)
+close_gone(SrTable *t, SrReview *r, TimestampTz at, const char *by,
+		   Jsonb *choices)
 {
 	if (sr_rls_applies(t->relid))
 		hidden_row_error(r);
@@ -686,14 +717,13 @@ close_gone(SrTable *t, SrReview *r, TimestampTz at, const char *by, Jsonb *choic
 static RField *
 review_fields(SrTable *t, SrReview *r, bool *mobile, int *nf)
 {
-	int			n = nconflicts(r);
-	int			nheld = JB_ROOT_COUNT(r->held);
-	RField	   *rf = palloc0(sizeof(RField) * Max(n + nheld, 1));
-	Jsonb	   *record = nheld > 0 ? change_record(r) : NULL;
+	int			   n = nconflicts(r);
+	int			   nheld = JB_ROOT_COUNT(r->held);
+	RField		  *rf = palloc0(sizeof(RField) * Max(n + nheld, 1));
+	Jsonb		  *record = nheld > 0 ? change_record(r) : NULL;
 	JsonbIterator *it;
-	JsonbValue	k = {0},
-				v;
-	int			m = 0;
+	JsonbValue	   k = {0}, v;
+	int			   m = 0;
 
 	for (int i = 0; i < n; i++, m++)
 	{
@@ -707,16 +737,19 @@ review_fields(SrTable *t, SrReview *r, bool *mobile, int *nf)
 		{
 			/* writing the device's value: both must fit */
 			rf[m].has_then = true;
-			stored_value(r, rf[m].field, member(obj, "server"), &rf[m].then, "server");
-			stored_value(r, rf[m].field, member(obj, "mobile"), &rf[m].want, "device");
+			stored_value(r, rf[m].field, member(obj, "server"), &rf[m].then,
+						 "server");
+			stored_value(r, rf[m].field, member(obj, "mobile"), &rf[m].want,
+						 "device");
 		}
 		else
 		{
-			char	   *err;
+			char *err;
 
 			/* keeping the row's value: checked for staleness if it still fits */
-			rf[m].has_then = try_stored_value(rf[m].field, member(obj, "server"),
-											  &rf[m].then, &err);
+			rf[m].has_then =
+				try_stored_value(rf[m].field, member(obj, "server"),
+								 &rf[m].then, &err);
 		}
 	}
 	it = JsonbIteratorInit(&r->held->root);
@@ -734,7 +767,8 @@ review_fields(SrTable *t, SrReview *r, bool *mobile, int *nf)
 		/* a held value that no longer fits is never written */
 		rf[m].skip = !try_stored_value(rf[m].field, &v, &rf[m].want, &err);
 		audit = record ? member(&record->root, name) : NULL;
-		if (audit != NULL && audit->type == jbvBinary && JsonContainerIsObject(audit->val.binary.data))
+		if (audit != NULL && audit->type == jbvBinary &&
+			JsonContainerIsObject(audit->val.binary.data))
 		{
 			JsonbValue *old = member(audit->val.binary.data, "old");
 
@@ -744,7 +778,8 @@ review_fields(SrTable *t, SrReview *r, bool *mobile, int *nf)
 			{
 				rf[m].has_then = true;
 				/* nor one whose server value then can no longer be checked */
-				rf[m].skip = !try_stored_value(rf[m].field, old, &rf[m].then, &err);
+				rf[m].skip =
+					!try_stored_value(rf[m].field, old, &rf[m].then, &err);
 				rf[m].has_then = !rf[m].skip;
 			}
 		}
@@ -765,12 +800,13 @@ static int64
 supersede_fields(SrReview *r, RField *rf, int nf, TimestampTz at)
 {
 	JsonbParseState *ps = NULL;
-	Jsonb	   *conflicts;
+	Jsonb			*conflicts;
 
 	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < nf; i++)
 	{
-		JsonbContainer *obj = rf[i].conflict >= 0 ? conflict_at(r, rf[i].conflict) : NULL;
+		JsonbContainer *obj =
+			rf[i].conflict >= 0 ? conflict_at(r, rf[i].conflict) : NULL;
 
 		if (obj == NULL && !rf[i].changed)
 			continue;
@@ -779,7 +815,8 @@ supersede_fields(SrReview *r, RField *rf, int nf, TimestampTz at)
 		sr_push_kv_json(&ps, "base", obj ? member(obj, "base") : rf[i].base);
 		sr_push_key(&ps, "server");
 		sr_push_value(&ps, &rf[i].now, &rf[i].field->type);
-		sr_push_kv_json(&ps, "mobile", obj ? member(obj, "mobile") : rf[i].device);
+		sr_push_kv_json(&ps, "mobile",
+						obj ? member(obj, "mobile") : rf[i].device);
 		if (obj)
 			sr_push_kv_json(&ps, "reason", member(obj, "reason"));
 		else
@@ -796,7 +833,10 @@ supersede_fields(SrReview *r, RField *rf, int nf, TimestampTz at)
 			sr_push_key(&ps, rf[i].field->name);
 			pushJsonbValue(&ps, WJB_VALUE, rf[i].held);
 		}
-	return requeue(r, conflicts, JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL)), at);
+	return requeue(r, conflicts,
+				   JsonbValueToJsonb(
+					   pushJsonbValue(&ps, WJB_END_OBJECT, NULL)),
+				   at);
 }
 
 /*
@@ -808,20 +848,20 @@ static Jsonb *
 resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
 			   const char *by)
 {
-	TimestampTz at;
-	int			nf;
-	RField	   *rf = review_fields(t, r, mobile, &nf);
-	SrValue    *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
-	SrValue    *values = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
-	Bitmapset  *fields = NULL;
-	Bitmapset  *writes = NULL;
-	SrValue		updated;
-	bool		found;
-	bool		stale = false;
-	List	   *applied = NIL;
-	List	   *skipped = NIL;
+	TimestampTz		 at;
+	int				 nf;
+	RField			*rf = review_fields(t, r, mobile, &nf);
+	SrValue			*server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	SrValue			*values = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	Bitmapset		*fields = NULL;
+	Bitmapset		*writes = NULL;
+	SrValue			 updated;
+	bool			 found;
+	bool			 stale = false;
+	List			*applied = NIL;
+	List			*skipped = NIL;
 	JsonbParseState *ps = NULL;
-	Jsonb	   *applied_values;
+	Jsonb			*applied_values;
 
 	for (int i = 0; i < nf; i++)
 		fields = bms_add_member(fields, rf[i].index);
@@ -833,13 +873,14 @@ resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
 	for (int i = 0; i < nf; i++)
 	{
 		rf[i].now = server[rf[i].index];
-		rf[i].changed = rf[i].has_then &&
+		rf[i].changed =
+			rf[i].has_then &&
 			!sr_values_equal(&rf[i].field->type, &rf[i].then, &rf[i].now);
 		stale |= rf[i].changed;
 	}
 	if (stale)
 	{
-		int64		next = supersede_fields(r, rf, nf, at);
+		int64 next = supersede_fields(r, rf, nf, at);
 
 		close_review(r, SR_REVIEW_SUPERSEDED, at, by, choices, NULL, next);
 		return result_doc("superseded", next, NIL, false, NIL);
@@ -863,7 +904,8 @@ resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
 		sr_push_key(&ps, rf[i].field->name);
 		sr_push_value(&ps, &rf[i].want, &rf[i].field->type);
 	}
-	applied_values = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+	applied_values =
+		JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 	if (writes)
 		sr_update_row(t, id, writes, values);
 	close_review(r, SR_REVIEW_RESOLVED, at, by, choices, applied_values, 0);
@@ -881,28 +923,28 @@ resolve_fields(SrTable *t, SrReview *r, Datum id, bool *mobile, Jsonb *choices,
  * 100 lines: the check, the supersede and the decision read in order.)
  */
 static Jsonb *
-resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row, Jsonb *choices,
-			   const char *by)
+resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row,
+			   Jsonb *choices, const char *by)
 {
-	TimestampTz at;
-	JsonbContainer *state = delete_server_state(r);
-	int			n = JsonContainerSize(state);
-	RField	   *rf = palloc0(sizeof(RField) * Max(n, 1));
-	SrValue    *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
-	Bitmapset  *fields = NULL;
-	SrValue		updated;
-	JsonbIterator *it = JsonbIteratorInit(state);
-	JsonbValue	k = {0},
-				v;
-	int			m = 0;
-	bool		found;
-	bool		stale = false;
+	TimestampTz		 at;
+	JsonbContainer	*state = delete_server_state(r);
+	int				 n = JsonContainerSize(state);
+	RField			*rf = palloc0(sizeof(RField) * Max(n, 1));
+	SrValue			*server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
+	Bitmapset		*fields = NULL;
+	SrValue			 updated;
+	JsonbIterator	*it = JsonbIteratorInit(state);
+	JsonbValue		 k = {0}, v;
+	int				 m = 0;
+	bool			 found;
+	bool			 stale = false;
 	JsonbParseState *ps = NULL;
 
 	while (sr_next_member(&it, &k, &v))
 	{
-		rf[m].field = review_field(t, r, pnstrdup(k.val.string.val, k.val.string.len),
-								   &rf[m].index);
+		rf[m].field =
+			review_field(t, r, pnstrdup(k.val.string.val, k.val.string.len),
+						 &rf[m].index);
 		if (delete_row)
 		{
 			/* deleting: every field must be as the decider saw it */
@@ -911,10 +953,11 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row, Jsonb *choice
 		}
 		else
 		{
-			char	   *err;
+			char *err;
 
 			/* keeping the row: a value that no longer fits is not checked */
-			rf[m].has_then = try_stored_value(rf[m].field, &v, &rf[m].then, &err);
+			rf[m].has_then =
+				try_stored_value(rf[m].field, &v, &rf[m].then, &err);
 		}
 		fields = bms_add_member(fields, rf[m].index);
 		m++;
@@ -929,14 +972,14 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row, Jsonb *choice
 	{
 		rf[i].now = server[rf[i].index];
 		stale |= rf[i].has_then &&
-			!sr_values_equal(&rf[i].field->type, &rf[i].then, &rf[i].now);
+				 !sr_values_equal(&rf[i].field->type, &rf[i].then, &rf[i].now);
 	}
 
 	if (stale)
 	{
-		JsonbContainer *obj = conflict_at(r, 0);
+		JsonbContainer	*obj = conflict_at(r, 0);
 		JsonbParseState *hs = NULL;
-		int64		next;
+		int64			 next;
 
 		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
 		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
@@ -954,8 +997,12 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row, Jsonb *choice
 		sr_push_kv_json(&ps, "reason", member(obj, "reason"));
 		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 		pushJsonbValue(&hs, WJB_BEGIN_OBJECT, NULL);
-		next = requeue(r, JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL)),
-					   JsonbValueToJsonb(pushJsonbValue(&hs, WJB_END_OBJECT, NULL)), at);
+		next = requeue(r,
+					   JsonbValueToJsonb(
+						   pushJsonbValue(&ps, WJB_END_ARRAY, NULL)),
+					   JsonbValueToJsonb(
+						   pushJsonbValue(&hs, WJB_END_OBJECT, NULL)),
+					   at);
 		close_review(r, SR_REVIEW_SUPERSEDED, at, by, choices, NULL, next);
 		return result_doc("superseded", next, NIL, false, NIL);
 	}
@@ -963,7 +1010,7 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row, Jsonb *choice
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	if (delete_row)
 	{
-		JsonbValue	tv;
+		JsonbValue tv;
 
 		sr_delete_row(t, id);
 		sr_push_key(&ps, "_delete");
@@ -972,9 +1019,11 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row, Jsonb *choice
 		pushJsonbValue(&ps, WJB_VALUE, &tv);
 	}
 	close_review(r, SR_REVIEW_RESOLVED, at, by, choices,
-				 JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL)), 0);
+				 JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL)),
+				 0);
 	return result_doc("resolved", r->review_id,
-					  delete_row ? list_make1(pstrdup("_delete")) : NIL, true, NIL);
+					  delete_row ? list_make1(pstrdup("_delete")) : NIL, true,
+					  NIL);
 }
 
 /*
@@ -987,17 +1036,18 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row, Jsonb *choice
 static Jsonb *
 resolve(int64 review_id, Jsonb *choices, const char *by)
 {
-	SrReview	r;
-	SrTable    *t;
-	bool	   *mobile;
-	Datum		id;
+	SrReview r;
+	SrTable *t;
+	bool	*mobile;
+	Datum	 id;
 
 	get_review(review_id, false, &r);
 	check_decider(&r);
 	require_pending(&r);
 	mobile = check_choices(&r, choices);
 	t = open_table(&r);
-	id = InputFunctionCall(&t->id_type.input, r.row_id, t->id_type.ioparam, t->id_type.typmod);
+	id = InputFunctionCall(&t->id_type.input, r.row_id, t->id_type.ioparam,
+						   t->id_type.typmod);
 	if (is_delete_review(&r))
 		return resolve_delete(t, &r, id, mobile[0], choices, by);
 	return resolve_fields(t, &r, id, mobile, choices, by);
@@ -1034,16 +1084,19 @@ sr_resolve_review(PG_FUNCTION_ARGS)
 	ResolveCall call;
 
 	if (PG_ARGISNULL(0))
-		sr_bad_argument("review_id must not be null", "Pass the review_id of a pending review.");
+		sr_bad_argument("review_id must not be null",
+						"Pass the review_id of a pending review.");
 	if (PG_ARGISNULL(1))
-		sr_bad_argument("choices must not be null",
-					 "Pass an object mapping every conflicted field to \"mobile\" or \"server\".");
+		sr_bad_argument(
+			"choices must not be null",
+			"Pass an object mapping every conflicted field to \"mobile\" or \"server\".");
 	call.choices = PG_GETARG_JSONB_P(1);
 	if (!JB_ROOT_IS_OBJECT(call.choices))
-		sr_bad_argument("choices must be a JSON object",
-						"Pass an object mapping every conflicted field to \"mobile\" or \"server\".");
-	call.by = PG_ARGISNULL(2) ? GetUserNameFromId(GetUserId(), false) :
-		text_to_cstring(PG_GETARG_TEXT_PP(2));
+		sr_bad_argument(
+			"choices must be a JSON object",
+			"Pass an object mapping every conflicted field to \"mobile\" or \"server\".");
+	call.by = PG_ARGISNULL(2) ? GetUserNameFromId(GetUserId(), false)
+							  : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	call.review_id = PG_GETARG_INT64(0);
 	PG_RETURN_JSONB_P(sr_call_in_context(resolve_call, &call, "review"));
 }
@@ -1056,17 +1109,18 @@ sr_resolve_review(PG_FUNCTION_ARGS)
 Datum
 sr_escalate_review(PG_FUNCTION_ARGS)
 {
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-	MemoryContext outer = CurrentMemoryContext;
+	Datum			 args[4];
+	char			 nulls[4] = {' ', ' ', ' ', ' '};
+	MemoryContext	 outer = CurrentMemoryContext;
 	JsonbParseState *ps = NULL;
-	SrReview	r;
-	int64		review_id;
-	int			rc;
-	Jsonb	   *result;
+	SrReview		 r;
+	int64			 review_id;
+	int				 rc;
+	Jsonb			*result;
 
 	if (PG_ARGISNULL(0))
-		sr_bad_argument("review_id must not be null", "Pass the review_id of a pending review.");
+		sr_bad_argument("review_id must not be null",
+						"Pass the review_id of a pending review.");
 	review_id = PG_GETARG_INT64(0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1075,14 +1129,15 @@ sr_escalate_review(PG_FUNCTION_ARGS)
 	get_review(review_id, true, &r);
 	require_pending(&r);
 	if (strcmp(r.decider, "manager") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("review %lld is already decided by a manager", (long long) review_id),
-				 errhint("Resolve it with resolve_review().")));
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("review %lld is already decided by a manager",
+							   (long long) review_id),
+						errhint("Resolve it with resolve_review().")));
 
 	args[0] = Int64GetDatum(review_id);
 	args[1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	args[2] = PG_ARGISNULL(1) ? (Datum) 0 : PointerGetDatum(PG_GETARG_TEXT_PP(1));
+	args[2] =
+		PG_ARGISNULL(1) ? (Datum) 0 : PointerGetDatum(PG_GETARG_TEXT_PP(1));
 	nulls[2] = PG_ARGISNULL(1) ? 'n' : ' ';
 	args[3] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	rc = sr_run_internal(SR_Q_ESCALATE_REVIEW, args, nulls, false, 0);
@@ -1099,4 +1154,3 @@ sr_escalate_review(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_JSONB_P(result);
 }
-

@@ -50,10 +50,11 @@ PG_FUNCTION_INFO_V1(sr_validate_catalog_row);
 PG_FUNCTION_INFO_V1(sr_catalog_changed);
 PG_FUNCTION_INFO_V1(sr_forget_dropped);
 
-static const char *const policy_names[SR_NUM_POLICIES] = {
-	"mobile_wins", "server_wins", "last_writer_wins", "append",
-	"hard_conflict", "sum", "max", "min", "union", "transition"
-};
+static const char *const policy_names[SR_NUM_POLICIES] =
+	{"mobile_wins", "server_wins",	 "last_writer_wins",
+	 "append",		"hard_conflict", "sum",
+	 "max",			"min",			 "union",
+	 "transition"};
 static const char *const decider_names[] = {"tech", "dispatcher", "manager"};
 
 /* Name of a policy as the SQL enum spells it. */
@@ -78,7 +79,7 @@ sr_policy_from_name(const char *name)
 		if (strcmp(policy_names[i], name) == 0)
 			return (SrPolicy) i;
 	elog(ERROR, "unknown sync_resolver policy \"%s\"", name);
-	return SR_HARD_CONFLICT;	/* keep compiler quiet */
+	return SR_HARD_CONFLICT; /* keep compiler quiet */
 }
 
 /* Parse a decider name (a CHECK constraint guarantees it is valid). */
@@ -92,7 +93,6 @@ sr_decider_from_name(const char *name)
 	return SR_DISPATCHER;
 }
 
-
 /*
  * Running a table owner's code (a domain's CHECK, a type's input function)
  * that the extension runs on its own account -- validating or loading a
@@ -102,9 +102,9 @@ sr_decider_from_name(const char *name)
  */
 typedef struct SrOwnerState
 {
-	Oid			save_userid;
-	int			save_sec;
-	int			save_nestlevel;
+	Oid save_userid;
+	int save_sec;
+	int save_nestlevel;
 } SrOwnerState;
 
 /* Become relowner, restricted. */
@@ -112,9 +112,9 @@ static void
 as_table_owner_begin(Oid relowner, SrOwnerState *st)
 {
 	GetUserIdAndSecContext(&st->save_userid, &st->save_sec);
-	SetUserIdAndSecContext(relowner,
-						   st->save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	SetUserIdAndSecContext(relowner, st->save_sec |
+										 SECURITY_LOCAL_USERID_CHANGE |
+										 SECURITY_RESTRICTED_OPERATION);
 	st->save_nestlevel = NewGUCNestLevel();
 	sr_restrict_search_path();
 }
@@ -130,10 +130,10 @@ as_table_owner_end(SrOwnerState *st)
 /* A value of a column's type from its text, converted as the table owner. */
 Datum
 sr_input_as_owner(Relation rel, FmgrInfo *input, char *text, Oid ioparam,
-			   int32 typmod)
+				  int32 typmod)
 {
 	SrOwnerState st;
-	Datum		d;
+	Datum		 d;
 
 	as_table_owner_begin(rel->rd_rel->relowner, &st);
 	d = InputFunctionCall(input, text, ioparam, typmod);
@@ -145,17 +145,16 @@ sr_input_as_owner(Relation rel, FmgrInfo *input, char *text, Oid ioparam,
  * Validation shared by the catalog triggers and the cache loader.
  */
 
-
 /* Open a relation named by a regclass value, or complain that it is gone. */
 Relation
 sr_open_target(Oid relid, const char *what)
 {
-	Relation	rel = try_relation_open(relid, AccessShareLock);
+	Relation rel = try_relation_open(relid, AccessShareLock);
 
 	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("%s names table %u, which does not exist", what, relid)));
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+						errmsg("%s names table %u, which does not exist", what,
+							   relid)));
 	return rel;
 }
 
@@ -163,16 +162,16 @@ sr_open_target(Oid relid, const char *what)
 static HeapTuple
 find_column(Oid relid, const char *name)
 {
-	HeapTuple	tup = SearchSysCacheAttName(relid, name);
+	HeapTuple tup = SearchSysCacheAttName(relid, name);
 
-	if (HeapTupleIsValid(tup) && ((Form_pg_attribute) GETSTRUCT(tup))->attnum <= 0)
+	if (HeapTupleIsValid(tup) &&
+		((Form_pg_attribute) GETSTRUCT(tup))->attnum <= 0)
 	{
 		ReleaseSysCache(tup);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is a system column of table \"%s\"",
-						name, get_rel_name(relid)),
-				 errhint("Only user columns can be synced.")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("\"%s\" is a system column of table \"%s\"",
+							   name, get_rel_name(relid)),
+						errhint("Only user columns can be synced.")));
 	}
 	return tup;
 }
@@ -186,21 +185,21 @@ find_column(Oid relid, const char *name)
 static bool
 column_is_unique(Relation rel, AttrNumber attnum)
 {
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	bool		found = false;
+	List	 *indexes = RelationGetIndexList(rel);
+	ListCell *lc;
+	bool	  found = false;
 
-	foreach(lc, indexes)
+	foreach (lc, indexes)
 	{
-		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		HeapTuple tup =
+			SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
 		Form_pg_index idx;
 
 		if (!HeapTupleIsValid(tup))
 			continue;
 		idx = (Form_pg_index) GETSTRUCT(tup);
 		if (idx->indisunique && idx->indisvalid && idx->indimmediate &&
-			idx->indnkeyatts == 1 &&
-			idx->indkey.values[0] == attnum &&
+			idx->indnkeyatts == 1 && idx->indkey.values[0] == attnum &&
 			heap_attisnull(tup, Anum_pg_index_indpred, NULL))
 			found = true;
 		ReleaseSysCache(tup);
@@ -223,19 +222,24 @@ check_target_relation(Relation rel)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", name),
-				 errdetail("Only ordinary and partitioned tables can be synced.")));
+				 errdetail(
+					 "Only ordinary and partitioned tables can be synced.")));
 	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("cannot sync temporary table \"%s\"", name),
-				 errdetail("A temporary table disappears with the session that made it.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("cannot sync temporary table \"%s\"", name),
+			 errdetail(
+				 "A temporary table disappears with the session that made it.")));
 	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
 		nsp == sr_schema_oid() ||
 		strcmp(get_namespace_name(nsp), "information_schema") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("cannot sync system table \"%s\"", name),
-				 errdetail("System catalogs and the tables of sync_resolver itself are not sync targets.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("cannot sync system table \"%s\"", name),
+			 errdetail(
+				 "System catalogs and the tables of sync_resolver itself are not sync targets.")));
 }
 
 /*
@@ -244,19 +248,21 @@ check_target_relation(Relation rel)
 void
 sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use)
 {
-	const char *relname = RelationGetRelationName(rel);
-	HeapTuple	tup;
+	const char		 *relname = RelationGetRelationName(rel);
+	HeapTuple		  tup;
 	Form_pg_attribute att;
 
 	check_target_relation(rel);
 
 	tup = find_column(row->relid, row->id_column);
 	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("id column \"%s\" of table \"%s\" does not exist",
-						row->id_column, relname),
-				 errhint("Set id_column in sync_resolver.synced_table to the column that identifies a row.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("id column \"%s\" of table \"%s\" does not exist",
+					row->id_column, relname),
+			 errhint(
+				 "Set id_column in sync_resolver.synced_table to the column that identifies a row.")));
 	att = (Form_pg_attribute) GETSTRUCT(tup);
 	if (!column_is_unique(rel, att->attnum))
 	{
@@ -267,13 +273,15 @@ sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use)
 		 * loads the catalog before it builds the target's indexes.  The
 		 * resolver refuses the table until the id is unique.
 		 */
-		ereport(at_use ? ERROR : WARNING,
-				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-				 errmsg("id column \"%s\" of table \"%s\" is not unique",
-						row->id_column, relname),
-				 errdetail("The resolver finds a row by its id, so the id must identify exactly one row."),
-				 errhint("Add a primary key or a unique index on column \"%s\".",
-						 row->id_column)));
+		ereport(
+			at_use ? ERROR : WARNING,
+			(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+			 errmsg("id column \"%s\" of table \"%s\" is not unique",
+					row->id_column, relname),
+			 errdetail(
+				 "The resolver finds a row by its id, so the id must identify exactly one row."),
+			 errhint("Add a primary key or a unique index on column \"%s\".",
+					 row->id_column)));
 	}
 	else
 		ReleaseSysCache(tup);
@@ -283,38 +291,42 @@ sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use)
 	if (strcmp(row->updated_column, row->id_column) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("updated_at column of table \"%s\" cannot be its id column", relname)));
+				 errmsg("updated_at column of table \"%s\" cannot be its id column",
+						relname)));
 	tup = find_column(row->relid, row->updated_column);
 	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("updated_at column \"%s\" of table \"%s\" does not exist",
-						row->updated_column, relname),
-				 errhint("Set updated_at_column in sync_resolver.synced_table to an existing timestamptz column, or to NULL.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("updated_at column \"%s\" of table \"%s\" does not exist",
+					row->updated_column, relname),
+			 errhint(
+				 "Set updated_at_column in sync_resolver.synced_table to an existing timestamptz column, or to NULL.")));
 	att = (Form_pg_attribute) GETSTRUCT(tup);
 	if (getBaseType(att->atttypid) != TIMESTAMPTZOID &&
 		getBaseType(att->atttypid) != TIMESTAMPOID)
 	{
-		Oid			typid = att->atttypid;
+		Oid typid = att->atttypid;
 
 		ReleaseSysCache(tup);
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("updated_at column \"%s\" of table \"%s\" has type %s",
 						row->updated_column, relname, format_type_be(typid)),
-				 errhint("The updated_at column must be timestamptz or timestamp.")));
+				 errhint(
+					 "The updated_at column must be timestamptz or timestamp.")));
 	}
 	ReleaseSysCache(tup);
 }
 
 /* Report that a policy does not fit a column's type (hint: a literal). */
-#define policy_misfit(policy, field, relname, typid, needs, hint) \
-	ereport(ERROR, \
-			(errcode(ERRCODE_DATATYPE_MISMATCH), \
+#define policy_misfit(policy, field, relname, typid, needs, hint)               \
+	ereport(ERROR,                                                              \
+			(errcode(ERRCODE_DATATYPE_MISMATCH),                                \
 			 errmsg("policy \"%s\" does not fit column \"%s\" of table \"%s\"", \
-					sr_policy_name(policy), field, relname), \
-			 errdetail("Column \"%s\" has type %s; %s needs %s.", field, \
-					   format_type_be(typid), sr_policy_name(policy), needs), \
+					sr_policy_name(policy), field, relname),                    \
+			 errdetail("Column \"%s\" has type %s; %s needs %s.", field,        \
+					   format_type_be(typid), sr_policy_name(policy), needs),   \
 			 errhint(hint)))
 
 /*
@@ -323,87 +335,112 @@ sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use)
  * policy can work with.  Returns the column's attnum.
  */
 AttrNumber
-sr_check_field(Relation rel, SyncedRow *row, const char *field, SrPolicy policy)
+sr_check_field(Relation rel, SyncedRow *row, const char *field,
+			   SrPolicy policy)
 {
-	const char *relname = RelationGetRelationName(rel);
-	HeapTuple	tup = find_column(row->relid, field);
+	const char		 *relname = RelationGetRelationName(rel);
+	HeapTuple		  tup = find_column(row->relid, field);
 	Form_pg_attribute att;
-	AttrNumber	attnum;
-	Oid			typid;
-	TypeCacheEntry *tce;
-	SrTypeKind	kind;
+	AttrNumber		  attnum;
+	Oid				  typid;
+	TypeCacheEntry	 *tce;
+	SrTypeKind		  kind;
 
 	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of table \"%s\" does not exist", field, relname),
-				 errhint("A field_policy row must name an existing column; if the column was renamed, update the row.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" of table \"%s\" does not exist", field,
+					relname),
+			 errhint(
+				 "A field_policy row must name an existing column; if the column was renamed, update the row.")));
 	att = (Form_pg_attribute) GETSTRUCT(tup);
 	attnum = att->attnum;
 	typid = att->atttypid;
 	if (att->attgenerated != '\0')
 	{
 		ReleaseSysCache(tup);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column \"%s\" of table \"%s\" is a generated column", field, relname),
-				 errhint("Generated columns are computed by the server; leave them server-only.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("column \"%s\" of table \"%s\" is a generated column",
+					field, relname),
+			 errhint(
+				 "Generated columns are computed by the server; leave them server-only.")));
 	}
 	ReleaseSysCache(tup);
 
 	if (strcmp(field, row->id_column) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column \"%s\" is the id column of table \"%s\"", field, relname),
-				 errhint("The id identifies the row and cannot be changed by a device; remove this field_policy row.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("column \"%s\" is the id column of table \"%s\"", field,
+					relname),
+			 errhint(
+				 "The id identifies the row and cannot be changed by a device; remove this field_policy row.")));
 	if (row->updated_column && strcmp(field, row->updated_column) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column \"%s\" is the updated_at column of table \"%s\"", field, relname),
-				 errhint("The resolver stamps the updated_at column itself; remove this field_policy row.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("column \"%s\" is the updated_at column of table \"%s\"",
+					field, relname),
+			 errhint(
+				 "The resolver stamps the updated_at column itself; remove this field_policy row.")));
 
 	tce = lookup_type_cache(typid, TYPECACHE_EQ_OPR | TYPECACHE_CMP_PROC);
 	if (!OidIsValid(tce->eq_opr))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("column \"%s\" of table \"%s\" has type %s, which has no equality operator",
-						field, relname, format_type_be(typid)),
-				 errdetail("The resolver compares base, device and server values in the column's type."),
-				 errhint("Use a type with an equality operator (for example jsonb instead of json), or leave the column server-only.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_FUNCTION),
+			 errmsg("column \"%s\" of table \"%s\" has type %s, which has no equality operator",
+					field, relname, format_type_be(typid)),
+			 errdetail(
+				 "The resolver compares base, device and server values in the column's type."),
+			 errhint(
+				 "Use a type with an equality operator (for example jsonb instead of json), or leave the column server-only.")));
 
 	kind = sr_type_kind(getBaseType(typid));
 	switch (policy)
 	{
 		case SR_SUM:
-			if (kind != SR_KIND_INT && kind != SR_KIND_FLOAT && kind != SR_KIND_NUMERIC)
-				policy_misfit(policy, field, relname, typid, "a numeric column",
-							  "Use sum on smallint, integer, bigint, real, double precision or numeric columns.");
+			if (kind != SR_KIND_INT && kind != SR_KIND_FLOAT &&
+				kind != SR_KIND_NUMERIC)
+				policy_misfit(
+					policy, field, relname, typid, "a numeric column",
+					"Use sum on smallint, integer, bigint, real, double precision or numeric columns.");
 			break;
 		case SR_MAX:
 		case SR_MIN:
 			if (!OidIsValid(tce->cmp_proc))
-				policy_misfit(policy, field, relname, typid, "a type with a btree ordering",
-							  "Choose a policy such as last_writer_wins for types without an ordering.");
+				policy_misfit(
+					policy, field, relname, typid,
+					"a type with a btree ordering",
+					"Choose a policy such as last_writer_wins for types without an ordering.");
 			break;
 		case SR_APPEND:
-			if (kind != SR_KIND_TEXT && kind != SR_KIND_ARRAY && kind != SR_KIND_JSONB)
-				policy_misfit(policy, field, relname, typid, "a text, array or jsonb column",
+			if (kind != SR_KIND_TEXT && kind != SR_KIND_ARRAY &&
+				kind != SR_KIND_JSONB)
+				policy_misfit(policy, field, relname, typid,
+							  "a text, array or jsonb column",
 							  "Use append on text-like, array or jsonb columns.");
 			break;
 		case SR_UNION:
 			if (kind != SR_KIND_ARRAY && kind != SR_KIND_JSONB)
-				policy_misfit(policy, field, relname, typid, "an array or jsonb column",
-							  "Use union on array columns or jsonb arrays, such as tags.");
+				policy_misfit(
+					policy, field, relname, typid, "an array or jsonb column",
+					"Use union on array columns or jsonb arrays, such as tags.");
 			break;
 		case SR_LAST_WRITER_WINS:
 			if (row->updated_column == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("policy \"last_writer_wins\" on column \"%s\" of table \"%s\" needs an updated_at column",
-								field, relname),
-						 errdetail("The server's edit time is read from the table's updated_at column."),
-						 errhint("Set updated_at_column for table \"%s\" in sync_resolver.synced_table.",
-								 relname)));
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("policy \"last_writer_wins\" on column \"%s\" of table \"%s\" needs an updated_at column",
+							field, relname),
+					 errdetail(
+						 "The server's edit time is read from the table's updated_at column."),
+					 errhint("Set updated_at_column for table \"%s\" in sync_resolver.synced_table.",
+							 relname)));
 			break;
 		default:
 			break;
@@ -418,15 +455,16 @@ sr_check_field(Relation rel, SyncedRow *row, const char *field, SrPolicy policy)
 /* Read the synced_table row for relid; false if there is none. */
 bool
 sr_read_synced_row(Oid relid, SyncedRow *row, bool *has_stale, Interval *stale,
-				bool *apply_resolved)
+				   bool *apply_resolved)
 {
-	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	bool		isnull;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	Datum		d;
+	Datum	  args[1] = {ObjectIdGetDatum(relid)};
+	bool	  isnull;
+	HeapTuple tup;
+	TupleDesc desc;
+	Datum	  d;
 
-	if (sr_run_internal(SR_Q_SYNCED_TABLE, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (sr_run_internal(SR_Q_SYNCED_TABLE, args, NULL, true, 1) !=
+		SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.synced_table");
 	if (SPI_processed == 0)
 		return false;
@@ -441,11 +479,11 @@ sr_read_synced_row(Oid relid, SyncedRow *row, bool *has_stale, Interval *stale,
 		*has_stale = !isnull;
 		if (!isnull)
 			*stale = *DatumGetIntervalP(d);
-		*apply_resolved = strcmp(SPI_getvalue(tup, desc, 4), "apply_resolved") == 0;
+		*apply_resolved =
+			strcmp(SPI_getvalue(tup, desc, 4), "apply_resolved") == 0;
 	}
 	return true;
 }
-
 
 /*
  * Catalog triggers.
@@ -466,8 +504,9 @@ validate_errcontext(void *arg)
 	ValidateContext *vc = arg;
 
 	if (vc->field)
-		errcontext("checking sync_resolver.%s row for column \"%s\" of table \"%s\"",
-				   vc->catalog, vc->field, vc->table);
+		errcontext(
+			"checking sync_resolver.%s row for column \"%s\" of table \"%s\"",
+			vc->catalog, vc->field, vc->table);
 	else if (vc->table)
 		errcontext("checking sync_resolver.%s row for table \"%s\"",
 				   vc->catalog, vc->table);
@@ -477,7 +516,7 @@ validate_errcontext(void *arg)
 static char *
 new_text(HeapTuple tup, TupleDesc desc, const char *col)
 {
-	int			attno = SPI_fnumber(desc, col);
+	int attno = SPI_fnumber(desc, col);
 
 	if (attno <= 0)
 		elog(ERROR, "catalog column \"%s\" not found", col);
@@ -488,8 +527,9 @@ new_text(HeapTuple tup, TupleDesc desc, const char *col)
 static Oid
 new_relid(HeapTuple tup, TupleDesc desc)
 {
-	bool		isnull;
-	Datum		d = heap_getattr(tup, SPI_fnumber(desc, "target_table"), desc, &isnull);
+	bool  isnull;
+	Datum d =
+		heap_getattr(tup, SPI_fnumber(desc, "target_table"), desc, &isnull);
 
 	return isnull ? InvalidOid : DatumGetObjectId(d);
 }
@@ -517,46 +557,50 @@ static void
 check_transition_row(Relation rel, Oid relid, const char *field, HeapTuple tup,
 					 TupleDesc desc)
 {
-		Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetDatum(field)};
-		HeapTuple	atup;
-		Form_pg_attribute att;
-		Oid			typinput,
-					typioparam;
-		FmgrInfo	flinfo;
+	Datum	  args[2] = {ObjectIdGetDatum(relid), CStringGetDatum(field)};
+	HeapTuple atup;
+	Form_pg_attribute att;
+	Oid				  typinput, typioparam;
+	FmgrInfo		  flinfo;
 
-		args[1] = DirectFunctionCall1(namein, CStringGetDatum(field));
-		if (sr_run_internal(SR_Q_FIELD_POLICY, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read sync_resolver.field_policy");
-		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-					 errmsg("column \"%s\" of table \"%s\" has no field_policy row",
-							field, RelationGetRelationName(rel)),
-					 errhint("Give the column the transition policy in sync_resolver.field_policy first.")));
-		if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "transition") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("column \"%s\" of table \"%s\" does not have the transition policy",
-							field, RelationGetRelationName(rel)),
-					 errhint("Allowed transitions are only used by transition fields; set the field's policy to transition first.")));
+	args[1] = DirectFunctionCall1(namein, CStringGetDatum(field));
+	if (sr_run_internal(SR_Q_FIELD_POLICY, args, NULL, true, 1) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read sync_resolver.field_policy");
+	if (SPI_processed == 0)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("column \"%s\" of table \"%s\" has no field_policy row",
+					field, RelationGetRelationName(rel)),
+			 errhint(
+				 "Give the column the transition policy in sync_resolver.field_policy first.")));
+	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+			   "transition") != 0)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("column \"%s\" of table \"%s\" does not have the transition policy",
+					field, RelationGetRelationName(rel)),
+			 errhint(
+				 "Allowed transitions are only used by transition fields; set the field's policy to transition first.")));
 
-		/* both states must be values of the column's type */
-		atup = find_column(relid, field);
-		if (!HeapTupleIsValid(atup))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of table \"%s\" does not exist",
-							field, RelationGetRelationName(rel))));
-		att = (Form_pg_attribute) GETSTRUCT(atup);
-		getTypeInputInfo(att->atttypid, &typinput, &typioparam);
-		fmgr_info(typinput, &flinfo);
+	/* both states must be values of the column's type */
+	atup = find_column(relid, field);
+	if (!HeapTupleIsValid(atup))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+						errmsg("column \"%s\" of table \"%s\" does not exist",
+							   field, RelationGetRelationName(rel))));
+	att = (Form_pg_attribute) GETSTRUCT(atup);
+	getTypeInputInfo(att->atttypid, &typinput, &typioparam);
+	fmgr_info(typinput, &flinfo);
 
-		/* a domain's CHECK is the table owner's code: run it as the owner */
-		sr_input_as_owner(rel, &flinfo, new_text(tup, desc, "from_value"),
-					   typioparam, att->atttypmod);
-		sr_input_as_owner(rel, &flinfo, new_text(tup, desc, "to_value"),
-					   typioparam, att->atttypmod);
-		ReleaseSysCache(atup);
+	/* a domain's CHECK is the table owner's code: run it as the owner */
+	sr_input_as_owner(rel, &flinfo, new_text(tup, desc, "from_value"),
+					  typioparam, att->atttypmod);
+	sr_input_as_owner(rel, &flinfo, new_text(tup, desc, "to_value"),
+					  typioparam, att->atttypmod);
+	ReleaseSysCache(atup);
 }
 
 /*
@@ -567,14 +611,14 @@ check_transition_row(Relation rel, Oid relid, const char *field, HeapTuple tup,
 Datum
 sr_validate_catalog_row(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = (TriggerData *) fcinfo->context;
-	const char *catalog;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	Oid			relid;
-	Relation	rel;
-	SyncedRow	row;
-	ValidateContext vc = {0};
+	TriggerData			*td = (TriggerData *) fcinfo->context;
+	const char			*catalog;
+	HeapTuple			 tup;
+	TupleDesc			 desc;
+	Oid					 relid;
+	Relation			 rel;
+	SyncedRow			 row;
+	ValidateContext		 vc = {0};
 	ErrorContextCallback errcb;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
@@ -582,7 +626,8 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("validate_catalog_row must be a BEFORE ROW trigger")));
-	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple
+												: td->tg_trigtuple;
 	desc = RelationGetDescr(td->tg_relation);
 	catalog = RelationGetRelationName(td->tg_relation);
 	relid = new_relid(tup, desc);
@@ -598,7 +643,7 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 	check_table_owner(relid);
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
-		Oid			old_relid = new_relid(td->tg_trigtuple, desc);
+		Oid old_relid = new_relid(td->tg_trigtuple, desc);
 
 		if (old_relid != relid &&
 			SearchSysCacheExists1(RELOID, ObjectIdGetDatum(old_relid)))
@@ -610,7 +655,7 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 
 	if (strcmp(catalog, "synced_table") == 0)
 	{
-		Datum		args[1] = {ObjectIdGetDatum(relid)};
+		Datum		   args[1] = {ObjectIdGetDatum(relid)};
 		SPITupleTable *tt;
 
 		row.relid = relid;
@@ -619,7 +664,8 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 		sr_check_synced_row(rel, &row, false);
 
 		/* the table's existing policies must still fit */
-		if (sr_run_internal(SR_Q_TABLE_POLICIES, args, NULL, true, 0) != SPI_OK_SELECT)
+		if (sr_run_internal(SR_Q_TABLE_POLICIES, args, NULL, true, 0) !=
+			SPI_OK_SELECT)
 			elog(ERROR, "could not read sync_resolver.field_policy");
 		tt = SPI_tuptable;
 		for (uint64 i = 0; i < SPI_processed; i++)
@@ -627,23 +673,27 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 			vc.catalog = "field_policy";
 			vc.field = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
 			sr_check_field(rel, &row, vc.field,
-						sr_policy_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 2)));
+						   sr_policy_from_name(
+							   SPI_getvalue(tt->vals[i], tt->tupdesc, 2)));
 		}
 	}
 	else
 	{
-		char	   *field = new_text(tup, desc, "field_name");
+		char *field = new_text(tup, desc, "field_name");
 
 		vc.field = field;
 		if (!sr_read_synced_row(relid, &row, NULL, NULL, NULL))
-			ereport(ERROR,
-					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-					 errmsg("table \"%s\" is not registered in sync_resolver.synced_table",
-							RelationGetRelationName(rel)),
-					 errhint("Insert a row for it into sync_resolver.synced_table first.")));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("table \"%s\" is not registered in sync_resolver.synced_table",
+						RelationGetRelationName(rel)),
+				 errhint(
+					 "Insert a row for it into sync_resolver.synced_table first.")));
 
 		if (strcmp(catalog, "field_policy") == 0)
-			sr_check_field(rel, &row, field, sr_policy_from_name(new_text(tup, desc, "policy")));
+			sr_check_field(rel, &row, field,
+						   sr_policy_from_name(new_text(tup, desc, "policy")));
 		else
 			check_transition_row(rel, relid, field, tup, desc);
 	}
@@ -684,36 +734,39 @@ Datum
 sr_forget_dropped(PG_FUNCTION_ARGS)
 {
 	SPITupleTable *tt;
-	uint64		n;
+	uint64		   n;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("forget_dropped_objects must be called as an event trigger")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg(
+				 "forget_dropped_objects must be called as an event trigger")));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (sr_run_internal(SR_Q_DROPPED_REGISTERED, NULL, NULL, true, 0) != SPI_OK_SELECT)
+	if (sr_run_internal(SR_Q_DROPPED_REGISTERED, NULL, NULL, true, 0) !=
+		SPI_OK_SELECT)
 		elog(ERROR, "could not read the dropped objects");
 	tt = SPI_tuptable;
 	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)
 	{
-		bool		isnull;
-		Datum		relid = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
-		char	   *type = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
-		int			rc;
+		bool  isnull;
+		Datum relid = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+		char *type = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		int	  rc;
 
 		CHECK_FOR_INTERRUPTS();
 		if (strcmp(type, "table") == 0)
 		{
-			Datum		args[1] = {relid};
+			Datum args[1] = {relid};
 
 			rc = sr_run_internal(SR_Q_FORGET_TABLE, args, NULL, false, 0);
 		}
 		else
 		{
-			Datum		args[2];
-			char	   *column = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+			Datum args[2];
+			char *column = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
 
 			if (column == NULL)
 				continue;
@@ -722,10 +775,10 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 			rc = sr_run_internal(SR_Q_FORGET_COLUMN, args, NULL, false, 0);
 		}
 		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "could not remove the configuration of a dropped object: %s",
+			elog(ERROR,
+				 "could not remove the configuration of a dropped object: %s",
 				 SPI_result_code_string(rc));
 	}
 	SPI_finish();
 	PG_RETURN_NULL();
 }
-

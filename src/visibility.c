@@ -46,28 +46,28 @@ PG_FUNCTION_INFO_V1(sr_row_visible_sql);
 /* A synced table's visibility test, per backend. */
 typedef struct VisEntry
 {
-	Oid			relid;			/* hash key */
-	bool		valid;
-	bool		registered;		/* false: not (any more) a synced table */
-	AttrNumber	id_attnum;
-	Oid			id_typid;
-	int32		id_typmod;
-	Oid			id_ioparam;
-	FmgrInfo	id_input;
-	SPIPlanPtr	plan;			/* SELECT 1 FROM t WHERE id = $1 */
+	Oid		   relid; /* hash key */
+	bool	   valid;
+	bool	   registered; /* false: not (any more) a synced table */
+	AttrNumber id_attnum;
+	Oid		   id_typid;
+	int32	   id_typmod;
+	Oid		   id_ioparam;
+	FmgrInfo   id_input;
+	SPIPlanPtr plan; /* SELECT 1 FROM t WHERE id = $1 */
 } VisEntry;
 
-static HTAB *vis_cache = NULL;
-static int	vis_depth = 0;		/* nesting of plan executions */
-static List *vis_retired = NIL; /* plans invalidated while in use */
-static uint64 vis_inval_count = 0;	/* invalidations seen */
+static HTAB	 *vis_cache = NULL;
+static int	  vis_depth = 0;	   /* nesting of plan executions */
+static List	 *vis_retired = NIL;   /* plans invalidated while in use */
+static uint64 vis_inval_count = 0; /* invalidations seen */
 
 /* Relcache callback: forget one table's test (or all of them). */
 static void
 vis_relcache_cb(Datum arg, Oid relid)
 {
 	HASH_SEQ_STATUS st;
-	VisEntry   *e;
+	VisEntry	   *e;
 
 	if (vis_cache == NULL)
 		return;
@@ -95,7 +95,7 @@ vis_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
 static void
 vis_init(void)
 {
-	HASHCTL		ctl;
+	HASHCTL ctl;
 
 	if (vis_cache != NULL)
 		return;
@@ -114,16 +114,17 @@ vis_init(void)
 static char *
 registered_id_column(Oid relid)
 {
-	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	int			rc;
-	char	   *col = NULL;
+	Datum args[1] = {ObjectIdGetDatum(relid)};
+	int	  rc;
+	char *col = NULL;
 
 	rc = sr_run_internal(SR_Q_REGISTERED_ID, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.synced_table");
 	if (SPI_processed > 0)
 	{
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char *v =
+			SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
 		if (v != NULL)
 			col = MemoryContextStrdup(TopMemoryContext, v);
@@ -136,12 +137,12 @@ registered_id_column(Oid relid)
 static void
 vis_build(VisEntry *e)
 {
-	char	   *col;
-	char	   *sql;
-	Oid			argtypes[1];
-	SPIPlanPtr	plan;
-	Oid			typinput;
-	Oid			collation;
+	char	  *col;
+	char	  *sql;
+	Oid		   argtypes[1];
+	SPIPlanPtr plan;
+	Oid		   typinput;
+	Oid		   collation;
 
 	if (e->plan != NULL)
 	{
@@ -169,10 +170,12 @@ vis_build(VisEntry *e)
 	argtypes[0] = e->id_typid;
 	getTypeInputInfo(e->id_typid, &typinput, &e->id_ioparam);
 	fmgr_info_cxt(typinput, &e->id_input, TopMemoryContext);
-	sql = psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
-				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(e->relid)),
-											  get_rel_name(e->relid)),
-				   quote_identifier(get_attname(e->relid, e->id_attnum, false)));
+	sql =
+		psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
+				 quote_qualified_identifier(get_namespace_name(
+												get_rel_namespace(e->relid)),
+											get_rel_name(e->relid)),
+				 quote_identifier(get_attname(e->relid, e->id_attnum, false)));
 	plan = SPI_prepare(sql, 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
@@ -186,11 +189,11 @@ vis_build(VisEntry *e)
 static void
 vis_free_retired(void)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	if (vis_depth > 0 || vis_retired == NIL)
 		return;
-	foreach(lc, vis_retired)
+	foreach (lc, vis_retired)
 		SPI_freeplan(lfirst(lc));
 	list_free(vis_retired);
 	vis_retired = NIL;
@@ -210,8 +213,8 @@ sr_rls_applies(Oid relid)
 static VisEntry *
 vis_entry(Oid relid)
 {
-	VisEntry   *e;
-	bool		found;
+	VisEntry *e;
+	bool	  found;
 
 	vis_init();
 	e = hash_search(vis_cache, &relid, HASH_ENTER, &found);
@@ -224,7 +227,7 @@ vis_entry(Oid relid)
 	vis_free_retired();
 	if (!e->valid)
 	{
-		uint64		before = vis_inval_count;
+		uint64 before = vis_inval_count;
 
 		vis_build(e);
 		/* an invalidation that arrived while building: rebuild next time */
@@ -241,48 +244,48 @@ vis_entry(Oid relid)
 bool
 sr_row_visible(Oid relid, const char *row_id)
 {
-	Oid			user = GetUserId();
-	VisEntry   *e;
-	bool		table_select;
-	bool		visible;
-	Datum		args[1];
+	Oid		  user = GetUserId();
+	VisEntry *e;
+	bool	  table_select;
+	bool	  visible;
+	Datum	  args[1];
 
 	/* no right on the table at all: nothing to see, nothing touched */
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		return false;
 	table_select = pg_class_aclcheck(relid, user, ACL_SELECT) == ACLCHECK_OK;
-	if (!table_select &&
-		pg_attribute_aclcheck_all(relid, user, ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+	if (!table_select && pg_attribute_aclcheck_all(relid, user, ACL_SELECT,
+												   ACLMASK_ANY) != ACLCHECK_OK)
 		return false;
-	LockRelationOid(relid, AccessShareLock);	/* accepts invalidations */
+	LockRelationOid(relid, AccessShareLock); /* accepts invalidations */
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		return false;
 	if (table_select && !sr_rls_applies(relid))
-		return true;			/* the common case: privileges decide */
+		return true; /* the common case: privileges decide */
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	e = vis_entry(relid);
 	if (!table_select &&
-		(!e->registered ||
-		 pg_attribute_aclcheck(relid, e->id_attnum, user, ACL_SELECT) != ACLCHECK_OK))
+		(!e->registered || pg_attribute_aclcheck(relid, e->id_attnum, user,
+												 ACL_SELECT) != ACLCHECK_OK))
 		visible = false;
 	else if (!sr_rls_applies(relid))
-		visible = true;			/* privileges decide */
+		visible = true; /* privileges decide */
 	else if (!e->registered || !row_security)
-		visible = false;		/* no id to look up; or a SELECT would fail */
+		visible = false; /* no id to look up; or a SELECT would fail */
 	else
 	{
-		args[0] = InputFunctionCall(&e->id_input, (char *) row_id, e->id_ioparam,
-									e->id_typmod);
+		args[0] = InputFunctionCall(&e->id_input, (char *) row_id,
+									e->id_ioparam, e->id_typmod);
 		vis_depth++;
 		PG_TRY();
 		{
-			int			rc = SPI_execute_plan(e->plan, args, NULL, true, 1);
+			int rc = SPI_execute_plan(e->plan, args, NULL, true, 1);
 
 			if (rc != SPI_OK_SELECT)
-				elog(ERROR, "could not read table \"%s\": %s", get_rel_name(relid),
-					 SPI_result_code_string(rc));
+				elog(ERROR, "could not read table \"%s\": %s",
+					 get_rel_name(relid), SPI_result_code_string(rc));
 		}
 		PG_FINALLY();
 		{
@@ -304,7 +307,7 @@ sr_row_visible(Oid relid, const char *row_id)
 Datum
 sr_row_visible_sql(PG_FUNCTION_ARGS)
 {
-	char	   *row_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char *row_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	PG_RETURN_BOOL(sr_row_visible(PG_GETARG_OID(0), row_id));
 }
