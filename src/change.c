@@ -292,7 +292,6 @@ sr_process_change(SrChange *c, bool batch)
 	ChangeRun	 *run = palloc0(sizeof(ChangeRun));
 	SrChangeScope scope;
 	SrSubxact	  sx;
-	Jsonb		 *result;
 
 	run->c = c;
 	run->batch = batch;
@@ -343,9 +342,6 @@ sr_process_change(SrChange *c, bool batch)
 		run->result = sr_rejected_result(c, run->reason);
 	}
 	PG_END_TRY();
-	sr_converting(SR_CONVERTING_NOTHING, NULL);
-
-	result = finish_change(run);
 	sr_change_scope_pop(&scope);
-	return result;
+	return finish_change(run);
 }

@@ -339,40 +339,6 @@ sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
 #define SR_AUDIT_TEXT_MAX	200
 #define SR_AUDIT_REASON_MAX 500
 
-/* s cut to at most max bytes (whole characters), with "..." if cut. */
-static char *
-capped(const char *s, int max)
-{
-	int len = strlen(s);
-	int keep;
-
-	if (len <= max)
-		return pstrdup(s);
-	keep = pg_mbcliplen(s, len, max - 3);
-	return psprintf("%.*s...", keep, s);
-}
-
-/* s with control characters (newlines...) and backslashes escaped, for the log. */
-static char *
-log_safe(const char *s)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (; *s; s++)
-	{
-		unsigned char ch = (unsigned char) *s;
-
-		if (ch == '\\')
-			appendStringInfoString(&buf, "\\\\");
-		else if (ch < 0x20 || ch == 0x7f)
-			appendStringInfo(&buf, "\\x%02x", ch);
-		else
-			appendStringInfoChar(&buf, (char) ch);
-	}
-	return buf.data;
-}
-
 /*
  * May the caller's rejections be recorded against this table: has it any
  * right on it (as opening a change's table requires)?
@@ -412,12 +378,13 @@ sr_record_rejection(SrChange *c, const char *reason)
 	if (c->preview)
 		return;
 	attributed = may_attribute(c->relid);
-	row_id = c->row_id ? capped(c->row_id, SR_AUDIT_TEXT_MAX) : NULL;
-	actor = capped(!attributed ? GetUserNameFromId(GetUserId(), false)
-				   : c->actor  ? c->actor
-							   : GetUserNameFromId(GetSessionUserId(), false),
-				   SR_AUDIT_TEXT_MAX);
-	why = capped(reason, SR_AUDIT_REASON_MAX);
+	row_id = c->row_id ? sr_capped(c->row_id, SR_AUDIT_TEXT_MAX) : NULL;
+	actor =
+		sr_capped(!attributed ? GetUserNameFromId(GetUserId(), false)
+				  : c->actor  ? c->actor
+							  : GetUserNameFromId(GetSessionUserId(), false),
+				  SR_AUDIT_TEXT_MAX);
+	why = sr_capped(reason, SR_AUDIT_REASON_MAX);
 	if (sr_log_rejections)
 	{
 		char table[32];
@@ -434,8 +401,8 @@ sr_record_rejection(SrChange *c, const char *reason)
 													  UUIDPGetDatum(
 														  &c->change_id)))
 							: "(none)",
-						table, row_id ? log_safe(row_id) : "(none)",
-						log_safe(why))));
+						table, row_id ? sr_log_safe(row_id) : "(none)",
+						sr_log_safe(why))));
 	}
 
 	memset(nulls, ' ', sizeof(nulls));

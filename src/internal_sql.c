@@ -30,6 +30,7 @@
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -534,6 +535,40 @@ sr_is_data_error(int sqlerrcode)
  * The error context of a change.
  */
 
+/* s cut to at most max bytes (whole characters), with "..." if cut. */
+char *
+sr_capped(const char *s, int max)
+{
+	int len = strlen(s);
+	int keep;
+
+	if (len <= max)
+		return pstrdup(s);
+	keep = pg_mbcliplen(s, len, max - 3);
+	return psprintf("%.*s...", keep, s);
+}
+
+/* s with control characters (newlines...) and backslashes escaped, for the log. */
+char *
+sr_log_safe(const char *s)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (; *s; s++)
+	{
+		unsigned char ch = (unsigned char) *s;
+
+		if (ch == '\\')
+			appendStringInfoString(&buf, "\\\\");
+		else if (ch < 0x20 || ch == 0x7f)
+			appendStringInfo(&buf, "\\x%02x", ch);
+		else
+			appendStringInfoChar(&buf, (char) ch);
+	}
+	return buf.data;
+}
+
 /* errcontext line naming the change, its table and row, and the field. */
 static void
 change_scope_callback(void *arg)
@@ -549,14 +584,14 @@ change_scope_callback(void *arg)
 		scope->kind == SR_CONVERTING_MEMBER)
 		errcontext("sync_resolver change %s (table \"%s\", row \"%s\", %s \"%s\")",
 				   change_id, scope->table ? scope->table : "?",
-				   c->row_id ? c->row_id : "?",
+				   c->row_id ? sr_log_safe(sr_capped(c->row_id, 64)) : "?",
 				   scope->kind == SR_CONVERTING_FIELD ? "field"
 													  : "envelope member",
 				   scope->name);
 	else
 		errcontext("sync_resolver change %s (table \"%s\", row \"%s\")",
 				   change_id, scope->table ? scope->table : "?",
-				   c->row_id ? c->row_id : "?");
+				   c->row_id ? sr_log_safe(sr_capped(c->row_id, 64)) : "?");
 }
 
 /* Push the error context of a change (pop with sr_change_scope_pop). */

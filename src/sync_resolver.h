@@ -394,6 +394,8 @@ extern void	 sr_change_scope_pop(SrChangeScope *scope);
 extern void	 sr_converting(SrConverting kind, const char *name);
 extern void	 sr_scope_table(const char *relname);
 extern char *sr_scope_reason(SrChangeScope *scope, ErrorData *edata);
+extern char *sr_capped(const char *s, int max);
+extern char *sr_log_safe(const char *s);
 
 /* result.c: the result and audit documents, jsonb builders */
 typedef struct SrResolution
