@@ -330,6 +330,64 @@ sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use)
 			 errhint(hint)))
 
 /*
+ * Does the policy fit the column's type (and the table: last_writer_wins
+ * needs an updated_at column)?  Raises the error naming what it needs.
+ */
+static void
+check_policy_fit(SyncedRow *row, const char *field, const char *relname,
+				 SrPolicy policy, Oid typid, bool has_order)
+{
+	SrTypeKind kind;
+
+	kind = sr_type_kind(getBaseType(typid));
+	switch (policy)
+	{
+		case SR_SUM:
+			if (kind != SR_KIND_INT && kind != SR_KIND_FLOAT &&
+				kind != SR_KIND_NUMERIC)
+				policy_misfit(
+					policy, field, relname, typid, "a numeric column",
+					"Use sum on smallint, integer, bigint, real, double precision or numeric columns.");
+			break;
+		case SR_MAX:
+		case SR_MIN:
+			if (!has_order)
+				policy_misfit(
+					policy, field, relname, typid,
+					"a type with a btree ordering",
+					"Choose a policy such as last_writer_wins for types without an ordering.");
+			break;
+		case SR_APPEND:
+			if (kind != SR_KIND_TEXT && kind != SR_KIND_ARRAY &&
+				kind != SR_KIND_JSONB)
+				policy_misfit(policy, field, relname, typid,
+							  "a text, array or jsonb column",
+							  "Use append on text-like, array or jsonb columns.");
+			break;
+		case SR_UNION:
+			if (kind != SR_KIND_ARRAY && kind != SR_KIND_JSONB)
+				policy_misfit(
+					policy, field, relname, typid, "an array or jsonb column",
+					"Use union on array columns or jsonb arrays, such as tags.");
+			break;
+		case SR_LAST_WRITER_WINS:
+			if (row->updated_column == NULL)
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("policy \"last_writer_wins\" on column \"%s\" of table \"%s\" needs an updated_at column",
+							field, relname),
+					 errdetail(
+						 "The server's edit time is read from the table's updated_at column."),
+					 errhint("Set updated_at_column for table \"%s\" in sync_resolver.synced_table.",
+							 relname)));
+			break;
+		default:
+			break;
+	}
+}
+
+/*
  * Check that `field` of the table may carry `policy`: an existing user
  * column, neither generated nor the id or updated_at column, of a type the
  * policy can work with.  Returns the column's attnum.
@@ -344,7 +402,6 @@ sr_check_field(Relation rel, SyncedRow *row, const char *field,
 	AttrNumber		  attnum;
 	Oid				  typid;
 	TypeCacheEntry	 *tce;
-	SrTypeKind		  kind;
 
 	if (!HeapTupleIsValid(tup))
 		ereport(
@@ -399,52 +456,8 @@ sr_check_field(Relation rel, SyncedRow *row, const char *field,
 			 errhint(
 				 "Use a type with an equality operator (for example jsonb instead of json), or leave the column server-only.")));
 
-	kind = sr_type_kind(getBaseType(typid));
-	switch (policy)
-	{
-		case SR_SUM:
-			if (kind != SR_KIND_INT && kind != SR_KIND_FLOAT &&
-				kind != SR_KIND_NUMERIC)
-				policy_misfit(
-					policy, field, relname, typid, "a numeric column",
-					"Use sum on smallint, integer, bigint, real, double precision or numeric columns.");
-			break;
-		case SR_MAX:
-		case SR_MIN:
-			if (!OidIsValid(tce->cmp_proc))
-				policy_misfit(
-					policy, field, relname, typid,
-					"a type with a btree ordering",
-					"Choose a policy such as last_writer_wins for types without an ordering.");
-			break;
-		case SR_APPEND:
-			if (kind != SR_KIND_TEXT && kind != SR_KIND_ARRAY &&
-				kind != SR_KIND_JSONB)
-				policy_misfit(policy, field, relname, typid,
-							  "a text, array or jsonb column",
-							  "Use append on text-like, array or jsonb columns.");
-			break;
-		case SR_UNION:
-			if (kind != SR_KIND_ARRAY && kind != SR_KIND_JSONB)
-				policy_misfit(
-					policy, field, relname, typid, "an array or jsonb column",
-					"Use union on array columns or jsonb arrays, such as tags.");
-			break;
-		case SR_LAST_WRITER_WINS:
-			if (row->updated_column == NULL)
-				ereport(
-					ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("policy \"last_writer_wins\" on column \"%s\" of table \"%s\" needs an updated_at column",
-							field, relname),
-					 errdetail(
-						 "The server's edit time is read from the table's updated_at column."),
-					 errhint("Set updated_at_column for table \"%s\" in sync_resolver.synced_table.",
-							 relname)));
-			break;
-		default:
-			break;
-	}
+	check_policy_fit(row, field, relname, policy, typid,
+					 OidIsValid(tce->cmp_proc));
 	return attnum;
 }
 
