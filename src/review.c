@@ -83,7 +83,7 @@ typedef struct SrReview
 	char		  *row_id;
 	pg_uuid_t	   change_id;
 	SrReviewStatus status;
-	char		  *decider;
+	SrDecider	   decider;
 	Jsonb *conflicts;	  /* array of {field, base, server, mobile, reason} */
 	Jsonb *held;		  /* {field: value} held back in hold mode */
 	char  *resolved_by;	  /* NULL while pending */
@@ -139,7 +139,7 @@ read_review(int64 review_id, bool lock, SrReview *r)
 	r->row_id = SPI_getvalue(tup, desc, 2);
 	r->change_id = *DatumGetUUIDP(SPI_getbinval(tup, desc, 3, &isnull));
 	r->status = review_status_from_text(SPI_getvalue(tup, desc, 4));
-	r->decider = SPI_getvalue(tup, desc, 5);
+	r->decider = sr_decider_from_name(SPI_getvalue(tup, desc, 5));
 	r->conflicts = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 6, &isnull));
 	r->held = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 7, &isnull));
 	r->resolved_by = SPI_getvalue(tup, desc, 8);
@@ -1128,7 +1128,7 @@ sr_escalate_review(PG_FUNCTION_ARGS)
 	check_decider(&r);
 	get_review(review_id, true, &r);
 	require_pending(&r);
-	if (strcmp(r.decider, "manager") == 0)
+	if (r.decider == SR_MANAGER)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						errmsg("review %lld is already decided by a manager",
 							   (long long) review_id),
@@ -1148,8 +1148,8 @@ sr_escalate_review(PG_FUNCTION_ARGS)
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	sr_push_kv_string(&ps, "status", "escalated");
 	sr_push_kv_int(&ps, "review_id", review_id);
-	sr_push_kv_string(&ps, "decider", "manager");
-	sr_push_kv_string(&ps, "escalated_from", r.decider);
+	sr_push_kv_string(&ps, "decider", sr_decider_name(SR_MANAGER));
+	sr_push_kv_string(&ps, "escalated_from", sr_decider_name(r.decider));
 	result = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 	SPI_finish();
 	PG_RETURN_JSONB_P(result);
