@@ -588,8 +588,9 @@ check_transition_row(Relation rel, Oid relid, const char *field, HeapTuple tup,
 					field, RelationGetRelationName(rel)),
 			 errhint(
 				 "Give the column the transition policy in sync_resolver.field_policy first.")));
-	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-			   "transition") != 0)
+	if (sr_policy_from_name(
+			SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)) !=
+		SR_TRANSITION)
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
