@@ -202,6 +202,16 @@ SELECT objsubid, mode, count(*) FROM pg_locks
  WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
 COMMIT;
 
+-- (review r1) an envelope with "id": null and a "sys_id" is for the row
+-- sys_id names (as its processing reads it), and that row's key is locked
+BEGIN;
+SELECT r->>'status' AS status, r->>'reason' AS reason FROM sync_resolver.sync_apply_batch(jsonb_build_array(
+	jsonb_build_object('change_id', cid(7001), 'table', 'tc_bulk', 'id', NULL, 'sys_id', 9001,
+		'queued_at', now(), 'base_state', NULL, 'new_state', '{"v": "a"}'::jsonb))) AS r;
+SELECT objsubid, mode, count(*) FROM pg_locks
+ WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
+COMMIT;
+
 --
 -- Item 6 (review r1): a delete review decided "mobile" whose delete a
 -- BEFORE trigger skips is an error; the review stays pending, and no

@@ -1607,7 +1607,8 @@ lock_batch_rows(JsonbContainer *arr, int n)
 			{
 				tv = env_get(v->val.binary.data, "table");
 				iv = env_get(v->val.binary.data, "id");
-				if (iv == NULL)
+				/* as parse_envelope reads it: a null id means sys_id */
+				if (iv == NULL || iv->type == jbvNull)
 					iv = env_get(v->val.binary.data, "sys_id");
 				cv = env_get(v->val.binary.data, "change_id");
 			}
