@@ -1138,7 +1138,13 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete, Jsonb *choices,
 	{
 		JsonbValue	tv;
 
-		sr_delete_row(t, id);
+		/* a skipped delete must not close the review as a tombstone */
+		if (!sr_delete_row(t, id))
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+					 errmsg("row of table \"%s\" was not deleted", t->relname),
+					 errdetail("%s.", sr_skipped_write_reason(t, SR_WRITE_DELETE)),
+					 errhint("Decide the review \"server\" to keep the row.")));
 		sr_push_key(&ps, "_delete");
 		tv.type = jbvBool;
 		tv.val.boolean = true;

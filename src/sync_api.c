@@ -1607,7 +1607,8 @@ lock_batch_rows(JsonbContainer *arr, int n)
 			{
 				tv = env_get(v->val.binary.data, "table");
 				iv = env_get(v->val.binary.data, "id");
-				if (iv == NULL)
+				/* as parse_envelope reads it: a null id means sys_id */
+				if (iv == NULL || iv->type == jbvNull)
 					iv = env_get(v->val.binary.data, "sys_id");
 				cv = env_get(v->val.binary.data, "change_id");
 			}
@@ -1702,7 +1703,19 @@ lock_batch_rows(JsonbContainer *arr, int n)
 				table.kind = SR_LOCK_TABLE_KEY;
 				table.a = keys[i].relid;
 				table.b = 0;
-				one_by_one = nids + nchanges <= budget;
+
+				/*
+				 * An earlier batch of this transaction holding the table key
+				 * shared: never upgrade it (a batch waiting on one of our
+				 * rows holds it shared too, a deadlock); go on key by key.
+				 */
+				{
+					LOCKTAG		tag;
+
+					SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table.a, table.b, table.kind);
+					one_by_one = nids + nchanges <= budget ||
+						sr_lock_held_by_me(&tag, ShareLock);
+				}
 				if (one_by_one)
 				{
 					budget -= nids + nchanges;
