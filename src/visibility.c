@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_class.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
@@ -38,6 +39,7 @@
 #include "utils/memutils.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "sync_resolver.h"
 
@@ -160,6 +162,9 @@ vis_build(VisEntry *e)
 	SPIPlanPtr	plan;
 	Oid			typinput;
 	Oid			collation;
+	TypeCacheEntry *tce;
+	HeapTuple	optup;
+	Oid			opnsp;
 
 	if (e->plan != NULL)
 	{
@@ -187,10 +192,20 @@ vis_build(VisEntry *e)
 	argtypes[0] = e->id_typid;
 	getTypeInputInfo(e->id_typid, &typinput, &e->id_ioparam);
 	fmgr_info_cxt(typinput, &e->id_input, TopMemoryContext);
-	sql = psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
+	/* the id type's own equality, as the resolver finds the row (apply.c) */
+	tce = lookup_type_cache(e->id_typid, TYPECACHE_EQ_OPR);
+	if (!OidIsValid(tce->eq_opr))
+		elog(ERROR, "no equality operator for type %u", e->id_typid);
+	optup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tce->eq_opr));
+	if (!HeapTupleIsValid(optup))
+		elog(ERROR, "cache lookup failed for operator %u", tce->eq_opr);
+	opnsp = ((Form_pg_operator) GETSTRUCT(optup))->oprnamespace;
+	ReleaseSysCache(optup);
+	sql = psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(%s.=) $1",
 				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(e->relid)),
 											  get_rel_name(e->relid)),
-				   quote_identifier(get_attname(e->relid, e->id_attnum, false)));
+				   quote_identifier(get_attname(e->relid, e->id_attnum, false)),
+				   quote_identifier(get_namespace_name(opnsp)));
 	plan = SPI_prepare(sql, 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
