@@ -25,6 +25,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -37,6 +38,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
@@ -267,6 +269,57 @@ vis_entry(Oid relid)
 }
 
 /*
+ * The id text as a value of the id column's type; false if it does not
+ * convert (a review queued before ALTER COLUMN TYPE): no row has that id.
+ * Only a data exception or an integrity violation (a domain's CHECK)
+ * means that; any other error (a cancel, out of memory) propagates.
+ */
+static bool
+id_value(VisEntry *e, const char *row_id, Datum *out)
+{
+#if SR_HAVE_SOFT_INPUT
+	return sr_input_call_safe(&e->id_input, (char *) row_id, e->id_ioparam,
+							  e->id_typmod, out);
+#else
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		*out = InputFunctionCall(&e->id_input, (char *) row_id, e->id_ioparam,
+								 e->id_typmod);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ok = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			category;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+		if (category != ERRCODE_DATA_EXCEPTION &&
+			category != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+#endif
+}
+
+/*
  * May the current user see the row with this id (its text form) of a
  * table, as a plain SELECT by them would?  See the file header.  Takes
  * AccessShareLock on a table the caller may read; connects to SPI itself.
@@ -304,10 +357,10 @@ sr_row_visible(Oid relid, const char *row_id)
 		visible = true;			/* privileges decide */
 	else if (!e->registered || !row_security)
 		visible = false;		/* no id to look up; or a SELECT would fail */
+	else if (!id_value(e, row_id, &args[0]))
+		visible = false;		/* not an id of the table's type: no row */
 	else
 	{
-		args[0] = InputFunctionCall(&e->id_input, (char *) row_id, e->id_ioparam,
-									e->id_typmod);
 		vis_depth++;
 		PG_TRY();
 		{
