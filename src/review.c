@@ -28,6 +28,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -36,6 +37,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -1353,6 +1355,39 @@ owner_query_srf(FunctionCallInfo fcinfo, int which, const char *sql, int nargs,
 }
 
 /*
+ * The canonical form of an id, for looking up the extension's own records:
+ * the id type's input (a domain's CHECK) is the table owner's code, run on
+ * the extension's account, so as the table owner in a security-restricted
+ * operation with a safe search_path (as catalog.c converts transitions),
+ * never as the caller (a superuser reading the history).
+ */
+static text *
+canonical_id_as_owner(Oid relid, text *id)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			relowner;
+	Oid			save_uid;
+	int			save_sec;
+	int			save_nestlevel;
+	text	   *canonical;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	relowner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	(void) sr_get_table(relid, true);	/* built as the caller, as always */
+	GetUserIdAndSecContext(&save_uid, &save_sec);
+	SetUserIdAndSecContext(relowner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	sr_restrict_search_path();
+	canonical = sr_canonical_id_text(relid, id);
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_uid, save_sec);
+	return canonical;
+}
+
+/*
  * row_history(target regclass, id text): the story of one row, in order:
  * every change, rejection and review event.  The caller needs SELECT on
  * the target table (42501 otherwise), and gets nothing for a row it cannot
@@ -1379,7 +1414,7 @@ sr_row_history(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	args[1] = PointerGetDatum(sr_canonical_id_text(relid, PG_GETARG_TEXT_PP(1)));
+	args[1] = PointerGetDatum(canonical_id_as_owner(relid, PG_GETARG_TEXT_PP(1)));
 	owner_query_srf(fcinfo, Q_HISTORY,
 					"SELECT * FROM %1$s.row_history_unchecked($1::pg_catalog.oid::pg_catalog.regclass, $2)",
 					2, argtypes, args, NULL);
