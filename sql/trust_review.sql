@@ -344,6 +344,26 @@ SELECT count(*) AS unconvertible FROM sync_resolver.pending_reviews WHERE row_id
 SELECT sync_resolver.row_visible('tr.shared', 'gone-7') AS gone_visible;
 RESET ROLE;
 
+-- the visibility test follows the catalog: a table registered (or its id
+-- column changed) after a backend asked about it is seen as it is now
+CREATE TABLE tr.late (id integer PRIMARY KEY, code integer UNIQUE, tenant text NOT NULL);
+GRANT SELECT ON tr.late TO tr_a;
+ALTER TABLE tr.late ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_late ON tr.late USING (tenant = current_user);
+INSERT INTO tr.late VALUES (1, 2, 'tr_a'), (2, 1, 'tr_b');
+SET ROLE tr_a;
+SELECT sync_resolver.row_visible('tr.late', '1') AS before_registration;
+RESET ROLE;
+INSERT INTO sync_resolver.synced_table (target_table) VALUES ('tr.late');
+SET ROLE tr_a;
+SELECT sync_resolver.row_visible('tr.late', '1') AS registered;
+RESET ROLE;
+UPDATE sync_resolver.synced_table SET id_column = 'code' WHERE target_table = 'tr.late'::regclass;
+SET ROLE tr_a;
+SELECT sync_resolver.row_visible('tr.late', '1') AS code_1_is_tr_b,
+	   sync_resolver.row_visible('tr.late', '2') AS code_2_is_tr_a;
+RESET ROLE;
+
 -- the visibility test compares ids with the id type's own equality, in
 -- whatever schema it lives (citext's is not in pg_catalog)
 SET client_min_messages = warning;

@@ -202,6 +202,19 @@ sr_schema_oid(void)
 	return sr_ext_schema;
 }
 
+/*
+ * Is relid one of the three catalog tables (as last resolved)?  No catalog
+ * lookup: safe in an invalidation callback.
+ */
+bool
+sr_is_catalog_relid(Oid relid)
+{
+	for (int i = 0; i < lengthof(sr_catalog_relids); i++)
+		if (OidIsValid(relid) && relid == sr_catalog_relids[i])
+			return true;
+	return false;
+}
+
 /* Relcache callback: forget cached tables whose definition or policy changed. */
 static void
 sr_relcache_callback(Datum arg, Oid relid)

@@ -66,7 +66,7 @@ static int	vis_depth = 0;		/* nesting of plan executions */
 static List *vis_retired = NIL; /* plans invalidated while in use */
 static uint64 vis_inval_count = 0;	/* invalidations seen */
 
-/* Relcache callback: forget one table's test (or all of them). */
+/* Relcache callback: forget one table's test (all of them for the catalog). */
 static void
 vis_relcache_cb(Datum arg, Oid relid)
 {
@@ -76,7 +76,8 @@ vis_relcache_cb(Datum arg, Oid relid)
 	if (vis_cache == NULL)
 		return;
 	vis_inval_count++;
-	if (OidIsValid(relid))
+	/* a catalog change may register a table or change its id column */
+	if (OidIsValid(relid) && !sr_is_catalog_relid(relid))
 	{
 		e = hash_search(vis_cache, &relid, HASH_FIND, NULL);
 		if (e)
