@@ -202,6 +202,19 @@ sr_schema_oid(void)
 	return sr_ext_schema;
 }
 
+/*
+ * Is relid one of the three catalog tables (as last resolved)?  No catalog
+ * lookup: safe in an invalidation callback.
+ */
+bool
+sr_is_catalog_relid(Oid relid)
+{
+	for (int i = 0; i < lengthof(sr_catalog_relids); i++)
+		if (OidIsValid(relid) && relid == sr_catalog_relids[i])
+			return true;
+	return false;
+}
+
 /* Relcache callback: forget cached tables whose definition or policy changed. */
 static void
 sr_relcache_callback(Datum arg, Oid relid)
@@ -1106,9 +1119,10 @@ check_table_owner(Oid relid)
 }
 
 /*
- * BEFORE INSERT OR UPDATE row trigger on the three catalog tables: checks
- * that the writer owns the target table (both targets, when an update moves
- * a row to another table) and the new row against the table's definition.
+ * BEFORE INSERT, UPDATE OR DELETE row trigger on the three catalog tables:
+ * checks that the writer owns the target table (both targets, when an
+ * update moves a row to another table) and the new row against the table's
+ * definition.
  */
 Datum
 sr_validate_catalog_row(PG_FUNCTION_ARGS)
@@ -1126,6 +1140,20 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
 		!TRIGGER_FIRED_BEFORE(td->tg_event))
 		elog(ERROR, "validate_catalog_row must be a BEFORE ROW trigger");
+
+	/*
+	 * Deleting a row unconfigures the table: its owner's right too.  The
+	 * extension owner deletes on behalf of others (the cascades from
+	 * synced_table, forget_dropped_objects), and a dropped table has none.
+	 */
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		relid = new_relid(td->tg_trigtuple, RelationGetDescr(td->tg_relation));
+		if (GetUserId() != sr_extension_owner() &&
+			SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			check_table_owner(relid);
+		return PointerGetDatum(td->tg_trigtuple);
+	}
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	desc = RelationGetDescr(td->tg_relation);
 	catalog = RelationGetRelationName(td->tg_relation);

@@ -28,6 +28,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -36,6 +37,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -1138,7 +1140,7 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete, Jsonb *choices,
 	{
 		JsonbValue	tv;
 
-		/* a skipped delete must not close the review as a tombstone */
+		/* a delete that touched no row deleted nothing: the review stays */
 		if (!sr_delete_row(t, id))
 			ereport(ERROR,
 					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
@@ -1234,6 +1236,28 @@ sr_resolve_review(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Escalating needs the rights deciding needs: where row-level security
+ * applies to the caller, the row must be one it can lock for a decision
+ * (SELECT ... FOR UPDATE, so its UPDATE policies too); 42501 otherwise.
+ * Locks the row before the review, in the order a decision does.
+ */
+static void
+lock_decidable_row(SrReview *r)
+{
+	SrTable    *t;
+	SrValue		updated;
+	Datum		id;
+
+	if (!sr_rls_applies(r->relid))
+		return;
+	t = open_table(r);
+	id = InputFunctionCall(&t->id_type.input, r->row_id, t->id_type.ioparam,
+						   t->id_type.typmod);
+	if (!sr_lock_row(t, id, NULL, NULL, &updated))
+		hidden_row_error(r);
+}
+
+/*
  * escalate_review(review_id bigint, note text DEFAULT NULL) RETURNS jsonb:
  * hand a pending review to a manager, keeping the note, who escalated it,
  * when, and who the decider was.  Same rights as deciding it.
@@ -1258,6 +1282,7 @@ sr_escalate_review(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	get_review(review_id, false, &r);
 	check_decider(&r);
+	lock_decidable_row(&r);
 	get_review(review_id, true, &r);
 	require_pending(&r);
 	if (strcmp(r.decider, "manager") == 0)
@@ -1329,6 +1354,39 @@ owner_query_srf(FunctionCallInfo fcinfo, int which, const char *sql, int nargs,
 }
 
 /*
+ * The canonical form of an id, for looking up the extension's own records:
+ * the id type's input (a domain's CHECK) is the table owner's code, run on
+ * the extension's account, so as the table owner in a security-restricted
+ * operation with a safe search_path (as catalog.c converts transitions),
+ * never as the caller (a superuser reading the history).
+ */
+static text *
+canonical_id_as_owner(Oid relid, text *id)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			relowner;
+	Oid			save_uid;
+	int			save_sec;
+	int			save_nestlevel;
+	text	   *canonical;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	relowner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	(void) sr_get_table(relid, true);	/* built as the caller, as always */
+	GetUserIdAndSecContext(&save_uid, &save_sec);
+	SetUserIdAndSecContext(relowner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	sr_restrict_search_path();
+	canonical = sr_canonical_id_text(relid, id);
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_uid, save_sec);
+	return canonical;
+}
+
+/*
  * row_history(target regclass, id text): the story of one row, in order:
  * every change, rejection and review event.  The caller needs SELECT on
  * the target table (42501 otherwise), and gets nothing for a row it cannot
@@ -1355,7 +1413,7 @@ sr_row_history(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	args[1] = PointerGetDatum(sr_canonical_id_text(relid, PG_GETARG_TEXT_PP(1)));
+	args[1] = PointerGetDatum(canonical_id_as_owner(relid, PG_GETARG_TEXT_PP(1)));
 	owner_query_srf(fcinfo, Q_HISTORY,
 					"SELECT * FROM %1$s.row_history_unchecked($1::pg_catalog.oid::pg_catalog.regclass, $2)",
 					2, argtypes, args, NULL);

@@ -199,6 +199,7 @@ extern const char *sr_policy_name(SrPolicy p);
 extern const char *sr_decider_name(SrDecider d);
 extern Oid	sr_extension_owner(void);
 extern Oid	sr_schema_oid(void);
+extern bool sr_is_catalog_relid(Oid relid);
 extern void sr_catalog_init(void);
 extern void sr_release_plan(SPIPlanPtr plan);
 
