@@ -131,9 +131,12 @@ decider_from_name(const char *name)
 	return SR_DISPATCHER;
 }
 
-/* Look up the extension's schema, owner and catalog tables once. */
+/*
+ * Read the extension's schema, owner and installed version from
+ * pg_extension (no caching, no version check).
+ */
 static void
-resolve_extension(void)
+read_extension(Oid *schema, Oid *owner, char **installed)
 {
 	Oid			extoid;
 	HeapTuple	tup;
@@ -142,12 +145,7 @@ resolve_extension(void)
 	SysScanDesc scan;
 	Datum		version;
 	bool		isnull;
-	char	   *installed;
-	Oid			schema;
-	Oid			owner;
 
-	if (OidIsValid(sr_ext_owner))
-		return;
 	extoid = get_extension_oid("sync_resolver", true);
 	if (!OidIsValid(extoid))
 		ereport(ERROR,
@@ -164,13 +162,28 @@ resolve_extension(void)
 		elog(ERROR, "could not find tuple for extension %u", extoid);
 	version = heap_getattr(tup, Anum_pg_extension_extversion,
 						   RelationGetDescr(rel), &isnull);
-	installed = isnull ? pstrdup("?") : TextDatumGetCString(version);
-	schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
-	owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	*installed = isnull ? pstrdup("?") : TextDatumGetCString(version);
+	*schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	*owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+}
 
-	/* never run this library's code against another version's tables */
+/*
+ * Look up the extension's schema, owner and catalog tables once, refusing
+ * to go on when the installed version is not the library's: this library's
+ * code never runs against another version's tables.
+ */
+static void
+resolve_extension(void)
+{
+	char	   *installed;
+	Oid			schema;
+	Oid			owner;
+
+	if (OidIsValid(sr_ext_owner))
+		return;
+	read_extension(&schema, &owner, &installed);
 	if (strcmp(installed, SR_EXTVERSION) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1308,13 +1321,25 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 	const char *nsp;
 	SPITupleTable *tt;
 	uint64		n;
+	Oid			schema;
+	Oid			owner;
+	char	   *installed;
+	Oid			save_uid;
+	int			save_sec;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "forget_dropped_objects must be called as an event trigger");
 
-	nsp = get_namespace_name(sr_schema_oid());
+	/*
+	 * Every DROP in the database comes here: the probe must work even when
+	 * the library is newer than the installed extension (before ALTER
+	 * EXTENSION UPDATE), so it reads pg_extension without the version
+	 * check; only removing configuration needs the versions to agree.
+	 */
+	read_extension(&schema, &owner, &installed);
+	nsp = get_namespace_name(schema);
 	if (nsp == NULL)
-		elog(ERROR, "cache lookup failed for schema %u", sr_schema_oid());
+		elog(ERROR, "cache lookup failed for schema %u", schema);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (probe != NULL && strcmp(probe_schema, nsp) != 0)
@@ -1345,11 +1370,20 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 		probe = plan;
 	}
 
-	AS_OWNER_BEGIN();
+	GetUserIdAndSecContext(&save_uid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	if (SPI_execute_plan(probe, NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the dropped objects");
+	SetUserIdAndSecContext(save_uid, save_sec);
 	tt = SPI_tuptable;
 	n = SPI_processed;
+	if (n == 0)
+	{
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+	AS_OWNER_BEGIN();
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
