@@ -256,3 +256,18 @@ AS 'MODULE_PATHNAME', 'sr_forget_dropped';
  * collides, is kept for the records of 0.1, which are compared by it.
  */
 ALTER TABLE @extschema@.change_log ADD COLUMN payload_digest pg_catalog.bytea;
+
+-- issue 11, item 18: deleting a catalog row (unconfiguring a table) needs
+-- the target table's ownership too, as writing one does
+DROP TRIGGER synced_table_validate ON @extschema@.synced_table;
+CREATE TRIGGER synced_table_validate
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.synced_table
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();
+DROP TRIGGER field_policy_validate ON @extschema@.field_policy;
+CREATE TRIGGER field_policy_validate
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.field_policy
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();
+DROP TRIGGER state_transition_validate ON @extschema@.state_transition;
+CREATE TRIGGER state_transition_validate
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.state_transition
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();

@@ -179,13 +179,13 @@ COMMENT ON FUNCTION @extschema@.catalog_changed() IS
 	'trigger: invalidates every backend''s cached policies after a catalog change';
 
 CREATE TRIGGER synced_table_validate
-	BEFORE INSERT OR UPDATE ON @extschema@.synced_table
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.synced_table
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();
 CREATE TRIGGER field_policy_validate
-	BEFORE INSERT OR UPDATE ON @extschema@.field_policy
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.field_policy
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();
 CREATE TRIGGER state_transition_validate
-	BEFORE INSERT OR UPDATE ON @extschema@.state_transition
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.state_transition
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();
 
 CREATE TRIGGER synced_table_changed

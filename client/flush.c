@@ -6,8 +6,9 @@
  * line on a terminal, one line per change that needs attention (or, with
  * --json, one JSON object per change), a summary, and the exit status.
  *
- * A batch the server refuses as bad data (SQLSTATE classes 22, 23, 54:
- * SR_ERR_DATA in src/errclass.h) is re-sent one change at a time, so that
+ * A batch the server refuses as bad data (SQLSTATE classes 22, 54:
+ * SR_ERR_DATA in src/errclass.h but 23, which a whole batch only raises at
+ * its commit, a deferred constraint) is re-sent one change at a time, so that
  * one unreadable envelope is recorded as rejected (locally) instead of
  * blocking the queue.  A statement timeout halves the batch size for the
  * rest of the run.

@@ -177,6 +177,13 @@ classify(Pusher *p, PGresult *res, char *err, size_t errlen)
         case SR_ERR_RETRY:
             return strcmp(state, "57014") == 0 ? SEND_TIMEOUT : SEND_RETRY;
         case SR_ERR_DATA:
+            /*
+             * A whole batch failing with class 23 failed at its commit (a
+             * deferred constraint): the server answered every change, so
+             * it is no envelope's bad data; stop, the changes stay pending.
+             */
+            if (strncmp(state, "23", 2) == 0)
+                return SEND_FATAL;
             return SEND_DATA_ERROR;
         case SR_ERR_SERVER:
         case SR_ERR_OTHER:

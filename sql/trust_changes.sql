@@ -202,6 +202,34 @@ SELECT objsubid, mode, count(*) FROM pg_locks
  WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
 COMMIT;
 
+-- (review r1) an envelope with "id": null and a "sys_id" is for the row
+-- sys_id names (as its processing reads it), and that row's key is locked
+BEGIN;
+SELECT r->>'status' AS status, r->>'reason' AS reason FROM sync_resolver.sync_apply_batch(jsonb_build_array(
+	jsonb_build_object('change_id', cid(7001), 'table', 'tc_bulk', 'id', NULL, 'sys_id', 9001,
+		'queued_at', now(), 'base_state', NULL, 'new_state', '{"v": "a"}'::jsonb))) AS r;
+SELECT objsubid, mode, count(*) FROM pg_locks
+ WHERE locktype = 'advisory' AND pid = pg_backend_pid() GROUP BY 1, 2 ORDER BY 1, 2;
+COMMIT;
+
+--
+-- Item 6 (review r1): a delete review decided "mobile" whose delete a
+-- BEFORE trigger skips is an error; the review stays pending, and no
+-- tombstone is written for a row that still exists
+--
+SELECT r->>'status' AS status, r->'conflicts'->0->>'reason' AS reason
+  FROM sync_resolver.sync_apply('tc_job', '3', '{"state": "old"}', NULL, cid(661)) AS r;
+SELECT review_id AS rid FROM sync_resolver.review WHERE change_id = cid(661) \gset
+SELECT sync_resolver.resolve_review(:rid, '{"_delete": "mobile"}');
+SELECT status, applied FROM sync_resolver.review WHERE review_id = :rid;
+SELECT * FROM tc_job WHERE id = 3;
+SELECT sync_resolver.resolve_review(:rid, '{"_delete": "server"}')->>'status' AS status;
+ALTER TABLE tc_job DISABLE TRIGGER tc_ignore_archived;
+DELETE FROM tc_job WHERE id = 3;
+ALTER TABLE tc_job ENABLE TRIGGER tc_ignore_archived;
+SELECT r->>'status' AS status, r->>'reason' AS reason
+  FROM sync_resolver.sync_apply('tc_job', '3', NULL, '{"state": "again"}', cid(662)) AS r;
+
 DROP EXTENSION sync_resolver CASCADE;
 DROP TABLE tc_job, tc_site, tc_num, tc_uid, tc_visit, tc_bulk;
 DROP FUNCTION tc_skip_archived, cid;

@@ -209,7 +209,13 @@ SELECT sync_resolver.resolve_review(tr.review_of(104), '{"_delete": "mobile"}');
 SELECT sync_resolver.resolve_review(tr.review_of(104), '{"_delete": "server"}') - 'review_id';
 SELECT * FROM tr.gauge;
 
--- item 19: a device clock in 2099 does not move the lag figures
+-- item 19: a device clock in 2099 does not move the lag figures (the
+-- table's lags made distinct first: 1, 2, 3... hours, so that one more
+-- value always moves the median)
+UPDATE sync_resolver.change_log AS c SET queued_at = c.received_at - x.n * interval '1 hour'
+  FROM (SELECT l.change_id, row_number() OVER (ORDER BY l.change_id) AS n
+          FROM sync_resolver.change_log AS l WHERE l.target_table = 'tr.job'::regclass) AS x
+ WHERE c.change_id = x.change_id;
 SELECT lag_median, lag_p95 FROM sync_resolver.stats(NULL) WHERE target_table = 'tr.job'::regclass
 \gset before_
 INSERT INTO sync_resolver.change_log
@@ -284,6 +290,100 @@ CREATE POLICY nested ON tr.nest TO tr_a USING (tr.nested(id));
 SET ROLE tr_a;
 SELECT sync_resolver.row_visible('tr.nest', '1') AS one, sync_resolver.row_visible('tr.nest', '5') AS five,
 	   sync_resolver.row_visible('tr.nest', '2') AS two;
+RESET ROLE;
+
+-- a tenant that may read a row but not update it (a FOR UPDATE policy
+-- hides it) cannot escalate its review: 42501, the review untouched
+CREATE TABLE tr.shared (id integer PRIMARY KEY, tenant text NOT NULL, status text);
+INSERT INTO sync_resolver.synced_table (target_table) VALUES ('tr.shared');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy) VALUES
+	('tr.shared', 'status', 'hard_conflict');
+GRANT SELECT, UPDATE, DELETE ON tr.shared TO tr_a, tr_b;
+ALTER TABLE tr.shared ENABLE ROW LEVEL SECURITY;
+CREATE POLICY everyone_reads ON tr.shared FOR SELECT USING (true);
+CREATE POLICY own_updates ON tr.shared FOR UPDATE USING (tenant = current_user);
+CREATE POLICY own_deletes ON tr.shared FOR DELETE USING (tenant = current_user);
+INSERT INTO tr.shared VALUES (1, 'tr_b', 'open'), (2, 'tr_a', 'open'), (3, 'tr_b', 'open');
+UPDATE tr.shared SET status = 'office';
+SELECT sync_resolver.sync_apply('tr.shared', '1', '{"status": "open"}', '{"status": "dev"}',
+	tr.cid(201), now()) ->> 'status';
+SET ROLE tr_a;
+SELECT sync_resolver.escalate_review(tr.review_of(201));
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT status, decider, escalated_by FROM sync_resolver.review WHERE review_id = tr.review_of(201);
+-- a delete review decided "mobile" whose delete touches no row (a policy
+-- FOR DELETE hides it, or a BEFORE DELETE trigger returns NULL) is
+-- refused, the review left pending: the row was not deleted
+UPDATE tr.shared SET tenant = 'tr_a' WHERE id = 3;
+SELECT sync_resolver.sync_apply('tr.shared', '3', '{"status": "open"}', NULL, tr.cid(202), now()) ->> 'status';
+UPDATE tr.shared SET tenant = 'tr_b' WHERE id = 3;
+CREATE POLICY all_update ON tr.shared FOR UPDATE USING (true);
+SET ROLE tr_a;
+SELECT sync_resolver.resolve_review(tr.review_of(202), '{"_delete": "mobile"}');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+CREATE FUNCTION tr.keep_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN NULL;
+END $$;
+CREATE TRIGGER keep_row BEFORE DELETE ON tr.shared FOR EACH ROW EXECUTE FUNCTION tr.keep_row();
+SELECT sync_resolver.resolve_review(tr.review_of(202), '{"_delete": "mobile"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT status, applied FROM sync_resolver.review WHERE review_id = tr.review_of(202);
+SELECT id, tenant FROM tr.shared WHERE id = 3;
+DROP TRIGGER keep_row ON tr.shared;
+SELECT sync_resolver.resolve_review(tr.review_of(202), '{"_delete": "mobile"}') - 'review_id';
+SELECT count(*) AS rows_left FROM tr.shared WHERE id = 3;
+
+-- a review whose id no longer converts to the id column's type (it was
+-- queued before ALTER COLUMN TYPE; its row is gone) is not visible under
+-- row-level security: the queue does not fail for the others, nor name it
+INSERT INTO sync_resolver.review (target_table, row_id, change_id, reason, decider,
+	actor, conflicts, queued_at, edited_at, created_at)
+SELECT target_table, 'gone-7', tr.cid(203), reason, decider, actor, conflicts,
+	   queued_at, edited_at, created_at
+  FROM sync_resolver.review WHERE review_id = tr.review_of(201);
+SET ROLE tr_a;
+SELECT count(*) > 0 AS queue_readable FROM sync_resolver.pending_reviews;
+SELECT count(*) AS unconvertible FROM sync_resolver.pending_reviews WHERE row_id = 'gone-7';
+SELECT sync_resolver.row_visible('tr.shared', 'gone-7') AS gone_visible;
+RESET ROLE;
+
+-- the visibility test follows the catalog: a table registered (or its id
+-- column changed) after a backend asked about it is seen as it is now
+CREATE TABLE tr.late (id integer PRIMARY KEY, code integer UNIQUE, tenant text NOT NULL);
+GRANT SELECT ON tr.late TO tr_a;
+ALTER TABLE tr.late ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_late ON tr.late USING (tenant = current_user);
+INSERT INTO tr.late VALUES (1, 2, 'tr_a'), (2, 1, 'tr_b');
+SET ROLE tr_a;
+SELECT sync_resolver.row_visible('tr.late', '1') AS before_registration;
+RESET ROLE;
+INSERT INTO sync_resolver.synced_table (target_table) VALUES ('tr.late');
+SET ROLE tr_a;
+SELECT sync_resolver.row_visible('tr.late', '1') AS registered;
+RESET ROLE;
+UPDATE sync_resolver.synced_table SET id_column = 'code' WHERE target_table = 'tr.late'::regclass;
+SET ROLE tr_a;
+SELECT sync_resolver.row_visible('tr.late', '1') AS code_1_is_tr_b,
+	   sync_resolver.row_visible('tr.late', '2') AS code_2_is_tr_a;
+RESET ROLE;
+
+-- the visibility test compares ids with the id type's own equality, in
+-- whatever schema it lives (citext's is not in pg_catalog)
+SET client_min_messages = warning;
+CREATE EXTENSION citext SCHEMA tr;
+RESET client_min_messages;
+CREATE TABLE tr.tagged (id tr.citext PRIMARY KEY, tenant text NOT NULL);
+INSERT INTO sync_resolver.synced_table (target_table) VALUES ('tr.tagged');
+GRANT SELECT ON tr.tagged TO tr_a;
+ALTER TABLE tr.tagged ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_tags ON tr.tagged USING (tenant = current_user);
+INSERT INTO tr.tagged VALUES ('Mine', 'tr_a'), ('Theirs', 'tr_b');
+SET ROLE tr_a;
+SELECT sync_resolver.row_visible('tr.tagged', 'mine') AS mine,
+	   sync_resolver.row_visible('tr.tagged', 'theirs') AS theirs;
 RESET ROLE;
 
 RESET ROLE;

@@ -12,6 +12,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -65,6 +66,32 @@ owner_query_srf(FunctionCallInfo fcinfo, SrStatement q, Datum *args,
 }
 
 /*
+ * The canonical form of an id, for looking up the extension's own records:
+ * the id type's input (a domain's CHECK) is the table owner's code, run on
+ * the extension's account, so as the table owner in a security-restricted
+ * operation with a safe search_path, never as the caller (a superuser
+ * reading the history).
+ */
+static text *
+canonical_id_as_owner(Oid relid, text *id)
+{
+	HeapTuple	 tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			 relowner;
+	SrOwnerState st;
+	text		*canonical;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	relowner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	(void) sr_get_table(relid, true); /* built as the caller, as always */
+	sr_as_table_owner_begin(relowner, &st);
+	canonical = sr_canonical_id_text(relid, id);
+	sr_as_table_owner_end(&st);
+	return canonical;
+}
+
+/*
  * row_history(target regclass, id text): the story of one row, in order:
  * every change, rejection and review event.  The caller needs SELECT on
  * the target table (42501 otherwise), and gets nothing for a row it cannot
@@ -91,8 +118,7 @@ sr_row_history(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	args[1] =
-		PointerGetDatum(sr_canonical_id_text(relid, PG_GETARG_TEXT_PP(1)));
+	args[1] = PointerGetDatum(canonical_id_as_owner(relid, PG_GETARG_TEXT_PP(1)));
 	owner_query_srf(fcinfo, SR_Q_ROW_HISTORY, args, NULL);
 	return (Datum) 0;
 }

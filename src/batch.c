@@ -412,7 +412,8 @@ collect_row_keys(JsonbContainer *arr, int n, RowKey *keys)
 		{
 			tv = env_get(v->val.binary.data, "table");
 			iv = env_get(v->val.binary.data, "id");
-			if (iv == NULL)
+			/* as sr_parse_envelope reads it: a null id means sys_id */
+			if (iv == NULL || iv->type == jbvNull)
 				iv = env_get(v->val.binary.data, "sys_id");
 			cv = env_get(v->val.binary.data, "change_id");
 		}
@@ -475,6 +476,7 @@ lock_table_rows(RowKey *keys, int n, int *budget)
 	int		 nids = 0;
 	int		 nchanges = 0;
 	bool	 one_by_one;
+	LOCKTAG	 tag;
 
 	if (pg_class_aclcheck(relid, GetUserId(),
 						  ACL_INSERT | ACL_UPDATE | ACL_DELETE) == ACLCHECK_OK)
@@ -521,7 +523,15 @@ lock_table_rows(RowKey *keys, int n, int *budget)
 	table.kind = SR_LOCK_TABLE_KEY;
 	table.a = relid;
 	table.b = 0;
-	one_by_one = nids + nchanges <= *budget;
+
+	/*
+	 * An earlier batch of this transaction holding the table key shared:
+	 * never upgrade it (a batch waiting on one of our rows holds it shared
+	 * too, a deadlock); go on key by key.
+	 */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table.a, table.b, table.kind);
+	one_by_one = nids + nchanges <= *budget ||
+		sr_lock_held_by_me(&tag, ShareLock);
 	if (one_by_one)
 	{
 		*budget -= nids + nchanges;

@@ -63,4 +63,15 @@ sr_input_call_safe(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
 #define SR_HAVE_SOFT_INPUT 0
 #endif
 
+/*
+ * Does this transaction hold the lock in this mode?  17 added the
+ * orstronger argument.
+ */
+#include "storage/lock.h"
+#if PG_VERSION_NUM >= 170000
+#define sr_lock_held_by_me(tag, mode) LockHeldByMe((tag), (mode), false)
+#else
+#define sr_lock_held_by_me(tag, mode) LockHeldByMe((tag), (mode))
+#endif
+
 #endif /* SR_COMPAT_H */

@@ -52,8 +52,12 @@ static Oid sr_ext_schema = InvalidOid;
 static Oid sr_ext_owner = InvalidOid;
 static Oid sr_catalog_relids[3] = {InvalidOid, InvalidOid, InvalidOid};
 
-void
-sr_resolve_extension(void)
+/*
+ * Read the extension's schema, owner and installed version from
+ * pg_extension (no caching, no version check).
+ */
+static void
+read_extension(Oid *schema, Oid *owner, char **installed)
 {
 	Oid			extoid;
 	HeapTuple	tup;
@@ -62,12 +66,7 @@ sr_resolve_extension(void)
 	SysScanDesc scan;
 	Datum		version;
 	bool		isnull;
-	char	   *installed;
-	Oid			schema;
-	Oid			owner;
 
-	if (OidIsValid(sr_ext_owner))
-		return;
 	extoid = get_extension_oid("sync_resolver", true);
 	if (!OidIsValid(extoid))
 		ereport(
@@ -86,13 +85,28 @@ sr_resolve_extension(void)
 		elog(ERROR, "could not find tuple for extension %u", extoid);
 	version = heap_getattr(tup, Anum_pg_extension_extversion,
 						   RelationGetDescr(rel), &isnull);
-	installed = isnull ? pstrdup("?") : TextDatumGetCString(version);
-	schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
-	owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	*installed = isnull ? pstrdup("?") : TextDatumGetCString(version);
+	*schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	*owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+}
 
-	/* never run this library's code against another version's tables */
+/*
+ * Look up the extension's schema, owner and catalog tables once, refusing
+ * to go on when the installed version is not the library's: this library's
+ * code never runs against another version's tables.
+ */
+void
+sr_resolve_extension(void)
+{
+	char	   *installed;
+	Oid			schema;
+	Oid			owner;
+
+	if (OidIsValid(sr_ext_owner))
+		return;
+	read_extension(&schema, &owner, &installed);
 	if (strcmp(installed, SR_EXTVERSION) != 0)
 		ereport(
 			ERROR,
@@ -109,6 +123,25 @@ sr_resolve_extension(void)
 	sr_catalog_relids[1] = get_relname_relid("field_policy", sr_ext_schema);
 	sr_catalog_relids[2] =
 		get_relname_relid("state_transition", sr_ext_schema);
+}
+
+/*
+ * Is the installed extension the library's version?  Never raises the
+ * version error; *schema and *owner are filled in either way.
+ */
+bool
+sr_extension_is_current(Oid *schema, Oid *owner)
+{
+	char	   *installed;
+
+	if (OidIsValid(sr_ext_owner))
+	{
+		*schema = sr_ext_schema;
+		*owner = sr_ext_owner;
+		return true;
+	}
+	read_extension(schema, owner, &installed);
+	return strcmp(installed, SR_EXTVERSION) == 0;
 }
 
 /* The role that owns the extension; internal writes run as this role. */

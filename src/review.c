@@ -1012,7 +1012,13 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row,
 	{
 		JsonbValue tv;
 
-		sr_delete_row(t, id);
+		/* a delete that touched no row deleted nothing: the review stays */
+		if (!sr_delete_row(t, id))
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+					 errmsg("row of table \"%s\" was not deleted", t->relname),
+					 errdetail("%s.", sr_skipped_write_reason(t, SR_WRITE_DELETE)),
+					 errhint("Decide the review \"server\" to keep the row.")));
 		sr_push_key(&ps, "_delete");
 		tv.type = jbvBool;
 		tv.val.boolean = true;
@@ -1102,6 +1108,28 @@ sr_resolve_review(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Escalating needs the rights deciding needs: where row-level security
+ * applies to the caller, the row must be one it can lock for a decision
+ * (SELECT ... FOR UPDATE, so its UPDATE policies too); 42501 otherwise.
+ * Locks the row before the review, in the order a decision does.
+ */
+static void
+lock_decidable_row(SrReview *r)
+{
+	SrTable *t;
+	SrValue	 updated;
+	Datum	 id;
+
+	if (!sr_rls_applies(r->relid))
+		return;
+	t = open_table(r);
+	id = InputFunctionCall(&t->id_type.input, r->row_id, t->id_type.ioparam,
+						   t->id_type.typmod);
+	if (!sr_lock_row(t, id, NULL, NULL, &updated))
+		hidden_row_error(r);
+}
+
+/*
  * escalate_review(review_id bigint, note text DEFAULT NULL) RETURNS jsonb:
  * hand a pending review to a manager, keeping the note, who escalated it,
  * when, and who the decider was.  Same rights as deciding it.
@@ -1126,6 +1154,7 @@ sr_escalate_review(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	get_review(review_id, false, &r);
 	check_decider(&r);
+	lock_decidable_row(&r);
 	get_review(review_id, true, &r);
 	require_pending(&r);
 	if (r.decider == SR_MANAGER)

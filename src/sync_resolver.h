@@ -221,6 +221,16 @@ extern const char *sr_policy_name(SrPolicy p);
 extern const char *sr_decider_name(SrDecider d);
 extern SrPolicy	   sr_policy_from_name(const char *name);
 extern SrDecider   sr_decider_from_name(const char *name);
+/* Running a table owner's code on the extension's account: as that owner,
+ * security-restricted, with a safe search_path (validate.c). */
+typedef struct SrOwnerState
+{
+	Oid save_userid;
+	int save_sec;
+	int save_nestlevel;
+} SrOwnerState;
+extern void		   sr_as_table_owner_begin(Oid relowner, SrOwnerState *st);
+extern void		   sr_as_table_owner_end(SrOwnerState *st);
 extern Datum	   sr_input_as_owner(Relation rel, FmgrInfo *input, char *text,
 									 Oid ioparam, int32 typmod);
 extern Relation	   sr_open_target(Oid relid, const char *what);
@@ -311,6 +321,7 @@ extern bool sr_row_visible(Oid relid, const char *row_id);
 /* internal_sql.c: the extension's identity, run-as-owner, the internal
  * statements, subtransactions, the error path */
 extern void sr_resolve_extension(void);
+extern bool sr_extension_is_current(Oid *schema, Oid *owner);
 extern Oid	sr_extension_owner(void);
 extern Oid	sr_schema_oid(void);
 extern bool sr_is_catalog_relid(Oid relid);

@@ -100,16 +100,10 @@ sr_decider_from_name(const char *name)
  * operation with a safe search_path and its own GUC nest level, as ANALYZE
  * and amcheck do; never as the catalog writer or the syncing role.
  */
-typedef struct SrOwnerState
-{
-	Oid save_userid;
-	int save_sec;
-	int save_nestlevel;
-} SrOwnerState;
 
 /* Become relowner, restricted. */
-static void
-as_table_owner_begin(Oid relowner, SrOwnerState *st)
+void
+sr_as_table_owner_begin(Oid relowner, SrOwnerState *st)
 {
 	GetUserIdAndSecContext(&st->save_userid, &st->save_sec);
 	SetUserIdAndSecContext(relowner, st->save_sec |
@@ -119,9 +113,9 @@ as_table_owner_begin(Oid relowner, SrOwnerState *st)
 	sr_restrict_search_path();
 }
 
-/* Undo as_table_owner_begin (an error undoes it by the transaction's abort). */
-static void
-as_table_owner_end(SrOwnerState *st)
+/* Undo sr_as_table_owner_begin (an error undoes it by the transaction's abort). */
+void
+sr_as_table_owner_end(SrOwnerState *st)
 {
 	AtEOXact_GUC(false, st->save_nestlevel);
 	SetUserIdAndSecContext(st->save_userid, st->save_sec);
@@ -135,9 +129,9 @@ sr_input_as_owner(Relation rel, FmgrInfo *input, char *text, Oid ioparam,
 	SrOwnerState st;
 	Datum		 d;
 
-	as_table_owner_begin(rel->rd_rel->relowner, &st);
+	sr_as_table_owner_begin(rel->rd_rel->relowner, &st);
 	d = InputFunctionCall(input, text, ioparam, typmod);
-	as_table_owner_end(&st);
+	sr_as_table_owner_end(&st);
 	return d;
 }
 
@@ -618,9 +612,10 @@ check_transition_row(Relation rel, Oid relid, const char *field, HeapTuple tup,
 }
 
 /*
- * BEFORE INSERT OR UPDATE row trigger on the three catalog tables: checks
- * that the writer owns the target table (both targets, when an update moves
- * a row to another table) and the new row against the table's definition.
+ * BEFORE INSERT, UPDATE OR DELETE row trigger on the three catalog tables:
+ * checks that the writer owns the target table (both targets, when an
+ * update moves a row to another table) and the new row against the table's
+ * definition.
  */
 Datum
 sr_validate_catalog_row(PG_FUNCTION_ARGS)
@@ -640,6 +635,20 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("validate_catalog_row must be a BEFORE ROW trigger")));
+
+	/*
+	 * Deleting a row unconfigures the table: its owner's right too.  The
+	 * extension owner deletes on behalf of others (the cascades from
+	 * synced_table, forget_dropped_objects), and a dropped table has none.
+	 */
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		relid = new_relid(td->tg_trigtuple, RelationGetDescr(td->tg_relation));
+		if (GetUserId() != sr_extension_owner() &&
+			SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			check_table_owner(relid);
+		return PointerGetDatum(td->tg_trigtuple);
+	}
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple
 												: td->tg_trigtuple;
 	desc = RelationGetDescr(td->tg_relation);
@@ -736,6 +745,37 @@ sr_catalog_changed(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Does the drop being processed concern a registered table?  Asked with a
+ * one-off query, as the extension owner, security-restricted, when the
+ * installed extension is not this library's version (no kept statement of
+ * this version can be trusted on its tables then).
+ */
+static bool
+dropped_registered_unchecked(Oid schema, Oid owner)
+{
+	const char *nsp = get_namespace_name(schema);
+	Oid			save_uid;
+	int			save_sec;
+	int			rc;
+
+	if (nsp == NULL)
+		elog(ERROR, "cache lookup failed for schema %u", schema);
+	GetUserIdAndSecContext(&save_uid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	rc = SPI_execute(psprintf("SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
+							  "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+							  "AND EXISTS (SELECT FROM %s.synced_table AS s "
+							  "WHERE s.target_table OPERATOR(pg_catalog.=) d.objid::pg_catalog.regclass)",
+							  quote_identifier(nsp)),
+					 true, 1);
+	SetUserIdAndSecContext(save_uid, save_sec);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the dropped objects");
+	return SPI_processed > 0;
+}
+
+/*
  * sql_drop event trigger: a dropped table or column takes its configuration
  * with it, so that the catalog never names an object that no longer exists
  * (and pg_dump output stays restorable).  Every DROP in the database runs
@@ -749,6 +789,8 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 {
 	SPITupleTable *tt;
 	uint64		   n;
+	Oid			   schema;
+	Oid			   owner;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(
@@ -758,6 +800,18 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 				 "forget_dropped_objects must be called as an event trigger")));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (!sr_extension_is_current(&schema, &owner))
+	{
+		/*
+		 * Every DROP in the database comes here, also while the library is
+		 * newer than the installed extension (before ALTER EXTENSION
+		 * UPDATE): refuse only a drop that concerns the configuration.
+		 */
+		if (dropped_registered_unchecked(schema, owner))
+			sr_resolve_extension(); /* raises the version error */
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
 	if (sr_run_internal(SR_Q_DROPPED_REGISTERED, NULL, NULL, true, 0) !=
 		SPI_OK_SELECT)
 		elog(ERROR, "could not read the dropped objects");

@@ -25,7 +25,9 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
@@ -36,8 +38,10 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "sync_resolver.h"
 
@@ -62,7 +66,7 @@ static int	  vis_depth = 0;	   /* nesting of plan executions */
 static List	 *vis_retired = NIL;   /* plans invalidated while in use */
 static uint64 vis_inval_count = 0; /* invalidations seen */
 
-/* Relcache callback: forget one table's test (or all of them). */
+/* Relcache callback: forget one table's test (all of them for the catalog). */
 static void
 vis_relcache_cb(Datum arg, Oid relid)
 {
@@ -72,7 +76,8 @@ vis_relcache_cb(Datum arg, Oid relid)
 	if (vis_cache == NULL)
 		return;
 	vis_inval_count++;
-	if (OidIsValid(relid))
+	/* a catalog change may register a table or change its id column */
+	if (OidIsValid(relid) && !sr_is_catalog_relid(relid))
 	{
 		e = hash_search(vis_cache, &relid, HASH_FIND, NULL);
 		if (e)
@@ -143,6 +148,9 @@ vis_build(VisEntry *e)
 	SPIPlanPtr plan;
 	Oid		   typinput;
 	Oid		   collation;
+	TypeCacheEntry *tce;
+	HeapTuple	optup;
+	Oid			opnsp;
 
 	if (e->plan != NULL)
 	{
@@ -170,12 +178,21 @@ vis_build(VisEntry *e)
 	argtypes[0] = e->id_typid;
 	getTypeInputInfo(e->id_typid, &typinput, &e->id_ioparam);
 	fmgr_info_cxt(typinput, &e->id_input, TopMemoryContext);
-	sql =
-		psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
-				 quote_qualified_identifier(get_namespace_name(
-												get_rel_namespace(e->relid)),
-											get_rel_name(e->relid)),
-				 quote_identifier(get_attname(e->relid, e->id_attnum, false)));
+	/* the id type's own equality, as the resolver finds the row (apply.c) */
+	tce = lookup_type_cache(e->id_typid, TYPECACHE_EQ_OPR);
+	if (!OidIsValid(tce->eq_opr))
+		elog(ERROR, "no equality operator for type %u", e->id_typid);
+	optup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tce->eq_opr));
+	if (!HeapTupleIsValid(optup))
+		elog(ERROR, "cache lookup failed for operator %u", tce->eq_opr);
+	opnsp = ((Form_pg_operator) GETSTRUCT(optup))->oprnamespace;
+	ReleaseSysCache(optup);
+	sql = psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(%s.=) $1",
+				   quote_qualified_identifier(get_namespace_name(
+												  get_rel_namespace(e->relid)),
+											  get_rel_name(e->relid)),
+				   quote_identifier(get_attname(e->relid, e->id_attnum, false)),
+				   quote_identifier(get_namespace_name(opnsp)));
 	plan = SPI_prepare(sql, 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
@@ -237,6 +254,44 @@ vis_entry(Oid relid)
 }
 
 /*
+ * The id text as a value of the id column's type; false if it does not
+ * convert (a review queued before ALTER COLUMN TYPE): no row has that id.
+ * Only a data exception or an integrity violation (a domain's CHECK)
+ * means that; any other error (a cancel, out of memory) propagates.
+ */
+static bool
+id_value(VisEntry *e, const char *row_id, Datum *out)
+{
+#if SR_HAVE_SOFT_INPUT
+	return sr_input_call_safe(&e->id_input, (char *) row_id, e->id_ioparam,
+							  e->id_typmod, out);
+#else
+	SrSubxact	sx;
+	volatile bool ok = false;
+
+	sr_subxact_begin(&sx);
+	PG_TRY();
+	{
+		*out = InputFunctionCall(&e->id_input, (char *) row_id, e->id_ioparam,
+								 e->id_typmod);
+		sr_subxact_commit(&sx);
+		ok = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata = sr_subxact_catch(&sx);
+
+		if (!sr_is_data_error(edata->sqlerrcode))
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+#endif
+}
+
+/*
  * May the current user see the row with this id (its text form) of a
  * table, as a plain SELECT by them would?  See the file header.  Takes
  * AccessShareLock on a table the caller may read; connects to SPI itself.
@@ -274,10 +329,10 @@ sr_row_visible(Oid relid, const char *row_id)
 		visible = true; /* privileges decide */
 	else if (!e->registered || !row_security)
 		visible = false; /* no id to look up; or a SELECT would fail */
+	else if (!id_value(e, row_id, &args[0]))
+		visible = false; /* not an id of the table's type: no row */
 	else
 	{
-		args[0] = InputFunctionCall(&e->id_input, (char *) row_id,
-									e->id_ioparam, e->id_typmod);
 		vis_depth++;
 		PG_TRY();
 		{

@@ -138,7 +138,7 @@ for sql in "SELECT sync_resolver.sync_apply('work_order', '1', '{}', '{}', gen_r
     fi
     case $out in
         *'is at version 0.1 in this database, but its library is version'*'ALTER EXTENSION sync_resolver UPDATE'*) ;;
-        *) echo "FAIL: unexpected error for: $sql"; echo "$out"; exit 1 ;;
+        *) echo "FAIL: unexpected error for: $sql"; echo "$out"; psql_db upgrade_old -c "SELECT extversion FROM pg_extension"; exit 1 ;;
     esac
 done
 echo "before the update, the new library refuses with a hint to run ALTER EXTENSION UPDATE"
@@ -178,3 +178,30 @@ if [ "$out" != "$expected" ]; then
     exit 1
 fi
 echo "configuration, history and replays (a record of 0.1 compared by its hash) survive the update"
+
+# A library newer than the installed extension (simulated by lowering the
+# recorded version): syncing refuses with the hint, but a DROP of anything
+# unregistered still works (every DROP in the database runs the sql_drop
+# event trigger), and a DROP of a registered table is refused, not half-done.
+out=$(psql_db upgrade_new 2>&1 <<'SQL' || true
+CREATE TABLE public.job (id int PRIMARY KEY, note text);
+CREATE TABLE public.other (id int);
+INSERT INTO sync_resolver.synced_table (target_table) VALUES ('job');
+UPDATE pg_catalog.pg_extension SET extversion = '0.1' WHERE extname = 'sync_resolver';
+\c
+\set ON_ERROR_STOP 0
+DROP TABLE public.other;
+SELECT 'unregistered drop: ' || (to_regclass('public.other') IS NULL);
+SELECT sync_resolver.sync_apply('job', '1', '{}', '{}', gen_random_uuid(), now());
+DROP TABLE public.job;
+SELECT 'registered drop refused: ' || (to_regclass('public.job') IS NOT NULL);
+SQL
+)
+for want in 'unregistered drop: true' 'registered drop refused: true' \
+            'is at version 0.1 in this database, but its library is version'; do
+    case $out in
+        *"$want"*) ;;
+        *) echo "FAIL: with a newer library, expected \"$want\" in:"; echo "$out"; exit 1 ;;
+    esac
+done
+echo "a newer library: syncs refused with the hint, unrelated DROPs unaffected"

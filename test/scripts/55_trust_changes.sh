@@ -141,6 +141,32 @@ check "one log line for the rejection, unattributed, newline escaped" "1|1" \
     "$(printf '%s\n' "$line" | grep -c 'for table (not attributed)' || true)|$(printf '%s\n' "$line" | grep -c '\\x0aLOG' || true)"
 [ "${#line}" -lt 2000 ] && echo "ok: the line is capped (${#line} bytes)" || fail "the log line has ${#line} bytes"
 
+# ------------------------- 4. a deferred constraint that fails at commit
+# (review r1) the batch statement fails at its commit with 23503: that is
+# not one envelope's bad data (each change answered "created"), so the
+# change is left pending, not recorded as rejected on the device
+echo "--- a deferred constraint failing at commit leaves the change pending"
+q "SET client_min_messages = warning;
+   CREATE TABLE parent (id bigint PRIMARY KEY);
+   CREATE TABLE kid (id bigint PRIMARY KEY,
+                     parent bigint REFERENCES parent DEFERRABLE INITIALLY DEFERRED);
+   INSERT INTO sync_resolver.synced_table (target_table) VALUES ('kid');
+   INSERT INTO sync_resolver.field_policy (target_table, field_name, policy)
+        VALUES ('kid', 'parent', 'mobile_wins');"
+printf '{"change_id": "%s", "table": "kid", "id": 1, "base_state": null, "new_state": {"parent": 5}, "queued_at": "%s"}\n' \
+    "$(uuid 21)" "$NOW" | "$SP" enqueue "$work/q4" >/dev/null
+rc=0
+"$SP" flush "$work/q4" --deadline 5 --retry-delay 100ms >"$work/out" 2>"$work/err" || rc=$?
+check "exit 2: the server refused the batch" "2" "$rc"
+"$SP" status "$work/q4" >"$work/status" 2>&1 || true
+check "status: 1 pending, 0 rejected" "pending             1|rejected            0" \
+    "$(grep -E '^(pending|rejected) ' "$work/status" | paste -sd '|')"
+q "INSERT INTO parent VALUES (5)"
+rc=0
+"$SP" flush "$work/q4" --deadline 5 --retry-delay 100ms >"$work/out" 2>"$work/err" || rc=$?
+check "exit 0 once the parent exists" "0" "$rc"
+check "the kid was created" "1|5" "$(q "SELECT id || '|' || parent FROM kid")"
+
 if [ "$failures" -gt 0 ]; then
     echo "$failures check(s) failed"
     exit 1
