@@ -118,7 +118,8 @@ sr_row_history(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	args[1] = PointerGetDatum(canonical_id_as_owner(relid, PG_GETARG_TEXT_PP(1)));
+	args[1] =
+		PointerGetDatum(canonical_id_as_owner(relid, PG_GETARG_TEXT_PP(1)));
 	owner_query_srf(fcinfo, SR_Q_ROW_HISTORY, args, NULL);
 	return (Datum) 0;
 }

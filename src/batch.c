@@ -530,8 +530,8 @@ lock_table_rows(RowKey *keys, int n, int *budget)
 	 * too, a deadlock); go on key by key.
 	 */
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, table.a, table.b, table.kind);
-	one_by_one = nids + nchanges <= *budget ||
-		sr_lock_held_by_me(&tag, ShareLock);
+	one_by_one =
+		nids + nchanges <= *budget || sr_lock_held_by_me(&tag, ShareLock);
 	if (one_by_one)
 	{
 		*budget -= nids + nchanges;

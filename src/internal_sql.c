@@ -100,9 +100,9 @@ read_extension(Oid *schema, Oid *owner, char **installed)
 void
 sr_resolve_extension(void)
 {
-	char	   *installed;
-	Oid			schema;
-	Oid			owner;
+	char *installed;
+	Oid	  schema;
+	Oid	  owner;
 
 	if (OidIsValid(sr_ext_owner))
 		return;
@@ -132,7 +132,7 @@ sr_resolve_extension(void)
 bool
 sr_extension_is_current(Oid *schema, Oid *owner)
 {
-	char	   *installed;
+	char *installed;
 
 	if (OidIsValid(sr_ext_owner))
 	{

@@ -1017,7 +1017,8 @@ resolve_delete(SrTable *t, SrReview *r, Datum id, bool delete_row,
 			ereport(ERROR,
 					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 					 errmsg("row of table \"%s\" was not deleted", t->relname),
-					 errdetail("%s.", sr_skipped_write_reason(t, SR_WRITE_DELETE)),
+					 errdetail("%s.",
+							   sr_skipped_write_reason(t, SR_WRITE_DELETE)),
 					 errhint("Decide the review \"server\" to keep the row.")));
 		sr_push_key(&ps, "_delete");
 		tv.type = jbvBool;

@@ -229,12 +229,12 @@ typedef struct SrOwnerState
 	int save_sec;
 	int save_nestlevel;
 } SrOwnerState;
-extern void		   sr_as_table_owner_begin(Oid relowner, SrOwnerState *st);
-extern void		   sr_as_table_owner_end(SrOwnerState *st);
-extern Datum	   sr_input_as_owner(Relation rel, FmgrInfo *input, char *text,
-									 Oid ioparam, int32 typmod);
-extern Relation	   sr_open_target(Oid relid, const char *what);
-extern void sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use);
+extern void		sr_as_table_owner_begin(Oid relowner, SrOwnerState *st);
+extern void		sr_as_table_owner_end(SrOwnerState *st);
+extern Datum	sr_input_as_owner(Relation rel, FmgrInfo *input, char *text,
+								  Oid ioparam, int32 typmod);
+extern Relation sr_open_target(Oid relid, const char *what);
+extern void		sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use);
 extern AttrNumber sr_check_field(Relation rel, SyncedRow *row,
 								 const char *field, SrPolicy policy);
 extern bool sr_read_synced_row(Oid relid, SyncedRow *row, bool *has_stale,

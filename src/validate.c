@@ -762,13 +762,15 @@ dropped_registered_unchecked(Oid schema, Oid owner)
 		elog(ERROR, "cache lookup failed for schema %u", schema);
 	GetUserIdAndSecContext(&save_uid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	rc = SPI_execute(psprintf("SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
-							  "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-							  "AND EXISTS (SELECT FROM %s.synced_table AS s "
-							  "WHERE s.target_table OPERATOR(pg_catalog.=) d.objid::pg_catalog.regclass)",
-							  quote_identifier(nsp)),
-					 true, 1);
+									  SECURITY_RESTRICTED_OPERATION);
+	rc = SPI_execute(
+		psprintf(
+			"SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
+			"WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+			"AND EXISTS (SELECT FROM %s.synced_table AS s "
+			"WHERE s.target_table OPERATOR(pg_catalog.=) d.objid::pg_catalog.regclass)",
+			quote_identifier(nsp)),
+		true, 1);
 	SetUserIdAndSecContext(save_uid, save_sec);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the dropped objects");

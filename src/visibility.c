@@ -142,15 +142,15 @@ registered_id_column(Oid relid)
 static void
 vis_build(VisEntry *e)
 {
-	char	  *col;
-	char	  *sql;
-	Oid		   argtypes[1];
-	SPIPlanPtr plan;
-	Oid		   typinput;
-	Oid		   collation;
+	char		   *col;
+	char		   *sql;
+	Oid				argtypes[1];
+	SPIPlanPtr		plan;
+	Oid				typinput;
+	Oid				collation;
 	TypeCacheEntry *tce;
-	HeapTuple	optup;
-	Oid			opnsp;
+	HeapTuple		optup;
+	Oid				opnsp;
 
 	if (e->plan != NULL)
 	{
@@ -187,12 +187,13 @@ vis_build(VisEntry *e)
 		elog(ERROR, "cache lookup failed for operator %u", tce->eq_opr);
 	opnsp = ((Form_pg_operator) GETSTRUCT(optup))->oprnamespace;
 	ReleaseSysCache(optup);
-	sql = psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(%s.=) $1",
-				   quote_qualified_identifier(get_namespace_name(
-												  get_rel_namespace(e->relid)),
-											  get_rel_name(e->relid)),
-				   quote_identifier(get_attname(e->relid, e->id_attnum, false)),
-				   quote_identifier(get_namespace_name(opnsp)));
+	sql =
+		psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(%s.=) $1",
+				 quote_qualified_identifier(get_namespace_name(
+												get_rel_namespace(e->relid)),
+											get_rel_name(e->relid)),
+				 quote_identifier(get_attname(e->relid, e->id_attnum, false)),
+				 quote_identifier(get_namespace_name(opnsp)));
 	plan = SPI_prepare(sql, 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
@@ -266,7 +267,7 @@ id_value(VisEntry *e, const char *row_id, Datum *out)
 	return sr_input_call_safe(&e->id_input, (char *) row_id, e->id_ioparam,
 							  e->id_typmod, out);
 #else
-	SrSubxact	sx;
+	SrSubxact	  sx;
 	volatile bool ok = false;
 
 	sr_subxact_begin(&sx);
@@ -279,7 +280,7 @@ id_value(VisEntry *e, const char *row_id, Datum *out)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata = sr_subxact_catch(&sx);
+		ErrorData *edata = sr_subxact_catch(&sx);
 
 		if (!sr_is_data_error(edata->sqlerrcode))
 			ReThrowError(edata);
