@@ -387,15 +387,19 @@ sr_insert_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
 	return write_row(t, PLAN_INSERT, id, fields, values);
 }
 
-/* Prepare and keep a single-parameter statement on the id. */
+/*
+ * Prepare and keep a single-parameter statement on the id: head ("DELETE
+ * FROM"), the table, then the id condition (no format string is passed in).
+ */
 static SPIPlanPtr
-id_plan(SrTable *t, SPIPlanPtr *slot, const char *fmt)
+id_plan(SrTable *t, SPIPlanPtr *slot, const char *head)
 {
 	Oid argtypes[1] = {t->id_type.typid};
 
 	if (*slot == NULL)
 	{
-		char	  *sql = psprintf(fmt, t->qualname, id_condition(t, "$1"));
+		char	  *sql = psprintf("%s %s WHERE %s", head, t->qualname,
+								  id_condition(t, "$1"));
 		SPIPlanPtr plan = SPI_prepare(sql, 1, argtypes);
 
 		if (plan == NULL)
@@ -413,9 +417,8 @@ sr_delete_row(SrTable *t, Datum id)
 	Datum args[1] = {id};
 	int	  rc;
 
-	rc = SPI_execute_plan(id_plan(t, &t->delete_plan,
-								  "DELETE FROM %s WHERE %s"),
-						  args, NULL, false, 0);
+	rc = SPI_execute_plan(id_plan(t, &t->delete_plan, "DELETE FROM"), args,
+						  NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "could not delete row: %s", SPI_result_code_string(rc));
 	return SPI_processed > 0;
@@ -429,9 +432,8 @@ sr_row_exists(SrTable *t, Datum id)
 	int	  rc;
 	bool  found;
 
-	rc = SPI_execute_plan(id_plan(t, &t->exists_plan,
-								  "SELECT 1 FROM %s WHERE %s"),
-						  args, NULL, false, 1);
+	rc = SPI_execute_plan(id_plan(t, &t->exists_plan, "SELECT 1 FROM"), args,
+						  NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not look up row: %s", SPI_result_code_string(rc));
 	found = SPI_processed > 0;

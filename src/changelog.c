@@ -90,6 +90,7 @@ digest_jsonb(pg_cryptohash_ctx *ctx, Jsonb *jb)
 	{
 		char *num;
 
+		CHECK_FOR_INTERRUPTS(); /* the payload's size is the device's */
 		switch (tok)
 		{
 			case WJB_BEGIN_ARRAY:

@@ -178,14 +178,24 @@ sr_forget_extension(void)
 	sr_ext_schema = InvalidOid;
 }
 
+/*
+ * Run as role, in a security-restricted operation (end with
+ * sr_run_as_owner_end).  For the extension owner when its identity cannot
+ * be resolved (another version installed); otherwise sr_run_as_owner_begin.
+ */
+void
+sr_run_as_role_begin(Oid role, Oid *save_userid, int *save_sec)
+{
+	GetUserIdAndSecContext(save_userid, save_sec);
+	SetUserIdAndSecContext(role, *save_sec | SECURITY_LOCAL_USERID_CHANGE |
+									 SECURITY_RESTRICTED_OPERATION);
+}
+
 /* Run as the extension owner, in a security-restricted operation. */
 void
 sr_run_as_owner_begin(Oid *save_userid, int *save_sec)
 {
-	GetUserIdAndSecContext(save_userid, save_sec);
-	SetUserIdAndSecContext(sr_extension_owner(),
-						   *save_sec | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
+	sr_run_as_role_begin(sr_extension_owner(), save_userid, save_sec);
 }
 
 /* Return to the caller's identity. */

@@ -326,6 +326,7 @@ extern Oid	sr_extension_owner(void);
 extern Oid	sr_schema_oid(void);
 extern bool sr_is_catalog_relid(Oid relid);
 extern void sr_forget_extension(void);
+extern void sr_run_as_role_begin(Oid role, Oid *save_userid, int *save_sec);
 extern void sr_run_as_owner_begin(Oid *save_userid, int *save_sec);
 extern void sr_run_as_owner_end(Oid save_userid, int save_sec);
 

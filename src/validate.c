@@ -105,10 +105,7 @@ sr_decider_from_name(const char *name)
 void
 sr_as_table_owner_begin(Oid relowner, SrOwnerState *st)
 {
-	GetUserIdAndSecContext(&st->save_userid, &st->save_sec);
-	SetUserIdAndSecContext(relowner, st->save_sec |
-										 SECURITY_LOCAL_USERID_CHANGE |
-										 SECURITY_RESTRICTED_OPERATION);
+	sr_run_as_role_begin(relowner, &st->save_userid, &st->save_sec);
 	st->save_nestlevel = NewGUCNestLevel();
 	sr_restrict_search_path();
 }
@@ -118,7 +115,7 @@ void
 sr_as_table_owner_end(SrOwnerState *st)
 {
 	AtEOXact_GUC(false, st->save_nestlevel);
-	SetUserIdAndSecContext(st->save_userid, st->save_sec);
+	sr_run_as_owner_end(st->save_userid, st->save_sec);
 }
 
 /* A value of a column's type from its text, converted as the table owner. */
@@ -760,9 +757,7 @@ dropped_registered_unchecked(Oid schema, Oid owner)
 
 	if (nsp == NULL)
 		elog(ERROR, "cache lookup failed for schema %u", schema);
-	GetUserIdAndSecContext(&save_uid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-									  SECURITY_RESTRICTED_OPERATION);
+	sr_run_as_role_begin(owner, &save_uid, &save_sec);
 	rc = SPI_execute(
 		psprintf(
 			"SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
@@ -771,7 +766,7 @@ dropped_registered_unchecked(Oid schema, Oid owner)
 			"WHERE s.target_table OPERATOR(pg_catalog.=) d.objid::pg_catalog.regclass)",
 			quote_identifier(nsp)),
 		true, 1);
-	SetUserIdAndSecContext(save_uid, save_sec);
+	sr_run_as_owner_end(save_uid, save_sec);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the dropped objects");
 	return SPI_processed > 0;
