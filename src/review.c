@@ -509,9 +509,10 @@ review_field(SrTable *t, SrReview *r, const char *name, int *index)
 /*
  * Convert a stored JSON value (absent means null) to the field's type.
  * False, with the reason, if it no longer fits the column (its type was
- * altered after the review was queued): a data exception, an integrity
- * violation (a domain's CHECK) or a type mismatch, caught in a
- * subtransaction.  Any other error (a cancel, out of memory) propagates.
+ * altered after the review was queued): a data error by errclass.h's table
+ * (a data exception, an integrity violation such as a domain's CHECK, a
+ * program limit) or a type mismatch, caught in a subtransaction.  Any other
+ * error (a cancel, out of memory) propagates.
  */
 static bool
 try_stored_value(SrField *f, JsonbValue *v, SrValue *out, char **err)
@@ -535,10 +536,8 @@ try_stored_value(SrField *f, JsonbValue *v, SrValue *out, char **err)
 	PG_CATCH();
 	{
 		ErrorData *edata = sr_subxact_catch(&sx);
-		int		   category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 
-		if (category != ERRCODE_DATA_EXCEPTION &&
-			category != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION &&
+		if (!sr_is_data_error(edata->sqlerrcode) &&
 			edata->sqlerrcode != ERRCODE_DATATYPE_MISMATCH)
 			ReThrowError(edata);
 		*err = edata->message;
