@@ -43,5 +43,7 @@ SELECT status FROM sync_resolver.review WHERE review_id = :rid;
 SELECT sync_resolver.resolve_review(:rid, '{"reading": "server"}') ->> 'status' AS status;
 SELECT id, reading FROM rh.meter ORDER BY id;
 
+
+SET client_min_messages = warning;
 DROP SCHEMA rh CASCADE;
 DROP EXTENSION sync_resolver;

@@ -377,6 +377,14 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 static SPIPlanPtr sr_plans[SR_Q_COUNT];
 static char		 *sr_plans_schema = NULL;
 
+/*
+ * How many internal statements are executing (nested: code a statement
+ * fires may run others), and the plans dropped while some were: those are
+ * freed only once none is, never under a running executor.
+ */
+static int	 sr_internal_depth = 0;
+static List *sr_retired_plans = NIL;
+
 /* The statement's text with the extension's schema, quoted, filled in. */
 static char *
 statement_text(const char *sql, const char *schema)
@@ -400,21 +408,40 @@ statement_text(const char *sql, const char *schema)
 /*
  * The kept plan of a statement, prepared on first use.  If the extension's
  * schema was renamed (or the extension re-created elsewhere) since the
- * plans were made, they are all dropped and made again.
+ * plans were made, they are all dropped and made again; a plan dropped
+ * while an internal statement executes (the rename done by code that
+ * statement fired) may be that statement's, and is freed later.  Not
+ * inlined into sr_run_internal, whose PG_TRY would clobber its locals.
  */
-static SPIPlanPtr
+pg_noinline static SPIPlanPtr
 internal_plan(SrStatement q)
 {
 	const char *schema = get_namespace_name(sr_schema_oid());
 
 	if (schema == NULL)
 		elog(ERROR, "cache lookup failed for schema %u", sr_schema_oid());
+	if (sr_internal_depth == 0 && sr_retired_plans != NIL)
+	{
+		ListCell *lc;
+
+		foreach (lc, sr_retired_plans)
+			SPI_freeplan((SPIPlanPtr) lfirst(lc));
+		list_free(sr_retired_plans);
+		sr_retired_plans = NIL;
+	}
 	if (sr_plans_schema != NULL && strcmp(sr_plans_schema, schema) != 0)
 	{
 		for (int i = 0; i < SR_Q_COUNT; i++)
 		{
-			if (sr_plans[i] != NULL)
+			if (sr_plans[i] != NULL && sr_internal_depth == 0)
 				SPI_freeplan(sr_plans[i]);
+			else if (sr_plans[i] != NULL)
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+				sr_retired_plans = lappend(sr_retired_plans, sr_plans[i]);
+				MemoryContextSwitchTo(old);
+			}
 			sr_plans[i] = NULL;
 		}
 		pfree(sr_plans_schema);
@@ -446,12 +473,23 @@ int
 sr_run_internal(SrStatement q, Datum *args, const char *nulls, bool read_only,
 				long count)
 {
-	Oid save_uid;
-	int save_sec;
-	int rc;
+	Oid			 save_uid;
+	int			 save_sec;
+	volatile int rc = 0;
+	SPIPlanPtr	 plan;
 
 	sr_run_as_owner_begin(&save_uid, &save_sec);
-	rc = SPI_execute_plan(internal_plan(q), args, nulls, read_only, count);
+	plan = internal_plan(q);
+	sr_internal_depth++;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(plan, args, nulls, read_only, count);
+	}
+	PG_FINALLY();
+	{
+		sr_internal_depth--;
+	}
+	PG_END_TRY();
 	sr_run_as_owner_end(save_uid, save_sec);
 	return rc;
 }
