@@ -51,15 +51,14 @@ static bool
 field_value(SrField *f, JsonbValue *v, SrValue *out, char **reason)
 {
 	char *err = NULL;
+	bool  ok;
 
 	sr_converting(SR_CONVERTING_FIELD, f->name);
-	if (!sr_json_to_value(v, &f->type, out, &err))
-	{
-		*reason = psprintf("field \"%s\": %s", f->name, err);
-		return false;
-	}
+	ok = sr_json_to_value(v, &f->type, out, &err);
 	sr_converting(SR_CONVERTING_NOTHING, NULL);
-	return true;
+	if (!ok)
+		*reason = psprintf("field \"%s\": %s", f->name, err);
+	return ok;
 }
 
 /* The name of a JSON key as a C string. */
@@ -76,15 +75,15 @@ is_own_id(SrTable *t, JsonbValue *k, JsonbValue *v, Datum id)
 	SrValue val;
 	SrValue idv = {id, false};
 	char   *err;
+	bool	ok;
 
 	if (k->val.string.len != (int) strlen(t->id_name) ||
 		strncmp(k->val.string.val, t->id_name, k->val.string.len) != 0)
 		return false;
 	sr_converting(SR_CONVERTING_FIELD, t->id_name);
-	if (!sr_json_to_value(v, &t->id_type, &val, &err) || val.isnull)
-		return false;
+	ok = sr_json_to_value(v, &t->id_type, &val, &err) && !val.isnull;
 	sr_converting(SR_CONVERTING_NOTHING, NULL);
-	return sr_values_equal(&t->id_type, &val, &idv);
+	return ok && sr_values_equal(&t->id_type, &val, &idv);
 }
 
 /*

@@ -563,7 +563,7 @@ unfit_value_error(SrReview *r, SrField *f, const char *which, const char *err)
 		(errcode(ERRCODE_DATATYPE_MISMATCH),
 		 errmsg("stored %s value of field \"%s\" in review %lld no longer fits its column",
 				which, f->name, (long long) r->review_id),
-		 errdetail("%s", err),
+		 errdetail_internal("%s", err),
 		 errhint("The column's type was changed after the review was queued; choose \"server\" for \"%s\" to keep the row's value.",
 				 choice)));
 }
