@@ -74,4 +74,17 @@ sr_input_call_safe(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
 #define sr_lock_held_by_me(tag, mode) LockHeldByMe((tag), (mode))
 #endif
 
+/*
+ * Split a possibly qualified name into a List of String nodes, raising on a
+ * malformed one.  16 added the escontext argument (NULL: raise).
+ */
+#include "utils/regproc.h"
+#if PG_VERSION_NUM >= 160000
+#define sr_string_to_qualified_name_list(name) \
+	stringToQualifiedNameList((name), NULL)
+#else
+#define sr_string_to_qualified_name_list(name) \
+	stringToQualifiedNameList(name)
+#endif
+
 #endif /* SR_COMPAT_H */
