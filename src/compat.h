@@ -54,7 +54,7 @@ static inline bool
 sr_input_call_safe(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
 				   Datum *result)
 {
-	ErrorSaveContext escontext = {T_ErrorSaveContext};
+	ErrorSaveContext escontext = {.type = T_ErrorSaveContext};
 
 	return InputFunctionCallSafe(flinfo, str, typioparam, typmod,
 								 (Node *) &escontext, result);
@@ -85,6 +85,19 @@ sr_input_call_safe(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
 #else
 #define sr_string_to_qualified_name_list(name) \
 	stringToQualifiedNameList(name)
+#endif
+
+/*
+ * The OID of a relation's (immediate) primary key index, or InvalidOid.  18
+ * added deferrable_ok; false keeps the older meaning (a deferrable primary
+ * key is not reported).
+ */
+#include "utils/relcache.h"
+#if PG_VERSION_NUM >= 180000
+#define sr_relation_get_primary_key_index(rel) \
+	RelationGetPrimaryKeyIndex((rel), false)
+#else
+#define sr_relation_get_primary_key_index(rel) RelationGetPrimaryKeyIndex(rel)
 #endif
 
 #endif /* SR_COMPAT_H */
