@@ -5,7 +5,7 @@
 # debootstrap (cached under $SR_MAJORS_CACHE, default
 # /var/cache/sync_resolver-majors/<codename>, which `make clean` leaves
 # alone; re-used when present), copying the tree into the root's /build,
-# mounting /proc, /dev and /dev/shm there for the run and unmounting them
+# mounting /proc, /dev, /dev/pts and /dev/shm there for the run and unmounting them
 # afterwards (also on failure or interrupt), and the closing lines: one
 # "PostgreSQL N: N passed, N failed" per major, then "N passed, N failed"
 # totalled.  Exits 1 on any failure.  Must run as root (debootstrap, chroot).
@@ -57,11 +57,13 @@ unmount_all() {
 trap unmount_all EXIT
 trap 'unmount_all; exit 130' INT TERM
 
-# mount_in ROOT: /proc, /dev and a private /dev/shm inside ROOT.
+# mount_in ROOT: /proc, /dev with /dev/pts (the shell tests drive sync-push
+# on a pseudo-terminal through script(1)) and a private /dev/shm inside ROOT.
 mount_in() {
     local root=$1
     mount -t proc proc "$root/proc" && mounted+=("$root/proc") || return 1
     mount --bind /dev "$root/dev" && mounted+=("$root/dev") || return 1
+    mount --bind /dev/pts "$root/dev/pts" && mounted+=("$root/dev/pts") || return 1
     mount -t tmpfs -o mode=1777 shm "$root/dev/shm" && mounted+=("$root/dev/shm") || return 1
 }
 
