@@ -78,7 +78,8 @@ prepare_root() {
     rm -rf "$tmp"
     mkdir -p "$(dirname "$root")"
     echo "test-majors: building the $codename root for PostgreSQL $major in $root"
-    command -v debootstrap >/dev/null || apt-get install -y -q debootstrap || return 1
+    command -v debootstrap >/dev/null ||
+        { apt-get update -q && apt-get install -y -q debootstrap; } || return 1
     debootstrap --variant=minbase "$codename" "$tmp" "$mirror" >"$tmp.log" 2>&1 || {
         tail -20 "$tmp.log" >&2
         return 1
