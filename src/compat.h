@@ -83,8 +83,7 @@ sr_input_call_safe(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
 #define sr_string_to_qualified_name_list(name) \
 	stringToQualifiedNameList((name), NULL)
 #else
-#define sr_string_to_qualified_name_list(name) \
-	stringToQualifiedNameList(name)
+#define sr_string_to_qualified_name_list(name) stringToQualifiedNameList(name)
 #endif
 
 /*
@@ -98,6 +97,39 @@ sr_input_call_safe(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
 	RelationGetPrimaryKeyIndex((rel), false)
 #else
 #define sr_relation_get_primary_key_index(rel) RelationGetPrimaryKeyIndex(rel)
+#endif
+
+/*
+ * Look up a type by its name as written (e.g. "numeric(10,2)"); *typid is
+ * InvalidOid when there is no such type.  16 replaced missing_ok with a
+ * soft-error context (which also catches a malformed name).
+ */
+#include "parser/parse_type.h"
+#if PG_VERSION_NUM >= 160000
+static inline void
+sr_parse_type_string_missing_ok(const char *str, Oid *typid, int32 *typmod)
+{
+	ErrorSaveContext escontext = {.type = T_ErrorSaveContext};
+
+	if (!parseTypeString(str, typid, typmod, (Node *) &escontext))
+		*typid = InvalidOid;
+}
+#else
+#define sr_parse_type_string_missing_ok(str, typid, typmod) \
+	parseTypeString((str), (typid), (typmod), true)
+#endif
+
+/*
+ * A JSON lexer over a string of the given length, allocated here.  17 added
+ * the leading JsonLexContext argument (NULL: allocate one).
+ */
+#include "common/jsonapi.h"
+#if PG_VERSION_NUM >= 170000
+#define sr_make_json_lex_context_cstring_len(json, len, encoding, escapes) \
+	makeJsonLexContextCstringLen(NULL, (json), (len), (encoding), (escapes))
+#else
+#define sr_make_json_lex_context_cstring_len(json, len, encoding, escapes) \
+	makeJsonLexContextCstringLen((json), (len), (encoding), (escapes))
 #endif
 
 #endif /* SR_COMPAT_H */
