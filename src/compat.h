@@ -132,4 +132,14 @@ sr_parse_type_string_missing_ok(const char *str, Oid *typid, int32 *typmod)
 	makeJsonLexContextCstringLen((json), (len), (encoding), (escapes))
 #endif
 
+/*
+ * A function that never returns, placed before its return type.  18
+ * replaced pg_attribute_noreturn() with the C11-style pg_noreturn.
+ */
+#if PG_VERSION_NUM >= 180000
+#define sr_noreturn pg_noreturn
+#else
+#define sr_noreturn pg_attribute_noreturn()
+#endif
+
 #endif /* SR_COMPAT_H */

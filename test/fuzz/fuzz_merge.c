@@ -247,7 +247,7 @@ summarize_failures(void)
 }
 
 /* A violated invariant (called inside the case's subtransaction). */
-static void pg_attribute_noreturn()
+static sr_noreturn void
 fail(const char *fmt,...)
 {
 	va_list		ap;
