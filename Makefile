@@ -22,15 +22,31 @@ ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
 
+# The oldest supported major is 15: refuse an older server's PGXS clearly
+# (VERSION_NUM comes from PGXS; pg_config --version where it is missing).
+SR_MIN_PG_MAJOR = 15
+SR_PG_MAJOR := $(if $(VERSION_NUM),$(shell expr $(VERSION_NUM) / 10000),$(shell $(PG_CONFIG) --version 2>/dev/null | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p'))
+ifneq ($(SR_PG_MAJOR),)
+ifeq ($(shell test $(SR_PG_MAJOR) -lt $(SR_MIN_PG_MAJOR) && echo old),old)
+$(error sync_resolver needs PostgreSQL $(SR_MIN_PG_MAJOR) or later; $(PG_CONFIG) is PostgreSQL $(SR_PG_MAJOR))
+endif
+endif
+
 SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: deps demo test bench
+.PHONY: deps demo test bench test-majors
 deps:
 	@scripts/install-deps.sh
 demo test bench: deps
 	$(MAKE) all
 	$(SUDO) $(MAKE) install
 	@scripts/$@.sh
+
+# The same suite on other majors, each in a cached Debian chroot
+# (scripts/test-majors.sh; needs root).  MAJORS="17 18" by default.
+MAJORS ?= 17 18
+test-majors:
+	@scripts/test-majors.sh $(MAJORS)
 
 # The client tool sync-push (client/, libpq + json-c): built and installed
 # with the extension, into PostgreSQL's bindir.

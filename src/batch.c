@@ -183,7 +183,7 @@ static Oid
 env_table(const char *name)
 {
 	return RangeVarGetRelid(makeRangeVarFromNameList(
-								stringToQualifiedNameList(name)),
+								sr_string_to_qualified_name_list(name)),
 							NoLock, true);
 }
 

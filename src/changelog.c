@@ -254,7 +254,7 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 	PushActiveSnapshot(GetTransactionSnapshot());
 	UpdateActiveSnapshotCommandId();
 	rel = table_open(logid, AccessShareLock);
-	pkey = RelationGetPrimaryKeyIndex(rel);
+	pkey = sr_relation_get_primary_key_index(rel);
 	if (!OidIsValid(pkey))
 		elog(ERROR, "sync_resolver.change_log has no primary key");
 	cols = log_columns(rel);

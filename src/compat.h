@@ -54,7 +54,7 @@ static inline bool
 sr_input_call_safe(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
 				   Datum *result)
 {
-	ErrorSaveContext escontext = {T_ErrorSaveContext};
+	ErrorSaveContext escontext = {.type = T_ErrorSaveContext};
 
 	return InputFunctionCallSafe(flinfo, str, typioparam, typmod,
 								 (Node *) &escontext, result);
@@ -72,6 +72,74 @@ sr_input_call_safe(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
 #define sr_lock_held_by_me(tag, mode) LockHeldByMe((tag), (mode), false)
 #else
 #define sr_lock_held_by_me(tag, mode) LockHeldByMe((tag), (mode))
+#endif
+
+/*
+ * Split a possibly qualified name into a List of String nodes, raising on a
+ * malformed one.  16 added the escontext argument (NULL: raise).
+ */
+#include "utils/regproc.h"
+#if PG_VERSION_NUM >= 160000
+#define sr_string_to_qualified_name_list(name) \
+	stringToQualifiedNameList((name), NULL)
+#else
+#define sr_string_to_qualified_name_list(name) stringToQualifiedNameList(name)
+#endif
+
+/*
+ * The OID of a relation's (immediate) primary key index, or InvalidOid.  18
+ * added deferrable_ok; false keeps the older meaning (a deferrable primary
+ * key is not reported).
+ */
+#include "utils/relcache.h"
+#if PG_VERSION_NUM >= 180000
+#define sr_relation_get_primary_key_index(rel) \
+	RelationGetPrimaryKeyIndex((rel), false)
+#else
+#define sr_relation_get_primary_key_index(rel) RelationGetPrimaryKeyIndex(rel)
+#endif
+
+/*
+ * Look up a type by its name as written (e.g. "numeric(10,2)"); *typid is
+ * InvalidOid when there is no such type.  16 replaced missing_ok with a
+ * soft-error context (which also catches a malformed name).
+ */
+#include "parser/parse_type.h"
+#if PG_VERSION_NUM >= 160000
+static inline void
+sr_parse_type_string_missing_ok(const char *str, Oid *typid, int32 *typmod)
+{
+	ErrorSaveContext escontext = {.type = T_ErrorSaveContext};
+
+	if (!parseTypeString(str, typid, typmod, (Node *) &escontext))
+		*typid = InvalidOid;
+}
+#else
+#define sr_parse_type_string_missing_ok(str, typid, typmod) \
+	parseTypeString((str), (typid), (typmod), true)
+#endif
+
+/*
+ * A JSON lexer over a string of the given length, allocated here.  17 added
+ * the leading JsonLexContext argument (NULL: allocate one).
+ */
+#include "common/jsonapi.h"
+#if PG_VERSION_NUM >= 170000
+#define sr_make_json_lex_context_cstring_len(json, len, encoding, escapes) \
+	makeJsonLexContextCstringLen(NULL, (json), (len), (encoding), (escapes))
+#else
+#define sr_make_json_lex_context_cstring_len(json, len, encoding, escapes) \
+	makeJsonLexContextCstringLen((json), (len), (encoding), (escapes))
+#endif
+
+/*
+ * A function that never returns, placed before its return type.  18
+ * replaced pg_attribute_noreturn() with the C11-style pg_noreturn.
+ */
+#if PG_VERSION_NUM >= 180000
+#define sr_noreturn pg_noreturn
+#else
+#define sr_noreturn pg_attribute_noreturn()
 #endif
 
 #endif /* SR_COMPAT_H */

@@ -247,7 +247,7 @@ summarize_failures(void)
 }
 
 /* A violated invariant (called inside the case's subtransaction). */
-static void pg_attribute_noreturn()
+static sr_noreturn void
 fail(const char *fmt,...)
 {
 	va_list		ap;
@@ -354,7 +354,7 @@ setup_types(void)
 		MemoryContext old = MemoryContextSwitchTo(setup_cxt);
 
 		ft->name = column_types[i];
-		parseTypeString(ft->name, &typid, &typmod, true);
+		sr_parse_type_string_missing_ok(ft->name, &typid, &typmod);
 		if (!OidIsValid(typid))
 		{
 			fprintf(stderr, "fuzz_merge: type %s not found, skipped\n", ft->name);
@@ -394,7 +394,8 @@ json_from_text(char *s)
 		for (char *p = s; *p; p++)
 			if ((unsigned char) *p >= 0x80)
 				*p = '?';
-	lex = makeJsonLexContextCstringLen(s, len, GetDatabaseEncoding(), true);
+	lex = sr_make_json_lex_context_cstring_len(s, len, GetDatabaseEncoding(),
+												 true);
 	if (len > 0 && pg_parse_json(lex, &nullSemAction) == JSON_SUCCESS)
 	{
 		Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));

@@ -44,8 +44,16 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
     echo "fuzz: $CLANG not found (apt-get install clang; scripts/install-deps.sh does it)"
     exit 77
 fi
+# The runtime's place: lib/linux/...-<arch>.a under the resource dir (the
+# Debian layout, also with clang 19 and 21, whose --print-runtime-dir names
+# the per-target dir even so), or the per-target dir's unsuffixed name.
 rtdir=$("$CLANG" --print-runtime-dir 2>/dev/null || true)
-libfuzzer="$rtdir/libclang_rt.fuzzer_no_main-$(uname -m).a"
+resdir=$("$CLANG" -print-resource-dir 2>/dev/null || true)
+for libfuzzer in "$rtdir/libclang_rt.fuzzer_no_main-$(uname -m).a" \
+    "$resdir/lib/linux/libclang_rt.fuzzer_no_main-$(uname -m).a" \
+    "$rtdir/libclang_rt.fuzzer_no_main.a"; do
+    [ -f "$libfuzzer" ] && break
+done
 if [ ! -f "$libfuzzer" ]; then
     echo "fuzz: libFuzzer runtime $libfuzzer not found (apt-get install libclang-rt-dev)"
     exit 77

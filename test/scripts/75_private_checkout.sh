@@ -18,9 +18,11 @@ if ! command -v valgrind >/dev/null; then
 fi
 private=$(mktemp -d)
 trap 'rm -rf "$private"' EXIT
-chmod 700 "$private"
 git ls-files -z 2>/dev/null | tar --null -T - -cf - | tar -C "$private" -xf - ||
     tar --exclude='./.git' -cf - . | tar -C "$private" -xf -
+# after the copy: outside a git checkout the archive's "./" entry carries the
+# tree's own mode onto $private
+chmod 700 "$private"
 cd "$private"
 if runuser -u postgres -- test -r "$private/test/valgrind.supp"; then
     echo "FAIL: the postgres user can read $private; the test proves nothing"
