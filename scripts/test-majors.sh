@@ -67,12 +67,46 @@ mount_in() {
     mount -t tmpfs -o mode=1777 shm "$root/dev/shm" && mounted+=("$root/dev/shm") || return 1
 }
 
+# The packages a root needs for the suite (PostgreSQL MAJOR's server,
+# headers and PL/Proxy, the build tools and the checkers the suite runs).
+root_packages() {
+    echo "postgresql-$1 postgresql-server-dev-$1 postgresql-$1-plproxy" \
+        libjson-c-dev libpq-dev make gcc libc6-dev valgrind clang libclang-rt-dev
+}
+
+# install_in ROOT PACKAGES...: install PACKAGES inside ROOT (no services
+# started), logging to ROOT.log; ROOT's special mounts are up only meanwhile.
+install_in() {
+    local root=$1 rc
+    shift
+    mount_in "$root" || { unmount_all; return 1; }
+    chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Check-Valid-Until=false update -q >>"$root.log" 2>&1 &&
+        chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            --no-install-recommends "$@" >>"$root.log" 2>&1
+    rc=$?
+    unmount_all
+    if [ $rc -ne 0 ]; then
+        tail -20 "$root.log" >&2
+        return 1
+    fi
+    chroot "$root" apt-get clean
+}
+
 # prepare_root MAJOR ROOT: debootstrap a minbase root of the release that
 # ships MAJOR and install the build and test packages, unless ROOT already
-# holds a finished one (marked by ROOT/.sync_resolver-ready).
+# holds a finished one.  ROOT/.sync_resolver-ready lists the packages it
+# was given: a cached root made for an older list gets the missing ones.
 prepare_root() {
-    local major=$1 root=$2 codename tmp
-    [ -f "$root/.sync_resolver-ready" ] && return 0
+    local major=$1 root=$2 codename tmp packages
+    packages=$(root_packages "$major")
+    if [ -f "$root/.sync_resolver-ready" ]; then
+        [ "$(cat "$root/.sync_resolver-ready")" = "$packages" ] && return 0
+        echo "test-majors: adding packages to the cached root $root"
+        # shellcheck disable=SC2086
+        install_in "$root" $packages || return 1
+        echo "$packages" >"$root/.sync_resolver-ready"
+        return 0
+    fi
     codename=$(codename_of "$major")
     tmp="$root.tmp"
     rm -rf "$tmp"
@@ -89,19 +123,9 @@ prepare_root() {
     chmod +x "$tmp/usr/sbin/policy-rc.d"
     mkdir -p "$tmp/etc/postgresql-common"
     echo "create_main_cluster = false" >"$tmp/etc/postgresql-common/createcluster.conf"
-    mount_in "$tmp" || return 1
-    chroot "$tmp" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends \
-        "postgresql-$major" "postgresql-server-dev-$major" libjson-c-dev libpq-dev \
-        make gcc libc6-dev valgrind clang libclang-rt-dev >>"$tmp.log" 2>&1
-    local rc=$?
-    unmount_all
-    if [ $rc -ne 0 ]; then
-        tail -20 "$tmp.log" >&2
-        return 1
-    fi
-    chroot "$tmp" apt-get clean
-    touch "$tmp/.sync_resolver-ready"
+    # shellcheck disable=SC2086
+    install_in "$tmp" $packages || return 1
+    echo "$packages" >"$tmp/.sync_resolver-ready"
     rm -rf "$root"
     mv "$tmp" "$root"
     mv "$tmp.log" "$root.log"
