@@ -300,9 +300,24 @@ probes=(
     "SELECT sync_resolver.resolve_review($pending_review, '{\"assigned_to\": \"mobile\"}')"
     "SELECT sync_resolver.escalate_review($stale_review, 'later')"
     "SELECT sync_resolver.purge('1 s')"
+    "SELECT count(*) FROM sync_resolver.row_history('work_order', '1')"
+    "SELECT count(*) FROM sync_resolver.stats('1 day')"
+    "SELECT count(*) FROM sync_resolver.stats"
     "UPDATE sync_resolver.field_policy SET notes = 'changed' WHERE field_name = 'hours'"
     "INSERT INTO sync_resolver.state_transition VALUES ('work_order', 'state', 'closed', 'open')"
 )
+# every C function of 0.1 (trigger functions through the catalog writes)
+c_functions=$(psql_app -c "SELECT p.proname FROM pg_proc AS p
+                           WHERE p.pronamespace = 'sync_resolver'::regnamespace
+                             AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
+                             AND p.prorettype <> 'trigger'::regtype ORDER BY 1")
+[ "$(wc -w <<<"$c_functions")" -ge 8 ] || fail "expected 0.1's C functions, found: $c_functions"
+for f in $c_functions; do
+    case "${probes[*]}" in
+        *"sync_resolver.$f("*) ;;
+        *) fail "0.1's C function $f is not among the probes" ;;
+    esac
+done
 for sql in "${probes[@]}"; do
     out=$(psql_app -v VERBOSITY=verbose 2>&1 <<SQL || true
 \\set VERBOSITY verbose
@@ -318,9 +333,12 @@ SQL
            exit 1 ;;
     esac
 done
-# reading and unrelated DDL still work
-psql_app -c "SELECT count(*) FROM sync_resolver.pending_reviews" >/dev/null ||
-    fail "pending_reviews unreadable with the update pending"
+# reading, unrelated DDL and deleting catalog rows (0.1's triggers check
+# inserts and updates only; the statement trigger only forgets caches) work
+for sql in "SELECT count(*) FROM sync_resolver.pending_reviews" \
+           "BEGIN; DELETE FROM sync_resolver.state_transition WHERE from_value = 'in_progress'; ROLLBACK"; do
+    psql_app -c "$sql" >/dev/null || fail "with the update pending, this failed: $sql"
+done
 psql_app -c "CREATE TABLE public.scratch (id int); DROP TABLE public.scratch" ||
     fail "an unrelated DROP failed with the update pending"
 psql_app -c "SELECT 1" >/dev/null || fail "the server is gone after the probes"
