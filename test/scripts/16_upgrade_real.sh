@@ -42,8 +42,8 @@ if [ "$major" != 15 ]; then
     echo "PostgreSQL ${major:-unknown}, so the upgrade from the real 0.1 cannot be tried here"
     exit 77
 fi
-if ! git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-    echo "no git history here ($top is not a git checkout): cannot build the 0.1 release"
+if ! why=$(git -C "$top" rev-parse --git-dir 2>&1); then
+    echo "no git history here ($top: ${why:-not a git checkout}): cannot build the 0.1 release"
     exit 77
 fi
 if ! git -C "$top" rev-parse -q --verify "$old_commit^{commit}" >/dev/null; then
@@ -108,7 +108,7 @@ echo "0.1 ($old_commit) built and installed into a copy of PostgreSQL $major und
 
 # 3. A cluster on the copy (cluster.sh takes its server from PG_CONFIG)
 export PG_CONFIG=$pg_config
-# shellcheck source=../lib/cluster.sh
+# shellcheck source=test/lib/cluster.sh
 source test/lib/cluster.sh
 trap 'cluster_cleanup_all; rm -rf "$work"' EXIT
 cluster_start >/dev/null
@@ -347,8 +347,22 @@ if grep -E 'terminated by signal|was terminated|server process .* exited' "$CLUS
 fi
 echo "with the update pending, ${#probes[@]} calls of 0.1's C functions get 55000 with the hint; no crash"
 
-# 5. The update
-psql_app -c "ALTER EXTENSION sync_resolver UPDATE"
+# 5. The update, in a session that has loaded the new library and been
+# refused: once the update is committed, it works there without reconnecting
+# (sync_preview writes nothing).
+got=$(psql_app 2>&1 <<'SQL'
+\set ON_ERROR_STOP 0
+SELECT sync_resolver.sync_preview('work_order', '1', '{"hours": 4}', '{"hours": 5}', gen_random_uuid(), now());
+\set ON_ERROR_STOP 1
+ALTER EXTENSION sync_resolver UPDATE;
+SELECT 'preview ' || (sync_resolver.sync_preview('work_order', '1', '{"hours": 4}', '{"hours": 5}',
+                                                 gen_random_uuid(), now())->>'status');
+SQL
+)
+case $got in
+    *"is at version 0.1 in this database"*"preview merged") ;;
+    *) echo "FAIL: the update in a session refused before it; got:"; echo "$got"; exit 1 ;;
+esac
 version=$(psql_app -c "SELECT extversion FROM pg_extension WHERE extname = 'sync_resolver'")
 [ "$version" = "$default" ] || fail "after ALTER EXTENSION UPDATE the version is $version, not $default"
 
@@ -459,6 +473,78 @@ if [ "$got" != "$want" ]; then
     exit 1
 fi
 echo "0.1's tombstone still refuses a create of the deleted id"
+
+# 7. Sessions that loaded 0.1's library before the new files came, the
+# server running (README, Upgrading): they keep 0.1's code; the update fails
+# in them and works from a new session; after it their syncs still run
+# (0.1's code on the new tables) but a DROP and pending_reviews fail there.
+run_make -s -C "$work/v0.1" PG_CONFIG="$pg_config" install   # 0.1's files again
+cluster_restart                                                # no backend holds the new library
+"$PGBIN/createdb" live
+"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d live <<'SQL'
+CREATE EXTENSION sync_resolver VERSION '0.1';
+CREATE TABLE public.job (id int PRIMARY KEY, note text, updated_at timestamptz);
+INSERT INTO public.job VALUES (1, 'a', now()), (2, 'a', now());
+INSERT INTO sync_resolver.synced_table (target_table, updated_at_column) VALUES ('job', 'updated_at');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy) VALUES ('job', 'note', 'mobile_wins');
+SQL
+mkfifo "$work/s1.in"
+"$PGBIN/psql" -X -At -v VERBOSITY=verbose -d live <"$work/s1.in" >"$work/s1.out" 2>&1 &
+exec 7>"$work/s1.in"
+s1_n=0
+# s1 SQL: run SQL in the long-lived session; what it answered is in $s1_out
+s1() {
+    local mark i
+    s1_n=$((s1_n + 1))
+    mark="__s1_done_${s1_n}__"
+    printf '%s\n\\echo %s\n' "$1" "$mark" >&7
+    for ((i = 0; i < 600; i++)); do
+        grep -qx "$mark" "$work/s1.out" && break
+        sleep 0.05
+    done
+    grep -qx "$mark" "$work/s1.out" || fail "the long-lived session did not answer: $1"
+    s1_out=$(awk -v a="__s1_done_$((s1_n - 1))__" -v b="$mark" \
+        'BEGIN { p = (a == "__s1_done_0__") } $0 == b { exit } p { print } $0 == a { p = 1 }' "$work/s1.out")
+}
+apply_sql() {   # apply_sql ID OLD NEW: a change of job's note, a new change_id
+    echo "SELECT sync_resolver.sync_apply('job', '$1', '{\"note\": \"$2\"}', '{\"note\": \"$3\"}', gen_random_uuid(), now())->>'status';"
+}
+expect() {   # expect WHAT GOT PATTERN
+    # shellcheck disable=SC2254
+    case $2 in
+        $3) ;;
+        *) echo "FAIL: $1: expected $3, got:"; echo "$2"; exit 1 ;;
+    esac
+}
+s1 "$(apply_sql 1 a b)"
+expect "0.1's library in the session" "$s1_out" merged
+run_make -s -C "$top" PG_CONFIG="$pg_config" install
+s1 "$(apply_sql 1 b c)"
+expect "the session after make install" "$s1_out" merged
+expect "a new session after make install" \
+    "$("$PGBIN/psql" -X -At -d live -c "$(apply_sql 2 a b)" 2>&1 || true)" "*is at version 0.1 in this database*"
+s1 "ALTER EXTENSION sync_resolver UPDATE;"
+expect "ALTER EXTENSION UPDATE in the session" "$s1_out" '*ERROR:  42883: could not find function "sr_row_visible_sql"*'
+"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d live -c "ALTER EXTENSION sync_resolver UPDATE"
+s1 "$(apply_sql 1 c d)"
+expect "the session after the update" "$s1_out" merged
+s1 "SELECT count(*) FROM sync_resolver.pending_reviews;"
+expect "pending_reviews in the session after the update" "$s1_out" '*ERROR:  42883: *"sr_row_visible_sql"*'
+s1 "CREATE TABLE public.scratch (id int); DROP TABLE public.scratch;"
+expect "a DROP in the session after the update" "$s1_out" '*ERROR:  42883: *"sr_forget_dropped"*'
+exec 7>&-
+wait
+expect "a new session after the update" "$("$PGBIN/psql" -X -q -At -d live <<'SQL' 2>&1
+SELECT sync_resolver.sync_apply('job', '2', '{"note": "a"}', '{"note": "b"}', gen_random_uuid(), now())->>'status';
+SELECT string_agg(note, ',' ORDER BY id) FROM public.job;
+SELECT count(*) FROM sync_resolver.pending_reviews;
+DROP TABLE public.scratch;   -- the one the old session could not drop
+SQL
+)" "merged
+d,b
+0"
+echo "a session holding 0.1's library: keeps 0.1's code, cannot run the update (42883), and after it fails on DROP and pending_reviews; new sessions work"
+
 if grep -E 'terminated by signal|was terminated' "$CLUSTER_DIR/server.log"; then
     fail "a backend crashed"
 fi
