@@ -11,6 +11,8 @@
 #                                   and exports PGHOST PGPORT PGUSER PGDATABASE
 #                                   PGBIN, and puts PGBIN first in PATH.
 #   cluster_stop    [dir]           fast shutdown, then remove the dir
+#   cluster_halt    [dir]           fast shutdown; keeps data (cluster_restart
+#                                   starts it again)
 #   cluster_crash   [dir]           immediate shutdown (no checkpoint); keeps data
 #   cluster_restart [dir]           stop if running, start again (recovers after
 #                                   a crash)
@@ -115,6 +117,11 @@ cluster_stop() {
             _cluster_pg_ctl "$dir" stop -m immediate -w >/dev/null
     fi
     rm -rf "$dir"
+}
+
+cluster_halt() {
+    local dir=${1:-$CLUSTER_DIR}
+    _cluster_pg_ctl "$dir" stop -m fast -w -t 60 >/dev/null
 }
 
 cluster_crash() {
