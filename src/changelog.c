@@ -187,6 +187,8 @@ enum
 	LOG_PAYLOAD_HASH,
 	LOG_PAYLOAD_DIGEST,
 	LOG_RESULT,
+	LOG_STATUS,
+	LOG_FIELDS,
 	LOG_NCOLUMNS
 };
 
@@ -202,7 +204,9 @@ log_columns(Relation rel)
 													"row_id",
 													"payload_hash",
 													"payload_digest",
-													"result"};
+													"result",
+													"status",
+													"fields"};
 	static Oid				 cached_relid = InvalidOid;
 	static AttrNumber		 attnums[LOG_NCOLUMNS];
 
@@ -267,6 +271,7 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 		TupleDesc desc = RelationGetDescr(rel);
 		bool	  isnull;
 		Datum	  digest;
+		Datum	  stored;
 
 		*relid = DatumGetObjectId(
 			heap_getattr(tup, cols[LOG_TARGET_TABLE], desc, &isnull));
@@ -285,8 +290,19 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 			if (*has_digest)
 				memcpy(payload->digest, VARDATA_ANY(b), SR_DIGEST_LEN);
 		}
-		result = DatumGetJsonbPCopy(
-			heap_getattr(tup, cols[LOG_RESULT], desc, &isnull));
+		stored = heap_getattr(tup, cols[LOG_RESULT], desc, &isnull);
+		if (!isnull)
+			result = DatumGetJsonbPCopy(stored);
+		else
+		{
+			/* a compact record (record.c): the result is rebuilt */
+			Datum status = heap_getattr(tup, cols[LOG_STATUS], desc, &isnull);
+			Datum fields = heap_getattr(tup, cols[LOG_FIELDS], desc, &isnull);
+
+			result = sr_expand_result(TextDatumGetCString(status),
+									  sr_uuid_text(change_id),
+									  DatumGetJsonbPCopy(fields));
+		}
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -321,6 +337,19 @@ sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
 	nulls[8] = review_id > 0 ? ' ' : 'n';
 	args[9] = JsonbPGetDatum(result);
 	args[10] = JsonbPGetDatum(fields);
+	if (status != SR_STATUS_REJECTED)
+	{
+		/* the lighter record: one compact document, no stored result */
+		Jsonb *compact = sr_compact_record(sr_status_name(status),
+										   sr_uuid_text(&c->change_id), result,
+										   fields);
+
+		if (compact != NULL)
+		{
+			nulls[9] = 'n';
+			args[10] = JsonbPGetDatum(compact);
+		}
+	}
 	args[11] = TimestampTzGetDatum(GetCurrentTimestamp());
 	SET_VARSIZE(digest, VARHDRSZ + SR_DIGEST_LEN);
 	memcpy(VARDATA(digest), payload->digest, SR_DIGEST_LEN);

@@ -444,6 +444,14 @@ extern Jsonb *sr_build_audit(SrResolution *o, bool hold_all);
 extern Jsonb *sr_mark_replayed(Jsonb *stored, bool preview);
 extern Jsonb *sr_rejected_result(SrChange *c, const char *reason);
 
+/* record.c: the compact change record */
+extern Jsonb *sr_compact_record(const char *status, const char *change_id,
+								Jsonb *result, Jsonb *audit);
+extern bool	  sr_record_is_compact(Jsonb *fields);
+extern Jsonb *sr_expand_audit(Jsonb *c);
+extern Jsonb *
+sr_expand_result(const char *status, const char *change_id, Jsonb *c);
+
 /* Raise 22023 for an unusable argument (msg and hint: literals). */
 #define sr_bad_argument(msg, hint)                                         \
 	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg(msg), \
