@@ -311,6 +311,25 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 }
 
 /*
+ * Has change_log triggers (code that could run, and touch the change's row,
+ * when a change record is inserted)?  sr_claim_change is then not used.
+ */
+bool
+sr_change_log_has_triggers(void)
+{
+	Oid		 logid = get_relname_relid("change_log", sr_schema_oid());
+	Relation rel;
+	bool	 has;
+
+	if (!OidIsValid(logid))
+		elog(ERROR, "could not find sync_resolver.change_log");
+	rel = table_open(logid, RowExclusiveLock);
+	has = rel->trigdesc != NULL;
+	table_close(rel, NoLock); /* kept: the change record is written next */
+	return has;
+}
+
+/*
  * Record a processed change: the idempotency record and its audit.  Returns
  * false if a concurrent transaction committed a record for this change_id
  * first (the insert waits for it to finish, as any unique insert does).

@@ -192,6 +192,7 @@ typedef struct SrChange
 	bool			preview;
 	bool			has_change_id; /* false only for a malformed envelope */
 	JsonbContainer *envelope;	   /* batches: the envelope to parse */
+	void		   *run; /* change.c's state while it resolves the change */
 } SrChange;
 
 /* GUCs (init.c) */
@@ -297,6 +298,7 @@ typedef struct SrPayloadId
 	uint8 digest[SR_DIGEST_LEN]; /* payload_digest */
 } SrPayloadId;
 
+extern bool sr_change_log_has_triggers(void);
 extern Jsonb *sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 							 SrPayloadId *payload, bool *has_digest);
 extern bool
@@ -477,5 +479,6 @@ extern void	 sr_lock_batch_rows(JsonbContainer *arr, int n);
 
 /* change.c: one change's life */
 extern Jsonb *sr_process_change(SrChange *c, bool batch);
+extern bool	  sr_claim_change(SrChange *c, SrResolution *o, SrStatus status);
 
 #endif /* SYNC_RESOLVER_H */
