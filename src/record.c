@@ -22,8 +22,9 @@
  *	  written come first, in the order of the result's "applied".
  *
  *	  A record is stored compact only when expanding it gives back exactly
- *	  (byte for byte) the result and the audit document; otherwise both are
- *	  stored as they are, as 0.1 did.  Records of 0.1 (an object in fields,
+ *	  (byte for byte) the result and the audit document, which
+ *	  sr_compact_record checks as it goes (and assert-enabled builds check
+ *	  by expanding); otherwise both are stored as they are, as 0.1 did.  Records of 0.1 (an object in fields,
  *	  the result in result) are read as they are.
  *
  *-------------------------------------------------------------------------
@@ -167,9 +168,49 @@ rebuilt_key(JsonbValue *k)
 	return false;
 }
 
-/* Add one field of the audit to the compact array; false if it cannot be. */
+/*
+ * Is the result's entry for a field what the expansion rebuilds from the
+ * audit: decisions {policy, outcome, reason}, row the new value or the old?
+ */
 static bool
-push_field(JsonbParseState **ps, JsonbValue *name, JsonbContainer *f)
+result_agrees(JsonbValue *name, JsonbValue **worded, JsonbValue *value,
+			  JsonbContainer *decisions, JsonbContainer *row)
+{
+	static const char *const keys[] = {"policy", "outcome", "reason"};
+
+	if (decisions)
+	{
+		JsonbContainer *d = object_of(getKeyJsonValueFromContainer(
+			decisions, name->val.string.val, name->val.string.len, NULL));
+
+		if (d == NULL || JsonContainerSize(d) != 3)
+			return false;
+		for (int i = 0; i < 3; i++)
+		{
+			JsonbValue *v = member(d, keys[i]);
+
+			if (v == NULL || !value_identical(v, worded[i]))
+				return false;
+		}
+	}
+	if (row)
+	{
+		JsonbValue *v = getKeyJsonValueFromContainer(
+			row, name->val.string.val, name->val.string.len, NULL);
+
+		if (v == NULL || !value_identical(v, value))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Add one field of the audit to the compact array; false if it cannot be
+ * (or the result's decisions or row say otherwise).
+ */
+static bool
+push_field(JsonbParseState **ps, JsonbValue *name, JsonbContainer *f,
+		   JsonbContainer *decisions, JsonbContainer *row)
 {
 	JsonbValue *policy = member(f, "policy");
 	JsonbValue *outcome = member(f, "outcome");
@@ -183,7 +224,8 @@ push_field(JsonbParseState **ps, JsonbValue *name, JsonbContainer *f)
 	char	   *fl = palloc(5); /* kept until the document is made */
 
 	if (!policy || !outcome || !reason || !base || !mobile || !old ||
-		JsonContainerSize(f) != (new ? 7 : 6))
+		JsonContainerSize(f) != (new ? 7 : 6) ||
+		!result_agrees(name, worded, new ? new : old, decisions, row))
 		return false;
 	if (value_identical(old, base))
 		flags |= REC_OLD_IS_BASE;
@@ -211,6 +253,7 @@ push_field(JsonbParseState **ps, JsonbValue *name, JsonbContainer *f)
 	return true;
 }
 
+#ifdef USE_ASSERT_CHECKING
 /* Are two jsonb documents the same bytes? */
 static bool
 jsonb_identical(Jsonb *a, Jsonb *b)
@@ -218,6 +261,7 @@ jsonb_identical(Jsonb *a, Jsonb *b)
 	return a != NULL && b != NULL && VARSIZE(a) == VARSIZE(b) &&
 		   memcmp(a, b, VARSIZE(a)) == 0;
 }
+#endif
 
 /*
  * The compact record of a change's result and audit document, or NULL if
@@ -233,12 +277,46 @@ sr_compact_record(const char *status, const char *change_id, Jsonb *result,
 	JsonbIteratorToken tok;
 	JsonbValue		  *applied;
 	JsonbValue		  *del;
-	JsonbValue		  *res;
+	JsonbValue		  *st;
+	JsonbValue		  *id;
+	JsonbContainer	  *decisions = NULL;
+	JsonbContainer	  *row = NULL;
 	Jsonb			  *compact;
+	bool			   decided;
+	int				   nfields = 0;
+	int				   nwritten = 0;
 	int				   napplied = 0;
 
 	if (!JB_ROOT_IS_OBJECT(result) || !JB_ROOT_IS_OBJECT(audit))
 		return NULL;
+
+	/* what the expansion rebuilds must be what the result has */
+	st = member(&result->root, "status");
+	id = member(&result->root, "change_id");
+	if (st == NULL || st->type != jbvString ||
+		st->val.string.len != (int) strlen(status) ||
+		memcmp(st->val.string.val, status, st->val.string.len) != 0 ||
+		id == NULL || id->type != jbvString ||
+		id->val.string.len != (int) strlen(change_id) ||
+		memcmp(id->val.string.val, change_id, id->val.string.len) != 0)
+		return NULL;
+	decided = strcmp(status, "rejected") != 0 && strcmp(status, "not_found") != 0;
+	applied = member(&result->root, "applied");
+	if (decided)
+	{
+		decisions = object_of(member(&result->root, "decisions"));
+		row = object_of(member(&result->root, "row"));
+		if (applied == NULL || applied->type != jbvBinary ||
+			!JsonContainerIsArray(applied->val.binary.data) ||
+			JsonContainerIsScalar(applied->val.binary.data) ||
+			decisions == NULL ||
+			(row != NULL) != (strcmp(status, "deleted") != 0))
+			return NULL;
+	}
+	else if (applied || member(&result->root, "decisions") ||
+			 member(&result->root, "row"))
+		return NULL;
+
 	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
 
 	/* rest: the result's other members */
@@ -265,11 +343,12 @@ sr_compact_record(const char *status, const char *change_id, Jsonb *result,
 		pushJsonbValue(&ps, WJB_ELEM, &null);
 	}
 
-	/* the fields written, in the order of "applied" */
-	applied = member(&result->root, "applied");
-	if (applied && applied->type == jbvBinary &&
-		JsonContainerIsArray(applied->val.binary.data))
+	/* the fields written, in the order of "applied" (each once) */
+	if (applied)
 	{
+		JsonbValue **seen = palloc(sizeof(JsonbValue *) *
+								   (JsonContainerSize(applied->val.binary.data) + 1));
+
 		it = JsonbIteratorInit(applied->val.binary.data);
 		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 		{
@@ -279,11 +358,17 @@ sr_compact_record(const char *status, const char *change_id, Jsonb *result,
 				continue;
 			if (v.type != jbvString)
 				return NULL;
+			for (int i = 0; i < napplied; i++)
+				if (value_identical(seen[i], &v))
+					return NULL;
+			seen[napplied] = palloc(sizeof(JsonbValue));
+			*seen[napplied] = v;
 			f = object_of(getKeyJsonValueFromContainer(&audit->root,
 													   v.val.string.val,
 													   v.val.string.len,
 													   NULL));
-			if (f == NULL || !push_field(&ps, &v, f))
+			if (f == NULL || member(f, "new") == NULL ||
+				!push_field(&ps, seen[napplied], f, decisions, row))
 				return NULL;
 			napplied++;
 		}
@@ -302,19 +387,26 @@ sr_compact_record(const char *status, const char *change_id, Jsonb *result,
 		f = object_of(&v);
 		if (f == NULL)
 			return NULL;
+		nfields++;
 		if (member(f, "new") != NULL)
-			continue; /* written: listed above (if "applied" has it) */
-		if (!push_field(&ps, &kcopy, f))
+		{
+			nwritten++; /* listed above, if "applied" has it */
+			continue;
+		}
+		if (!push_field(&ps, &kcopy, f, decisions, row))
 			return NULL;
 	}
-	res = pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
-	compact = JsonbValueToJsonb(res);
-
-	/* only what expands back exactly */
-	if (!jsonb_identical(sr_expand_audit(compact), audit) ||
-		!jsonb_identical(sr_expand_result(status, change_id, compact), result))
+	/* every field written is applied; decisions and row have no others */
+	if (nwritten != napplied ||
+		(decisions && (int) JsonContainerSize(decisions) != nfields) ||
+		(row && (int) JsonContainerSize(row) != nfields))
 		return NULL;
-	(void) napplied;
+	compact = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+
+#ifdef USE_ASSERT_CHECKING
+	Assert(jsonb_identical(sr_expand_audit(compact), audit));
+	Assert(jsonb_identical(sr_expand_result(status, change_id, compact), result));
+#endif
 	return compact;
 }
 
