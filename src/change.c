@@ -42,6 +42,7 @@ typedef struct ChangeRun
 	bool		deferred; /* change_id not looked up yet: claimed on write */
 	bool		claimed;  /* the change record is written (result too) */
 	bool		replay;	  /* the claim found the change_id recorded */
+	bool		claiming; /* the claim's insert is running */
 } ChangeRun;
 
 /* Are two id texts the same row of the table? */
@@ -182,12 +183,14 @@ open_change(ChangeRun *run, bool deferred)
  * Claim a change's change_id before its first write (resolve.c calls this
  * with the status the change will have): for a single sync_apply the
  * change_id is not looked up beforehand; instead the change record is
- * written here, INSERT ... ON CONFLICT DO NOTHING, with the result and
- * audit the change is about to have, so that one insertion into
- * change_log's primary key both reserves the change_id (a concurrent
- * delivery of it waits on the index) and finds it taken.  Returns false if
- * it is taken: the caller then writes nothing and returns, and the change
- * is answered from the record (replay, or rejection of a reused id).  A
+ * written here, a plain INSERT, with the result and audit the change is
+ * about to have, so that one descent of change_log's primary key both
+ * reserves the change_id (a concurrent delivery of it waits on the index)
+ * and finds it taken: then the insert raises the unique violation, the
+ * change's subtransaction (nothing written yet) is rolled back, and
+ * sr_process_change answers it from the record (replay, or rejection of a
+ * reused id).  Returns false when a lookup (below) found the change_id
+ * recorded: the caller then writes nothing and returns.  A
  * change that goes on to fail rolls its subtransaction back, the record
  * with it.  A change that queues a review (whose id its record holds)
  * looks the change_id up instead, so that a replay leaves no gap in the
@@ -218,12 +221,11 @@ sr_claim_change(SrChange *c, SrResolution *o, SrStatus status)
 	}
 	o->status = status;
 	run->result = sr_build_result(c, o, o->hold_all);
-	if (!sr_record_change(c, &run->payload, status, 0, run->result,
-						  sr_build_audit(o, o->hold_all)))
-	{
-		run->replay = true;
-		return false;
-	}
+	/* a change_id recorded before raises 23505 here: see sr_process_change */
+	run->claiming = true;
+	sr_claim_record(c, &run->payload, status, run->result,
+					sr_build_audit(o, o->hold_all));
+	run->claiming = false;
 	run->claimed = true;
 	return true;
 }
@@ -359,6 +361,7 @@ sr_process_change(SrChange *c, bool batch)
 	SrSubxact	  sx;
 
 	ErrorData	 *rethrow = NULL;
+	volatile bool taken = false;
 
 	run->c = c;
 	run->batch = batch;
@@ -405,7 +408,16 @@ sr_process_change(SrChange *c, bool batch)
 	{
 		ErrorData *edata = sr_subxact_catch(&sx);
 
-		if (sr_must_rethrow(edata->sqlerrcode, batch, run->opened))
+		if (run->claiming && edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION &&
+			edata->constraint_name &&
+			strcmp(edata->constraint_name, "change_log_pkey") == 0)
+		{
+			/* sr_claim_change: the change_id is recorded already */
+			run->claiming = false;
+			taken = true;
+			FreeErrorData(edata);
+		}
+		else if (sr_must_rethrow(edata->sqlerrcode, batch, run->opened))
 		{
 			/* a change_id recorded before is answered, as it was first */
 			if (!run->deferred || sr_must_rethrow(edata->sqlerrcode, true, true))
@@ -421,6 +433,25 @@ sr_process_change(SrChange *c, bool batch)
 		}
 	}
 	PG_END_TRY();
+	if (taken)
+	{
+		bool   reused;
+		Jsonb *prior = prior_result(run->t, c, &run->payload, &reused);
+
+		/*
+		 * Not visible: committed after this transaction's snapshot (REPEATABLE
+		 * READ and above), which ON CONFLICT reports so too.
+		 */
+		if (prior == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+		if (reused)
+			sr_record_rejection(c, REUSED_REASON);
+		c->run = NULL;
+		sr_change_scope_pop(&scope);
+		return prior;
+	}
 	if (rethrow != NULL)
 	{
 		bool   reused;

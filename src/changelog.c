@@ -330,13 +330,13 @@ sr_change_log_has_triggers(void)
 }
 
 /*
- * Record a processed change: the idempotency record and its audit.  Returns
- * false if a concurrent transaction committed a record for this change_id
- * first (the insert waits for it to finish, as any unique insert does).
+ * Insert a change record with statement q (SR_Q_RECORD_CHANGE: ON CONFLICT
+ * DO NOTHING; SR_Q_CLAIM_CHANGE: a plain insert).  Returns whether a row
+ * was inserted.
  */
-bool
-sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
-				 int64 review_id, Jsonb *result, Jsonb *fields)
+static bool
+insert_record(SrStatement q, SrChange *c, SrPayloadId *payload,
+			  SrStatus status, int64 review_id, Jsonb *result, Jsonb *fields)
 {
 	Datum  args[13];
 	char   nulls[13];
@@ -374,10 +374,37 @@ sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
 	memcpy(VARDATA(digest), payload->digest, SR_DIGEST_LEN);
 	args[12] = PointerGetDatum(digest);
 
-	rc = sr_run_internal(SR_Q_RECORD_CHANGE, args, nulls, false, 0);
+	rc = sr_run_internal(q, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not write sync_resolver.change_log");
 	return SPI_processed == 1;
+}
+
+/*
+ * Record a processed change: the idempotency record and its audit.  Returns
+ * false if a concurrent transaction committed a record for this change_id
+ * first (the insert waits for it to finish, as any unique insert does).
+ */
+bool
+sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
+				 int64 review_id, Jsonb *result, Jsonb *fields)
+{
+	return insert_record(SR_Q_RECORD_CHANGE, c, payload, status, review_id,
+						 result, fields);
+}
+
+/*
+ * Record a change that is about to write (sr_claim_change): a plain insert,
+ * one descent of the primary key; a change_id recorded before raises the
+ * unique violation (23505, constraint change_log_pkey), waiting first for
+ * a transaction that is still writing it.
+ */
+void
+sr_claim_record(SrChange *c, SrPayloadId *payload, SrStatus status,
+				Jsonb *result, Jsonb *fields)
+{
+	(void) insert_record(SR_Q_CLAIM_CHANGE, c, payload, status, 0, result,
+						 fields);
 }
 
 /*

@@ -304,6 +304,8 @@ extern Jsonb *sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 extern bool
 sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
 				 int64 review_id, Jsonb *result, Jsonb *fields);
+extern void	 sr_claim_record(SrChange *c, SrPayloadId *payload, SrStatus status,
+							 Jsonb *result, Jsonb *fields);
 extern void sr_record_rejection(SrChange *c, const char *reason);
 extern void sr_record_replay(SrChange *c);
 extern void sr_payload_id(Jsonb *base, Jsonb *new_state, SrPayloadId *out);
@@ -336,6 +338,7 @@ extern void sr_run_as_owner_end(Oid save_userid, int save_sec);
 typedef enum SrStatement
 {
 	SR_Q_RECORD_CHANGE, /* changelog.c */
+	SR_Q_CLAIM_CHANGE,
 	SR_Q_RECORD_REJECTION,
 	SR_Q_RECORD_REPLAY,
 	SR_Q_FIND_TOMBSTONE,
