@@ -189,16 +189,16 @@ open_change(ChangeRun *run, bool deferred)
  * and finds it taken: then the insert raises the unique violation, the
  * change's subtransaction (nothing written yet) is rolled back, and
  * sr_process_change answers it from the record (replay, or rejection of a
- * reused id).  Returns false when a lookup (below) found the change_id
- * recorded: the caller then writes nothing and returns.  A
- * change that goes on to fail rolls its subtransaction back, the record
- * with it.  A change that queues a review (whose id its record holds)
- * looks the change_id up instead, so that a replay leaves no gap in the
- * review ids; so does a create, whose concurrent duplicate then meets the
- * row's primary key first, as before (at SERIALIZABLE the same failure).  Batches and previews looked it up when they opened the
- * table, and so does a single call when change_log has triggers (code
- * fired by the record's insertion runs after the row was written, as
- * before): nothing to do.
+ * reused id).  A change that goes on to fail rolls its subtransaction
+ * back, the record with it.  A change that queues a review (whose id its
+ * record holds) looks the change_id up instead, so that a replay leaves no
+ * gap in the review ids; so does a create, whose concurrent duplicate then
+ * meets the row's primary key first, as before (at SERIALIZABLE the same
+ * failure).  Returns false when that lookup found the change_id recorded:
+ * the caller then writes nothing and returns.  Batches and previews looked
+ * the change_id up when they opened the table, and so does a single call
+ * when change_log has triggers (code fired by the record's insertion then
+ * runs after the row was written, as before): nothing to do here.
  */
 bool
 sr_claim_change(SrChange *c, SrResolution *o, SrStatus status)
