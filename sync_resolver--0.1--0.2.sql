@@ -271,3 +271,114 @@ DROP TRIGGER state_transition_validate ON @extschema@.state_transition;
 CREATE TRIGGER state_transition_validate
 	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.state_transition
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();
+
+-- issue 14, item 1: the lighter change record: one compact document in
+-- fields (result NULL), rebuilt by change_result / change_detail; 0.1's
+-- records keep their result and replay as before.  The row index without
+-- received_at (row_history sorts what it reads), BRIN on received_at.
+ALTER TABLE @extschema@.change_log ALTER COLUMN result DROP NOT NULL;
+DROP INDEX @extschema@.change_log_row_idx;
+DROP INDEX @extschema@.change_log_received_idx;
+CREATE INDEX change_log_row_idx
+	ON @extschema@.change_log (target_table, row_id);
+CREATE INDEX change_log_received_idx
+	ON @extschema@.change_log USING brin (received_at);
+
+/*
+ * The lighter change record (issue 14): since 0.2 a record keeps one
+ * compact document in fields and NULL in result, from which the result
+ * (replays) and the audit document (row_history's detail) are rebuilt
+ * exactly; records of 0.1 keep both.  change_detail(fields) is the audit
+ * document, change_result(status, change_id, result, fields) the result.
+ */
+CREATE FUNCTION @extschema@.change_detail(fields pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE C
+IMMUTABLE
+STRICT
+PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sr_change_detail';
+COMMENT ON FUNCTION @extschema@.change_detail(pg_catalog.jsonb) IS
+	'the audit document (per field policy, outcome, reason, base, mobile, old, new) of a change_log record''s fields';
+
+CREATE FUNCTION @extschema@.change_result(status pg_catalog.text, change_id pg_catalog.uuid,
+										  result pg_catalog.jsonb, fields pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE C
+IMMUTABLE
+CALLED ON NULL INPUT
+PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'sr_change_result';
+COMMENT ON FUNCTION @extschema@.change_result(pg_catalog.text, pg_catalog.uuid, pg_catalog.jsonb, pg_catalog.jsonb) IS
+	'the result a change_log record replays (from its status, change_id, result and fields columns)';
+
+CREATE OR REPLACE FUNCTION @extschema@.row_history_unchecked(target pg_catalog.regclass, id pg_catalog.text)
+RETURNS TABLE (at pg_catalog.timestamptz, event pg_catalog.text, change_id pg_catalog.uuid,
+			   review_id pg_catalog.int8, actor pg_catalog.text, status pg_catalog.text,
+			   queued_at pg_catalog.timestamptz, edited_at pg_catalog.timestamptz,
+			   detail pg_catalog.jsonb)
+LANGUAGE sql
+STABLE
+STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT e.at, e.event, e.change_id, e.review_id, e.actor, e.status, e.queued_at,
+		   e.edited_at, e.detail
+	  FROM (
+		SELECT c.received_at AS at, c.received_at AS sort_at, 0 AS rank,
+			   'change'::pg_catalog.text AS event, c.change_id, c.review_id, c.actor,
+			   c.status, c.queued_at, c.edited_at, @extschema@.change_detail(c.fields) AS detail
+		  FROM @extschema@.change_log AS c
+		 WHERE c.target_table OPERATOR(pg_catalog.=) $1
+		   AND c.row_id OPERATOR(pg_catalog.=) $2
+		UNION ALL
+		SELECT j.received_at, j.received_at, 0, 'change', j.change_id, NULL, j.actor,
+			   'rejected', NULL, NULL, pg_catalog.jsonb_build_object('reason', j.reason)
+		  FROM @extschema@.rejection_log AS j
+		 WHERE j.target_table OPERATOR(pg_catalog.=) $1
+		   AND j.row_id OPERATOR(pg_catalog.=) $2
+		UNION ALL
+		SELECT r.created_at,
+			   COALESCE((SELECT c.received_at FROM @extschema@.change_log AS c
+						  WHERE c.change_id OPERATOR(pg_catalog.=) r.change_id
+							AND c.review_id OPERATOR(pg_catalog.=) r.review_id), r.created_at),
+			   2, 'review_queued', r.change_id, r.review_id, r.actor, 'pending',
+			   r.queued_at, r.edited_at,
+			   pg_catalog.jsonb_build_object(
+				'reason', r.reason,
+				'decider', CASE WHEN r.escalated_at OPERATOR(pg_catalog.<) r.created_at
+								THEN r.decider ELSE COALESCE(r.escalated_from, r.decider) END,
+				'conflicts', r.conflicts, 'held', r.held,
+				'supersedes', (SELECT p.review_id FROM @extschema@.review AS p
+								WHERE p.target_table OPERATOR(pg_catalog.=) $1
+								  AND p.row_id OPERATOR(pg_catalog.=) $2
+								  AND p.superseded_by OPERATOR(pg_catalog.=) r.review_id))
+		  FROM @extschema@.review AS r
+		 WHERE r.target_table OPERATOR(pg_catalog.=) $1
+		   AND r.row_id OPERATOR(pg_catalog.=) $2
+		UNION ALL
+		SELECT r.escalated_at, r.escalated_at, 3, 'review_escalated', r.change_id, r.review_id,
+			   r.escalated_by, 'pending', NULL, NULL,
+			   pg_catalog.jsonb_build_object('decider', 'manager', 'escalated_from', r.escalated_from,
+											 'note', r.escalation_note, 'role', r.escalated_by_role)
+		  FROM @extschema@.review AS r
+		 WHERE r.target_table OPERATOR(pg_catalog.=) $1
+		   AND r.row_id OPERATOR(pg_catalog.=) $2
+		   AND r.escalated_at IS NOT NULL
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.review AS p	-- inherited by a successor
+							WHERE p.target_table OPERATOR(pg_catalog.=) $1
+							  AND p.row_id OPERATOR(pg_catalog.=) $2
+							  AND p.superseded_by OPERATOR(pg_catalog.=) r.review_id
+							  AND p.escalated_at OPERATOR(pg_catalog.=) r.escalated_at)
+		UNION ALL
+		SELECT r.resolved_at, r.resolved_at, 1, 'review_' OPERATOR(pg_catalog.||) r.status,
+			   r.change_id, r.review_id, r.resolved_by, r.status, NULL, NULL,
+			   pg_catalog.jsonb_build_object('choices', r.choices, 'applied', r.applied,
+											 'superseded_by', r.superseded_by, 'role', r.resolved_by_role)
+		  FROM @extschema@.review AS r
+		 WHERE r.target_table OPERATOR(pg_catalog.=) $1
+		   AND r.row_id OPERATOR(pg_catalog.=) $2
+		   AND r.status OPERATOR(pg_catalog.<>) 'pending'
+	  ) AS e
+	 ORDER BY e.sort_at, e.rank, e.review_id, e.change_id
+$$;

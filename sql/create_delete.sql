@@ -120,7 +120,7 @@ SELECT sync_resolver.sync_apply('visit_u', '7d0d5a2c-39e4-4c4e-9a49-7a6f1b7b0001
 	'00000000-0000-0000-0000-000000000220') - 'change_id';
 
 -- 10. The audit trail and preview cover creates and deletes too.
-SELECT status, row_id, fields FROM sync_resolver.change_log
+SELECT status, row_id, sync_resolver.change_detail(fields) AS fields FROM sync_resolver.change_log
  WHERE change_id IN ('00000000-0000-0000-0000-000000000201', '00000000-0000-0000-0000-000000000220')
  ORDER BY change_id;
 SELECT sync_resolver.sync_preview('visit_b', '77', NULL, '{"note": "Preview"}',

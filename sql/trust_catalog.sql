@@ -57,7 +57,7 @@ CREATE TRIGGER reenter BEFORE UPDATE ON tc.job
 SELECT tc.brief(sync_resolver.sync_apply('tc.job', '1', '{"note":"a","hours":1}',
 	'{"note":"a2","hours":3}', '00000000-0000-0000-0000-000000000b01'));
 SELECT id, note, hours FROM tc.job ORDER BY id;
-SELECT row_id, status, result->'row' AS row FROM sync_resolver.change_log
+SELECT row_id, status, sync_resolver.change_result(status, change_id, result, fields)->'row' AS row FROM sync_resolver.change_log
  WHERE target_table = 'tc.job'::regclass ORDER BY received_at, row_id;
 -- the same from a preview (which writes nothing) and from a batch
 SELECT tc.brief(sync_resolver.sync_preview('tc.job', '1', tc.state(1),

@@ -39,6 +39,10 @@ typedef struct ChangeRun
 	bool		rejected;
 	char	   *reason; /* rejected */
 	Jsonb	   *result;
+	bool		deferred; /* change_id not looked up yet: claimed on write */
+	bool		claimed;  /* the change record is written (result too) */
+	bool		replay;	  /* the claim found the change_id recorded */
+	bool		claiming; /* the claim's insert is running */
 } ChangeRun;
 
 /* Are two id texts the same row of the table? */
@@ -157,19 +161,73 @@ recorded_concurrently(SrChange *c, SrPayloadId *payload, Jsonb *doc)
 }
 
 /*
- * Open the change's table and look its change_id up: run->result is the
- * prior result (or rejection) of a change_id seen before, else NULL.
+ * Open the change's table and, unless deferred (see sr_claim_change), look
+ * its change_id up: run->result is the prior result (or rejection) of a
+ * change_id seen before, else NULL.
  */
 static void
-open_change(ChangeRun *run)
+open_change(ChangeRun *run, bool deferred)
 {
-	bool reused;
+	bool reused = false;
 
 	sr_payload_id(run->c->base, run->c->new_state, &run->payload);
 	run->t = open_target_table(run->c);
 	run->opened = true;
-	run->result = prior_result(run->t, run->c, &run->payload, &reused);
+	run->deferred = deferred;
+	run->result = deferred ? NULL
+						   : prior_result(run->t, run->c, &run->payload, &reused);
 	run->reused = reused;
+}
+
+/*
+ * Claim a change's change_id before its first write (resolve.c calls this
+ * with the status the change will have): for a single sync_apply the
+ * change_id is not looked up beforehand; instead the change record is
+ * written here, a plain INSERT, with the result and audit the change is
+ * about to have, so that one descent of change_log's primary key both
+ * reserves the change_id (a concurrent delivery of it waits on the index)
+ * and finds it taken: then the insert raises the unique violation, the
+ * change's subtransaction (nothing written yet) is rolled back, and
+ * sr_process_change answers it from the record (replay, or rejection of a
+ * reused id).  A change that goes on to fail rolls its subtransaction
+ * back, the record with it.  A change that queues a review (whose id its
+ * record holds) looks the change_id up instead, so that a replay leaves no
+ * gap in the review ids; so does a create, whose concurrent duplicate then
+ * meets the row's primary key first, as before (at SERIALIZABLE the same
+ * failure).  Returns false when that lookup found the change_id recorded:
+ * the caller then writes nothing and returns.  Batches and previews looked
+ * the change_id up when they opened the table, and so does a single call
+ * when change_log has triggers (code fired by the record's insertion then
+ * runs after the row was written, as before): nothing to do here.
+ */
+bool
+sr_claim_change(SrChange *c, SrResolution *o, SrStatus status)
+{
+	ChangeRun  *run = (ChangeRun *) c->run;
+	Oid			relid;
+	char	   *row_id;
+	SrPayloadId prior;
+	bool		has_digest;
+
+	if (run == NULL || !run->deferred || run->claimed || c->preview)
+		return true;
+	if (status == SR_STATUS_REVIEW_REQUIRED || status == SR_STATUS_CREATED)
+	{
+		if (sr_find_change(&c->change_id, &relid, &row_id, &prior,
+						   &has_digest) == NULL)
+			return true;
+		run->replay = true;
+		return false;
+	}
+	o->status = status;
+	run->result = sr_build_result(c, o, o->hold_all);
+	/* a change_id recorded before raises 23505 here: see sr_process_change */
+	run->claiming = true;
+	sr_claim_record(c, &run->payload, status, run->result,
+					sr_build_audit(o, o->hold_all));
+	run->claiming = false;
+	run->claimed = true;
+	return true;
 }
 
 /*
@@ -190,6 +248,7 @@ resolve_change(ChangeRun *run, SrSubxact *sx)
 	sr_converting(SR_CONVERTING_NOTHING, NULL);
 	/* from here on the row is known by its canonical id */
 	c->row_id = sr_id_text(run->t, id);
+	run->claimed = run->replay = false;
 	if (c->base == NULL)
 		sr_process_create(run->t, c, id, &o);
 	else if (c->new_state == NULL)
@@ -197,17 +256,25 @@ resolve_change(ChangeRun *run, SrSubxact *sx)
 	else
 		sr_process_update(run->t, c, id, &o);
 
-	run->result = sr_build_result(c, &o, o.hold_all);
-	if (o.status == SR_STATUS_REJECTED)
+	if (run->replay)
+		keep = false; /* claimed by an earlier delivery: nothing written */
+	else
 	{
-		run->rejected = true;
-		run->reason = (char *) o.reason;
-		return false;
+		/* a claimed change has its result, unless it failed since */
+		if (!run->claimed || o.status == SR_STATUS_REJECTED)
+			run->result = sr_build_result(c, &o, o.hold_all);
+		if (o.status == SR_STATUS_REJECTED)
+		{
+			run->rejected = true;
+			run->reason = (char *) o.reason;
+			return false;
+		}
+		if (c->preview)
+			return false;
+		keep = run->claimed ||
+			   sr_record_change(c, &run->payload, o.status, o.review_id,
+								run->result, sr_build_audit(&o, o.hold_all));
 	}
-	if (c->preview)
-		return false;
-	keep = sr_record_change(c, &run->payload, o.status, o.review_id,
-							run->result, sr_build_audit(&o, o.hold_all));
 	if (!keep)
 	{
 		/* a concurrent delivery of this change committed first */
@@ -293,21 +360,28 @@ sr_process_change(SrChange *c, bool batch)
 	SrChangeScope scope;
 	SrSubxact	  sx;
 
+	ErrorData	 *rethrow = NULL;
+	volatile bool taken = false;
+
 	run->c = c;
 	run->batch = batch;
+	c->run = run;
 	sr_change_scope_push(&scope, c);
 
-	/* a preview opens the table inside its subtransaction: no lock remains */
+	/*
+	 * A single call claims its change_id when it writes (sr_claim_change);
+	 * a preview opens the table inside its subtransaction (no lock remains)
+	 * and, like a batch, looks the change_id up first.
+	 */
 	if (!batch && !c->preview)
+		open_change(run, !sr_change_log_has_triggers());
+	if (run->result != NULL)
 	{
-		open_change(run);
-		if (run->result != NULL)
-		{
-			if (run->reused)
-				sr_record_rejection(c, REUSED_REASON);
-			sr_change_scope_pop(&scope);
-			return run->result;
-		}
+		if (run->reused)
+			sr_record_rejection(c, REUSED_REASON);
+		c->run = NULL;
+		sr_change_scope_pop(&scope);
+		return run->result;
 	}
 
 	sr_subxact_begin(&sx);
@@ -319,7 +393,7 @@ sr_process_change(SrChange *c, bool batch)
 		{
 			if (batch)
 				sr_parse_envelope(c);
-			open_change(run);
+			open_change(run, false);
 		}
 		if (run->result == NULL)
 			keep = resolve_change(run, &sx);
@@ -334,14 +408,65 @@ sr_process_change(SrChange *c, bool batch)
 	{
 		ErrorData *edata = sr_subxact_catch(&sx);
 
-		if (sr_must_rethrow(edata->sqlerrcode, batch, run->opened))
-			ReThrowError(edata);
-		run->reason = rejection_reason(&scope, edata);
-		FreeErrorData(edata);
-		run->rejected = true;
-		run->result = sr_rejected_result(c, run->reason);
+		if (run->claiming && edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION &&
+			edata->constraint_name &&
+			strcmp(edata->constraint_name, "change_log_pkey") == 0)
+		{
+			/* sr_claim_change: the change_id is recorded already */
+			run->claiming = false;
+			taken = true;
+			FreeErrorData(edata);
+		}
+		else if (sr_must_rethrow(edata->sqlerrcode, batch, run->opened))
+		{
+			/* a change_id recorded before is answered, as it was first */
+			if (!run->deferred || sr_must_rethrow(edata->sqlerrcode, true, true))
+				ReThrowError(edata);
+			rethrow = edata;
+		}
+		else
+		{
+			run->reason = rejection_reason(&scope, edata);
+			FreeErrorData(edata);
+			run->rejected = true;
+			run->result = sr_rejected_result(c, run->reason);
+		}
 	}
 	PG_END_TRY();
+	if (taken)
+	{
+		bool   reused;
+		Jsonb *prior = prior_result(run->t, c, &run->payload, &reused);
+
+		/*
+		 * Not visible: committed after this transaction's snapshot (REPEATABLE
+		 * READ and above), which ON CONFLICT reports so too.
+		 */
+		if (prior == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+		if (reused)
+			sr_record_rejection(c, REUSED_REASON);
+		c->run = NULL;
+		sr_change_scope_pop(&scope);
+		return prior;
+	}
+	if (rethrow != NULL)
+	{
+		bool   reused;
+		Jsonb *prior = prior_result(run->t, c, &run->payload, &reused);
+
+		if (prior == NULL)
+			ReThrowError(rethrow);
+		FreeErrorData(rethrow);
+		if (reused)
+			sr_record_rejection(c, REUSED_REASON);
+		c->run = NULL;
+		sr_change_scope_pop(&scope);
+		return prior;
+	}
+	c->run = NULL;
 	sr_change_scope_pop(&scope);
 	return finish_change(run);
 }

@@ -187,6 +187,8 @@ enum
 	LOG_PAYLOAD_HASH,
 	LOG_PAYLOAD_DIGEST,
 	LOG_RESULT,
+	LOG_STATUS,
+	LOG_FIELDS,
 	LOG_NCOLUMNS
 };
 
@@ -202,7 +204,9 @@ log_columns(Relation rel)
 													"row_id",
 													"payload_hash",
 													"payload_digest",
-													"result"};
+													"result",
+													"status",
+													"fields"};
 	static Oid				 cached_relid = InvalidOid;
 	static AttrNumber		 attnums[LOG_NCOLUMNS];
 
@@ -267,6 +271,7 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 		TupleDesc desc = RelationGetDescr(rel);
 		bool	  isnull;
 		Datum	  digest;
+		Datum	  stored;
 
 		*relid = DatumGetObjectId(
 			heap_getattr(tup, cols[LOG_TARGET_TABLE], desc, &isnull));
@@ -285,8 +290,19 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 			if (*has_digest)
 				memcpy(payload->digest, VARDATA_ANY(b), SR_DIGEST_LEN);
 		}
-		result = DatumGetJsonbPCopy(
-			heap_getattr(tup, cols[LOG_RESULT], desc, &isnull));
+		stored = heap_getattr(tup, cols[LOG_RESULT], desc, &isnull);
+		if (!isnull)
+			result = DatumGetJsonbPCopy(stored);
+		else
+		{
+			/* a compact record (record.c): the result is rebuilt */
+			Datum status = heap_getattr(tup, cols[LOG_STATUS], desc, &isnull);
+			Datum fields = heap_getattr(tup, cols[LOG_FIELDS], desc, &isnull);
+
+			result = sr_expand_result(TextDatumGetCString(status),
+									  sr_uuid_text(change_id),
+									  DatumGetJsonbPCopy(fields));
+		}
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -295,13 +311,32 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 }
 
 /*
- * Record a processed change: the idempotency record and its audit.  Returns
- * false if a concurrent transaction committed a record for this change_id
- * first (the insert waits for it to finish, as any unique insert does).
+ * Has change_log triggers (code that could run, and touch the change's row,
+ * when a change record is inserted)?  sr_claim_change is then not used.
  */
 bool
-sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
-				 int64 review_id, Jsonb *result, Jsonb *fields)
+sr_change_log_has_triggers(void)
+{
+	Oid		 logid = get_relname_relid("change_log", sr_schema_oid());
+	Relation rel;
+	bool	 has;
+
+	if (!OidIsValid(logid))
+		elog(ERROR, "could not find sync_resolver.change_log");
+	rel = table_open(logid, RowExclusiveLock);
+	has = rel->trigdesc != NULL;
+	table_close(rel, NoLock); /* kept: the change record is written next */
+	return has;
+}
+
+/*
+ * Insert a change record with statement q (SR_Q_RECORD_CHANGE: ON CONFLICT
+ * DO NOTHING; SR_Q_CLAIM_CHANGE: a plain insert).  Returns whether a row
+ * was inserted.
+ */
+static bool
+insert_record(SrStatement q, SrChange *c, SrPayloadId *payload,
+			  SrStatus status, int64 review_id, Jsonb *result, Jsonb *fields)
 {
 	Datum  args[13];
 	char   nulls[13];
@@ -321,15 +356,55 @@ sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
 	nulls[8] = review_id > 0 ? ' ' : 'n';
 	args[9] = JsonbPGetDatum(result);
 	args[10] = JsonbPGetDatum(fields);
+	if (status != SR_STATUS_REJECTED)
+	{
+		/* the lighter record: one compact document, no stored result */
+		Jsonb *compact = sr_compact_record(sr_status_name(status),
+										   sr_uuid_text(&c->change_id), result,
+										   fields);
+
+		if (compact != NULL)
+		{
+			nulls[9] = 'n';
+			args[10] = JsonbPGetDatum(compact);
+		}
+	}
 	args[11] = TimestampTzGetDatum(GetCurrentTimestamp());
 	SET_VARSIZE(digest, VARHDRSZ + SR_DIGEST_LEN);
 	memcpy(VARDATA(digest), payload->digest, SR_DIGEST_LEN);
 	args[12] = PointerGetDatum(digest);
 
-	rc = sr_run_internal(SR_Q_RECORD_CHANGE, args, nulls, false, 0);
+	rc = sr_run_internal(q, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not write sync_resolver.change_log");
 	return SPI_processed == 1;
+}
+
+/*
+ * Record a processed change: the idempotency record and its audit.  Returns
+ * false if a concurrent transaction committed a record for this change_id
+ * first (the insert waits for it to finish, as any unique insert does).
+ */
+bool
+sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
+				 int64 review_id, Jsonb *result, Jsonb *fields)
+{
+	return insert_record(SR_Q_RECORD_CHANGE, c, payload, status, review_id,
+						 result, fields);
+}
+
+/*
+ * Record a change that is about to write (sr_claim_change): a plain insert,
+ * one descent of the primary key; a change_id recorded before raises the
+ * unique violation (23505, constraint change_log_pkey), waiting first for
+ * a transaction that is still writing it.
+ */
+void
+sr_claim_record(SrChange *c, SrPayloadId *payload, SrStatus status,
+				Jsonb *result, Jsonb *fields)
+{
+	(void) insert_record(SR_Q_CLAIM_CHANGE, c, payload, status, 0, result,
+						 fields);
 }
 
 /*

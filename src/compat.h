@@ -59,8 +59,36 @@ sr_input_call_safe(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
 	return InputFunctionCallSafe(flinfo, str, typioparam, typmod,
 								 (Node *) &escontext, result);
 }
+
+/*
+ * sr_input_safe: a value from text by the type's input function.  On 16+
+ * a value the type refuses (a domain's CHECK included) is a soft error:
+ * false, with *msg its message.  On 15 the input function raises the error
+ * (SQLSTATE class 22 or 23) for the caller's subtransaction to catch.
+ */
+static inline bool
+sr_input_safe(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
+			  Datum *result, char **msg)
+{
+	ErrorSaveContext escontext = {.type = T_ErrorSaveContext,
+								  .details_wanted = true};
+
+	if (InputFunctionCallSafe(flinfo, str, typioparam, typmod,
+							  (Node *) &escontext, result))
+		return true;
+	*msg = escontext.error_data ? escontext.error_data->message
+								: pstrdup("invalid input");
+	return false;
+}
 #else
 #define SR_HAVE_SOFT_INPUT 0
+static inline bool
+sr_input_safe(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
+			  Datum *result, char **msg)
+{
+	*result = InputFunctionCall(flinfo, str, typioparam, typmod);
+	return true;
+}
 #endif
 
 /*

@@ -147,16 +147,24 @@ sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
 	}
 }
 
-/* Run the type's input function on a C string (may ereport, 22xxx). */
-static Datum
-input_value(SrType *t, char *str)
+/*
+ * Run the type's input function on a C string.  A value it refuses: on 16+
+ * false with *err its message (soft error, no subtransaction needed); on 15
+ * the input function raises (22xxx) and the change's subtransaction makes
+ * it a rejection with the same reason.
+ */
+static bool
+input_value(SrType *t, char *str, Datum *out, char **err)
 {
-	return InputFunctionCall(&t->input, str, t->ioparam, t->typmod);
+	return sr_input_safe(&t->input, str, t->ioparam, t->typmod, out, err);
 }
 
-/* Convert a jsonb number to a value of a numeric-family type. */
-static Datum
-numeric_to_type(SrType *t, Numeric num)
+/*
+ * Convert a jsonb number to a value of a numeric-family type (false with
+ * *err for a value the type's input refuses, see input_value).
+ */
+static bool
+numeric_to_type(SrType *t, Numeric num, Datum *out, char **err)
 {
 	Datum d = NumericGetDatum(num);
 
@@ -182,17 +190,20 @@ numeric_to_type(SrType *t, Numeric num)
 				d = DirectFunctionCall2(numeric, d, Int32GetDatum(t->typmod));
 			break;
 		default:
-			return input_value(t, DatumGetCString(
-									  DirectFunctionCall1(numeric_out, d)));
+			return input_value(t,
+							   DatumGetCString(
+								   DirectFunctionCall1(numeric_out, d)),
+							   out, err);
 	}
 	if (t->typid != t->basetype)
 	{
 		/* a domain: run its input so that its constraints are checked */
 		char *s = OutputFunctionCall(&t->output, d);
 
-		d = input_value(t, s);
+		return input_value(t, s, out, err);
 	}
-	return d;
+	*out = d;
+	return true;
 }
 
 /* Elements gathered from nested JSON arrays, with the shape they must have. */
@@ -401,22 +412,22 @@ sr_build_array(SrType *t, Datum *elems, bool *nulls, int ndim, int *dims,
 			appendStringInfoString(&buf, OutputFunctionCall(&t->elem->output,
 															elems[i]));
 		}
-		*out = input_value(t, buf.data);
-		return true;
+		return input_value(t, buf.data, out, err);
 	}
 	*out = PointerGetDatum(construct_md_array(elems, nulls, ndim, dims, lbs,
 											  t->elem->typid, t->elem->typlen,
 											  t->elem->typbyval,
 											  t->elem->typalign));
 	if (t->typid != t->basetype)
-		*out = input_value(t, OutputFunctionCall(&t->output, *out));
+		return input_value(t, OutputFunctionCall(&t->output, *out), out, err);
 	return true;
 }
 
 /*
  * Convert a jsonb value to t's type.  Shape mismatches (an object where a
- * scalar column is) return false with *err set; a value the type's input
- * function refuses raises that function's error (SQLSTATE class 22).
+ * scalar column is) return false with *err set; so does, on 16+, a value
+ * the type's input function refuses (soft error); on 15 that raises the
+ * function's error (SQLSTATE class 22).
  */
 bool
 sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out, char **err)
@@ -431,21 +442,21 @@ sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out, char **err)
 		case jbvString:
 			if (t->kind == SR_KIND_JSONB)
 				break;
-			out->value =
-				input_value(t, pnstrdup(v->val.string.val, v->val.string.len));
-			return true;
+			return input_value(t,
+							   pnstrdup(v->val.string.val, v->val.string.len),
+							   &out->value, err);
 		case jbvNumeric:
 			if (t->kind == SR_KIND_JSONB)
 				break;
-			out->value = numeric_to_type(t, v->val.numeric);
-			return true;
+			return numeric_to_type(t, v->val.numeric, &out->value, err);
 		case jbvBool:
 			if (t->kind == SR_KIND_JSONB)
 				break;
 			if (t->basetype == BOOLOID && t->typid == t->basetype)
 				out->value = BoolGetDatum(v->val.boolean);
 			else
-				out->value = input_value(t, v->val.boolean ? "true" : "false");
+				return input_value(t, v->val.boolean ? "true" : "false",
+								   &out->value, err);
 			return true;
 		case jbvBinary:
 			if (t->kind == SR_KIND_JSONB)
@@ -469,8 +480,8 @@ sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out, char **err)
 	/* jsonb column: the value itself */
 	out->value = JsonbPGetDatum(JsonbValueToJsonb(v));
 	if (t->typid != t->basetype)
-		out->value =
-			input_value(t, OutputFunctionCall(&t->output, out->value));
+		return input_value(t, OutputFunctionCall(&t->output, out->value),
+						   &out->value, err);
 	return true;
 }
 

@@ -235,6 +235,15 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 		 {UUIDOID, OIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
 		  TIMESTAMPTZOID, INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID,
 		  BYTEAOID}},
+	[SR_Q_CLAIM_CHANGE] =
+		{"INSERT INTO @extschema@.change_log (change_id, target_table, row_id, payload_hash, "
+		 "status, actor, queued_at, edited_at, review_id, result, fields, received_at, "
+		 "payload_digest) "
+		 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+		 13,
+		 {UUIDOID, OIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+		  TIMESTAMPTZOID, INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID,
+		  BYTEAOID}},
 	[SR_Q_RECORD_REJECTION] =
 		{"INSERT INTO @extschema@.rejection_log (change_id, target_table, row_id, actor, reason, received_at) "
 		 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6)",

@@ -218,6 +218,11 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 			writes = bms_add_member(writes, o->ds[i].index);
 			values[o->ds[i].index] = o->ds[i].result;
 		}
+	/* the change_id is claimed before anything is written (change.c) */
+	if (!sr_claim_change(c, o,
+						 o->has_review ? SR_STATUS_REVIEW_REQUIRED
+									   : SR_STATUS_MERGED))
+		return;
 	if (writes && !sr_try_update_row(t, id, writes, values))
 	{
 		/* a BEFORE trigger returned NULL, or a policy FOR UPDATE hides the row */
@@ -289,6 +294,8 @@ sr_process_create(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 		d->write = true;
 		values[d->index] = d->mobile;
 	}
+	if (!sr_claim_change(c, o, SR_STATUS_CREATED))
+		return;
 	if (!sr_insert_row(t, id, fields, values))
 	{
 		/* a BEFORE INSERT trigger returned NULL: there is no row */
@@ -324,6 +331,8 @@ queue_delete_review(SrChange *c, SrDecision *ds, int nd, const char *reason,
 	o->hold_all = true;
 	o->status = SR_STATUS_REVIEW_REQUIRED;
 	o->delete_state = state;
+	if (!sr_claim_change(c, o, SR_STATUS_REVIEW_REQUIRED))
+		return;
 	if (!c->preview)
 		o->review_id = sr_queue_review(c, reason, decider, o->conflicts,
 									   sr_empty_object());
@@ -385,6 +394,9 @@ sr_process_delete(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	stale = is_stale(t, c) || sr_clock_ahead(c);
 	if (!changed && !stale)
 	{
+		o->delete_state = sr_delete_state(ds, nd); /* for the audit trail */
+		if (!sr_claim_change(c, o, SR_STATUS_DELETED))
+			return;
 		if (!sr_delete_row(t, id))
 		{
 			/* the row is still there: no "deleted", so no tombstone */
@@ -393,7 +405,6 @@ sr_process_delete(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 			return;
 		}
 		o->status = SR_STATUS_DELETED;
-		o->delete_state = sr_delete_state(ds, nd); /* for the audit trail */
 		return;
 	}
 

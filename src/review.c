@@ -177,7 +177,7 @@ change_record(SrReview *r)
 								1, &isnull);
 
 		if (!isnull)
-			fields = DatumGetJsonbPCopy(d);
+			fields = sr_expand_audit(DatumGetJsonbPCopy(d));
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return fields;

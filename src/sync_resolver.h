@@ -192,6 +192,7 @@ typedef struct SrChange
 	bool			preview;
 	bool			has_change_id; /* false only for a malformed envelope */
 	JsonbContainer *envelope;	   /* batches: the envelope to parse */
+	void		   *run; /* change.c's state while it resolves the change */
 } SrChange;
 
 /* GUCs (init.c) */
@@ -297,11 +298,14 @@ typedef struct SrPayloadId
 	uint8 digest[SR_DIGEST_LEN]; /* payload_digest */
 } SrPayloadId;
 
+extern bool sr_change_log_has_triggers(void);
 extern Jsonb *sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 							 SrPayloadId *payload, bool *has_digest);
 extern bool
 sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
 				 int64 review_id, Jsonb *result, Jsonb *fields);
+extern void	 sr_claim_record(SrChange *c, SrPayloadId *payload, SrStatus status,
+							 Jsonb *result, Jsonb *fields);
 extern void sr_record_rejection(SrChange *c, const char *reason);
 extern void sr_record_replay(SrChange *c);
 extern void sr_payload_id(Jsonb *base, Jsonb *new_state, SrPayloadId *out);
@@ -334,6 +338,7 @@ extern void sr_run_as_owner_end(Oid save_userid, int save_sec);
 typedef enum SrStatement
 {
 	SR_Q_RECORD_CHANGE, /* changelog.c */
+	SR_Q_CLAIM_CHANGE,
 	SR_Q_RECORD_REJECTION,
 	SR_Q_RECORD_REPLAY,
 	SR_Q_FIND_TOMBSTONE,
@@ -444,6 +449,14 @@ extern Jsonb *sr_build_audit(SrResolution *o, bool hold_all);
 extern Jsonb *sr_mark_replayed(Jsonb *stored, bool preview);
 extern Jsonb *sr_rejected_result(SrChange *c, const char *reason);
 
+/* record.c: the compact change record */
+extern Jsonb *sr_compact_record(const char *status, const char *change_id,
+								Jsonb *result, Jsonb *audit);
+extern bool	  sr_record_is_compact(Jsonb *fields);
+extern Jsonb *sr_expand_audit(Jsonb *c);
+extern Jsonb *
+sr_expand_result(const char *status, const char *change_id, Jsonb *c);
+
 /* Raise 22023 for an unusable argument (msg and hint: literals). */
 #define sr_bad_argument(msg, hint)                                         \
 	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg(msg), \
@@ -469,5 +482,6 @@ extern void	 sr_lock_batch_rows(JsonbContainer *arr, int n);
 
 /* change.c: one change's life */
 extern Jsonb *sr_process_change(SrChange *c, bool batch);
+extern bool	  sr_claim_change(SrChange *c, SrResolution *o, SrStatus status);
 
 #endif /* SYNC_RESOLVER_H */

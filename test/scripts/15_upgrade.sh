@@ -49,7 +49,8 @@ SELECT sync_resolver.sync_apply('work_order', '1', '{"notes":"a","hours":1}', '{
                                 '00000000-0000-0000-0000-000000000001', now());
 SQL
 record=$(psql_db upgrade_new -c "SELECT format('(%L, ''work_order'', %L, %s, %L, %L, %L, %L, %L, NULL, %L, %L)',
-    change_id, row_id, payload_hash, status, actor, queued_at, edited_at, received_at, result, fields)
+    change_id, row_id, payload_hash, status, actor, queued_at, edited_at, received_at,
+    sync_resolver.change_result(status, change_id, result, fields), sync_resolver.change_detail(fields))
     FROM sync_resolver.change_log")
 "$PGBIN/dropdb" upgrade_new
 "$PGBIN/createdb" upgrade_new

@@ -213,7 +213,7 @@ check "row 6 deleted, row 7 created" "0|1" \
 check "change_log holds exactly the committed changes" "$C1:merged $C2:review_required $C3:created $C4:deleted" \
     "$(q "SELECT string_agg(change_id || ':' || status, ' ' ORDER BY change_id) FROM sync_resolver.change_log")"
 check "change_log results are the results returned at commit" "t" \
-    "$(q "SELECT bool_and(c.result = r.result) AND count(*) = 4
+    "$(q "SELECT bool_and(sync_resolver.change_result(c.status, c.change_id, c.result, c.fields) = r.result) AND count(*) = 4
             FROM sync_resolver.change_log AS c
             JOIN (VALUES ('$C1'::uuid, $(lit "$r_c1")::jsonb), ('$C2', $(lit "$r_c2")),
                          ('$C3', $(lit "$r_c3")), ('$C4', $(lit "$r_c4")))

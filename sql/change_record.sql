@@ -1,0 +1,122 @@
+--
+-- issue 14: the lighter change record, and changes that are cheaper to make
+-- (the change_id probed only when recording it conflicts, soft input errors)
+--
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+CREATE EXTENSION sync_resolver;
+RESET client_min_messages;
+SET TimeZone = 'UTC';
+
+CREATE SCHEMA cr;
+CREATE DOMAIN cr.small AS int CHECK (VALUE < 100);
+CREATE TABLE cr.job (
+	id			bigint PRIMARY KEY,
+	state		text NOT NULL DEFAULT 'open',
+	notes		text,
+	hours		numeric,
+	minutes		cr.small,
+	labels		jsonb,
+	tags		text[],
+	owner		text,
+	ends		timestamptz,
+	"_delete"	text,
+	updated_at	timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO sync_resolver.synced_table (target_table, updated_at_column)
+	VALUES ('cr.job', 'updated_at');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy, decider) VALUES
+	('cr.job', 'state', 'transition', 'dispatcher'),
+	('cr.job', 'notes', 'append', 'tech'),
+	('cr.job', 'hours', 'sum', 'tech'),
+	('cr.job', 'minutes', 'mobile_wins', 'tech'),
+	('cr.job', 'labels', 'union', 'tech'),
+	('cr.job', 'tags', 'union', 'tech'),
+	('cr.job', 'owner', 'hard_conflict', 'dispatcher'),
+	('cr.job', 'ends', 'mobile_wins', 'tech'),
+	('cr.job', '_delete', 'mobile_wins', 'tech');
+INSERT INTO sync_resolver.state_transition (target_table, field_name, from_value, to_value) VALUES
+	('cr.job', 'state', 'open', 'working');
+INSERT INTO cr.job (id, notes, hours, minutes, labels, tags, owner, updated_at)
+SELECT i, 'note ' || i, 1.50, 10, '{"a": 1}', '{x}', 'ann', now() - interval '1 hour'
+  FROM generate_series(1, 9) AS i;
+
+CREATE FUNCTION cr.cid(n int) RETURNS uuid LANGUAGE sql IMMUTABLE
+	AS $$ SELECT ('00000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid $$;
+
+-- Every kind of change, each sent twice: the second is answered from the
+-- record, and must be the first result exactly, plus "replayed": true.
+CREATE TABLE cr.sent (n int PRIMARY KEY, id text, base jsonb, new jsonb, first jsonb);
+INSERT INTO cr.sent (n, id, base, new) VALUES
+	-- merges: no conflict; numbers whose text differs from an equal value
+	(1, '1', '{"state": "open", "notes": "note 1", "hours": 1.50, "ends": null}',
+			 '{"state": "working", "notes": "note 1\nmore", "hours": 1.500, "ends": "2026-01-02T03:04:05Z"}'),
+	(2, '2', '{"hours": 1.5, "labels": {"a": 1}, "tags": ["x"]}',
+			 '{"hours": 2.50, "labels": {"a": 1, "b": [1.0, 2]}, "tags": ["x", "y"]}'),
+	-- a hard conflict (review) beside a merge, and a field named "_delete"
+	(3, '3', '{"owner": "bob", "minutes": 10, "_delete": null}',
+			 '{"owner": "cy", "minutes": 20, "_delete": "yes"}'),
+	-- a create, a delete, a row that does not exist
+	(4, '100', NULL, '{"notes": "new one", "hours": 3}'),
+	(5, '5', '{"notes": "note 5", "hours": 1.50}', NULL),
+	(6, '555', '{"notes": "x"}', '{"notes": "y"}'),
+	-- a delete the server's edits stop (delete review)
+	(7, '6', '{"notes": "old"}', NULL),
+	-- nothing changed
+	(8, '7', '{"notes": "note 7"}', '{"notes": "note 7"}');
+UPDATE cr.sent SET first = sync_resolver.sync_apply('cr.job', id, base, new, cr.cid(n));
+SELECT n, first->>'status' AS status FROM cr.sent ORDER BY n;
+SELECT n, sync_resolver.sync_apply('cr.job', id, base, new, cr.cid(n))
+			= first || '{"replayed": true}' AS replay_is_identical
+  FROM cr.sent ORDER BY n;
+
+-- The records: one compact document in fields, no stored result; read
+-- back whole with change_result() and change_detail().  Change 3 is stored
+-- whole: its table has a column named "_delete" (the audit's key for the
+-- state a delete saw), which the compact form cannot tell apart.
+SELECT s.n, c.status, c.result IS NULL AS compact, jsonb_typeof(c.fields) AS fields,
+	   sync_resolver.change_result(c.status, c.change_id, c.result, c.fields) = s.first
+		 AS result_is_first
+  FROM cr.sent AS s JOIN sync_resolver.change_log AS c ON c.change_id = cr.cid(s.n)
+ ORDER BY s.n;
+SELECT jsonb_pretty(sync_resolver.change_detail(fields)) AS detail
+  FROM sync_resolver.change_log WHERE change_id = cr.cid(3);
+SELECT jsonb_pretty(sync_resolver.change_detail(fields)) AS detail
+  FROM sync_resolver.change_log WHERE change_id = cr.cid(7);
+-- row_history shows the audit document as it always did
+SELECT event, status, detail FROM sync_resolver.row_history('cr.job', '2') ORDER BY at;
+
+-- The record of a 4-field merge is a few hundred bytes, not 1.5 kB.
+SELECT pg_column_size(c.*) < 600 AS small
+  FROM sync_resolver.change_log AS c WHERE change_id = cr.cid(1);
+
+-- A record stored whole (as 0.1 and earlier 0.2 wrote them) replays as is.
+INSERT INTO sync_resolver.change_log (change_id, target_table, row_id, payload_hash, status,
+	actor, queued_at, edited_at, received_at, result, fields, payload_digest)
+SELECT cr.cid(90), target_table, row_id, payload_hash, status, actor, queued_at, edited_at,
+	   received_at, sync_resolver.change_result(status, cr.cid(90), result, fields)
+					|| '{"note": "stored whole"}',
+	   sync_resolver.change_detail(fields), payload_digest
+  FROM sync_resolver.change_log WHERE change_id = cr.cid(8);
+SELECT sync_resolver.sync_apply('cr.job', '7', '{"notes": "note 7"}', '{"notes": "note 7"}',
+								cr.cid(90)) ->> 'note' AS stored_whole;
+
+-- Reused for another change: rejected as before.
+SELECT sync_resolver.sync_apply('cr.job', '1', '{"notes": "a"}', '{"notes": "b"}', cr.cid(1))
+		->> 'reason' AS reused;
+
+-- Soft input errors: a value that does not convert is "rejected", naming
+-- the field, and leaves nothing behind (a domain's CHECK too).
+SELECT r->>'status' AS status, r->>'reason' AS reason
+  FROM sync_resolver.sync_apply('cr.job', '9', '{"hours": 1.5}', '{"hours": "many"}', cr.cid(20)) AS r;
+SELECT r->>'status' AS status, r->>'reason' AS reason
+  FROM sync_resolver.sync_apply('cr.job', '9', '{"minutes": 10}', '{"minutes": 500}', cr.cid(21)) AS r;
+SELECT r->>'status' AS status, r->>'reason' AS reason
+  FROM sync_resolver.sync_apply('cr.job', '9', '{"ends": null}', '{"ends": "yesterday-ish"}', cr.cid(22)) AS r;
+SELECT r->>'status' AS status, r->>'reason' AS reason
+  FROM sync_resolver.sync_apply('cr.job', '9', '{"tags": ["x"]}', '{"tags": "{unclosed"}', cr.cid(23)) AS r;
+SELECT id, hours, minutes, ends, tags FROM cr.job WHERE id = 9;
+SELECT count(*) AS recorded FROM sync_resolver.change_log WHERE change_id IN (cr.cid(20), cr.cid(21), cr.cid(22), cr.cid(23));
+SELECT count(*) AS rejections FROM sync_resolver.rejection_log WHERE change_id IN (cr.cid(20), cr.cid(21), cr.cid(22), cr.cid(23));
+-- and the same change sent again is processed again (rejections are not kept)
+SELECT sync_resolver.sync_apply('cr.job', '9', '{"minutes": 10}', '{"minutes": 50}', cr.cid(21)) ->> 'status' AS status;
