@@ -271,3 +271,13 @@ DROP TRIGGER state_transition_validate ON @extschema@.state_transition;
 CREATE TRIGGER state_transition_validate
 	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.state_transition
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();
+
+/*
+ * Issue 15, item 1: policy custom, a resolver function the DBA writes
+ * (field_policy.resolver: (field name, base jsonb, server jsonb, mobile
+ * jsonb, context jsonb) RETURNS jsonb), checked by the catalog trigger.
+ */
+ALTER TYPE @extschema@.policy ADD VALUE 'custom';
+ALTER TABLE @extschema@.field_policy ADD COLUMN resolver pg_catalog.regprocedure;
+COMMENT ON COLUMN @extschema@.field_policy.resolver IS
+	'policy custom: the function (field name, base, server, mobile, context jsonb) RETURNS jsonb that decides';

@@ -11,7 +11,7 @@
 
 CREATE TYPE @extschema@.policy AS ENUM (
 	'mobile_wins', 'server_wins', 'last_writer_wins', 'append',
-	'hard_conflict', 'sum', 'max', 'min', 'union', 'transition'
+	'hard_conflict', 'sum', 'max', 'min', 'union', 'transition', 'custom'
 );
 COMMENT ON TYPE @extschema@.policy IS
 	'how a field is resolved when both the device and the server changed it';
@@ -39,12 +39,15 @@ CREATE TABLE @extschema@.field_policy (
 	decider			pg_catalog.text NOT NULL DEFAULT 'dispatcher',
 	notes			pg_catalog.text,
 	owner			pg_catalog.text,
+	resolver		pg_catalog.regprocedure,
 	PRIMARY KEY (target_table, field_name),
 	CONSTRAINT field_policy_decider_check
 		CHECK (decider OPERATOR(pg_catalog.=) ANY (ARRAY['tech', 'dispatcher', 'manager']::pg_catalog.text[]))
 );
 COMMENT ON TABLE @extschema@.field_policy IS
 	'per-field conflict policy; a field without a row is server-only';
+COMMENT ON COLUMN @extschema@.field_policy.resolver IS
+	'policy custom: the function (field name, base, server, mobile, context jsonb) RETURNS jsonb that decides';
 
 CREATE TABLE @extschema@.state_transition (
 	target_table	pg_catalog.regclass NOT NULL,

@@ -128,6 +128,26 @@ sr_namespace_callback(Datum arg, int cacheid, uint32 hashvalue)
 		entry->table->valid = false;
 }
 
+/*
+ * Syscache callback on pg_proc: a resolver function replaced, renamed or
+ * dropped.  Only entries that call one are rebuilt.
+ */
+static void
+sr_proc_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS status;
+	SrTableEntry   *entry;
+
+	if (SrTables == NULL)
+		return;
+	for (BuildFrame *f = sr_building; f != NULL; f = f->prev)
+		f->table->valid = false;
+	hash_seq_init(&status, SrTables);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (entry->table->has_custom)
+			entry->table->valid = false;
+}
+
 static void free_table(SrTable *t);
 
 /* Free the entries and plans retired during the transaction. */
@@ -199,6 +219,7 @@ sr_catalog_init(void)
 	CacheRegisterRelcacheCallback(sr_relcache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, sr_namespace_callback,
 								  (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, sr_proc_callback, (Datum) 0);
 	RegisterXactCallback(sr_xact_callback, NULL);
 }
 
@@ -272,6 +293,29 @@ load_transitions(SrTable *t, Relation rel)
 		f->ntransitions++;
 		MemoryContextSwitchTo(old);
 	}
+}
+
+/*
+ * A custom field's resolver function, checked again (it may have been
+ * replaced since the policy was written) and looked up once: the entry
+ * keeps its FmgrInfo, so a call costs no catalog lookup.
+ */
+static void
+load_resolver(SrTable *t, SrField *f, HeapTuple tup, TupleDesc desc)
+{
+	bool  isnull;
+	Datum d = SPI_getbinval(tup, desc, 4, &isnull);
+
+	f->resolver = isnull ? InvalidOid : DatumGetObjectId(d);
+	sr_check_resolver(f->resolver, f->policy, f->name, t->relname, false);
+	if (f->policy != SR_CUSTOM)
+		return;
+	t->has_custom = true;
+	fmgr_info_cxt(f->resolver, &f->resolver_fn, t->cxt);
+	f->resolver_name = MemoryContextStrdup(
+		t->cxt, quote_qualified_identifier(
+					get_namespace_name(get_func_namespace(f->resolver)),
+					get_func_name(f->resolver)));
 }
 
 /*
@@ -373,6 +417,7 @@ build_table(SrTable *t, Oid relid)
 		sr_type_init(&f->type, att->atttypid, att->atttypmod,
 					 att->attcollation, t->cxt);
 		ReleaseSysCache(atup);
+		load_resolver(t, f, tt->vals[i], tt->tupdesc);
 	}
 	qsort(t->fields, t->nfields, sizeof(SrField), field_cmp);
 

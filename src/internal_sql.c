@@ -324,7 +324,7 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 		 1,
 		 {OIDOID}},
 	[SR_Q_FIELD_POLICIES] =
-		{"SELECT field_name, policy::pg_catalog.text, decider "
+		{"SELECT field_name, policy::pg_catalog.text, decider, resolver::pg_catalog.oid "
 		 "FROM @extschema@.field_policy WHERE target_table OPERATOR(pg_catalog.=) $1 "
 		 "ORDER BY field_name",
 		 1,
@@ -359,6 +359,16 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 		 "AND d.object_type OPERATOR(pg_catalog.=) ANY ('{table,\"table column\"}'::pg_catalog.text[]) "
 		 "AND EXISTS (SELECT FROM @extschema@.synced_table AS s "
 		 "WHERE s.target_table OPERATOR(pg_catalog.=) d.objid::pg_catalog.regclass)",
+		 0,
+		 {InvalidOid}},
+	[SR_Q_DROPPED_RESOLVER] =
+		{"SELECT d.object_identity, "
+		 "p.field_name::pg_catalog.text, p.target_table::pg_catalog.text "
+		 "FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
+		 "JOIN @extschema@.field_policy AS p "
+		 "ON p.resolver::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid "
+		 "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass "
+		 "ORDER BY 3, 2 LIMIT 1",
 		 0,
 		 {InvalidOid}},
 	[SR_Q_FORGET_TABLE] = {"DELETE FROM @extschema@.synced_table "

@@ -4,7 +4,9 @@
  *	  The per-field decision: given a field's base, device (mobile) and
  *	  server values, typed, decide which value the row gets, or that a human
  *	  must decide.  Implements every policy of sync_resolver.policy.  Pure
- *	  computation on values: no catalog or table access happens here.
+ *	  computation on values: no catalog or table access happens here,
+ *	  except what a custom resolver function (the DBA's code, run as the
+ *	  caller of sync_apply) does.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,6 +14,7 @@
 
 #include <math.h>
 
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "miscadmin.h"
@@ -21,6 +24,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "errclass.h"
 #include "sync_resolver.h"
 
 /* Name of an outcome, as results spell it. */
@@ -760,6 +764,180 @@ sum_policy(SrDecision *d)
 }
 
 /*
+ * Policy custom: the field's resolver function.
+ */
+
+/* A value in its JSON form (as results show it), as a jsonb document. */
+static Jsonb *
+value_jsonb(SrValue *v, SrType *t)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue		 buf;
+	JsonbValue		*jv;
+	Jsonb			*obj;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	sr_push_key(&ps, "v");
+	sr_push_value(&ps, v, t);
+	obj = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+	jv = getKeyJsonValueFromContainer(&obj->root, "v", 1, &buf);
+	return JsonbValueToJsonb(jv);
+}
+
+/*
+ * Reject the change because its custom resolver failed: a data exception,
+ * so that the change's subtransaction is rolled back and the change (also
+ * in a single call) is reported `rejected`, with a reason naming the
+ * function.
+ */
+static void
+custom_failed(SrField *f, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("custom resolver %s of field \"%s\" failed: %s",
+					f->resolver_name, f->name, why)));
+}
+
+/*
+ * In PG_CATCH around the DBA's code: an error the caller must retry (or a
+ * server fault, errclass.h) propagates as it is; any other becomes the
+ * custom resolver's failure.  Nothing but raising happens after the catch:
+ * the change's subtransaction (change.c) undoes what the function did.
+ */
+static void
+custom_caught(SrField *f, MemoryContext cxt)
+{
+	ErrorData *edata;
+	SrErrClass cls;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	cls = sr_errclass(unpack_sql_state(edata->sqlerrcode));
+	if (cls == SR_ERR_RETRY || cls == SR_ERR_SERVER)
+		PG_RE_THROW();
+	FlushErrorState();
+	custom_failed(f, psprintf("%s [SQLSTATE %s]", edata->message,
+							  unpack_sql_state(edata->sqlerrcode)));
+}
+
+/* The string member key of an answer, NULL if missing or JSON null. */
+static const char *
+answer_string(SrField *f, Jsonb *answer, const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v = getKeyJsonValueFromContainer(&answer->root, key,
+												 strlen(key), &buf);
+
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	if (v->type != jbvString)
+		custom_failed(f, psprintf("its answer's \"%s\" is not a string", key));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * Call the field's resolver (name, base, server, mobile, context) with the
+ * caller's rights, and apply its answer {"outcome": "mobile" | "server" |
+ * "value" | "review", "value": ..., "reason": "..."}.  A value is
+ * converted and checked as a device value is.
+ */
+static void
+custom_policy(SrChange *c, SrDecision *d)
+{
+	SrField		 *f = d->field;
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb		 *answer = NULL;
+	const char	 *outcome;
+	const char	 *reason;
+	Datum		  result = (Datum) 0;
+	bool		  isnull = true;
+
+	LOCAL_FCINFO(fcinfo, 5);
+
+	/* the caller runs the function: it must be allowed to */
+	if (sr_proc_aclcheck(f->resolver, GetUserId(), ACL_EXECUTE) !=
+		ACLCHECK_OK)
+		custom_failed(f, psprintf("permission denied for function %s",
+								  f->resolver_name));
+	InitFunctionCallInfoData(*fcinfo, &f->resolver_fn, 5, C_COLLATION_OID,
+							 NULL, NULL);
+	fcinfo->args[0].value =
+		DirectFunctionCall1(namein, CStringGetDatum(f->name));
+	fcinfo->args[1].value =
+		JsonbPGetDatum(value_jsonb(&d->base, &f->type));
+	fcinfo->args[2].value =
+		JsonbPGetDatum(value_jsonb(&d->server, &f->type));
+	fcinfo->args[3].value =
+		JsonbPGetDatum(value_jsonb(&d->mobile, &f->type));
+	fcinfo->args[4].value = JsonbPGetDatum(
+		c->resolver_context ? c->resolver_context : sr_empty_object());
+	for (int i = 0; i < 5; i++)
+		fcinfo->args[i].isnull = false;
+
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(fcinfo);
+		isnull = fcinfo->isnull;
+		if (!isnull)
+			answer = DatumGetJsonbPCopy(result);
+	}
+	PG_CATCH();
+	{
+		custom_caught(f, cxt);
+	}
+	PG_END_TRY();
+
+	if (isnull)
+		custom_failed(f, "it returned NULL");
+	if (!JB_ROOT_IS_OBJECT(answer) || JB_ROOT_IS_SCALAR(answer))
+		custom_failed(f, "its answer is not a JSON object");
+	outcome = answer_string(f, answer, "outcome");
+	reason = answer_string(f, answer, "reason");
+	reason = reason ? sr_capped(reason, 200) : "custom";
+	if (outcome == NULL)
+		custom_failed(f, "its answer has no \"outcome\"");
+	if (strcmp(outcome, "mobile") == 0)
+		decide(d, SR_OUT_MOBILE, reason);
+	else if (strcmp(outcome, "server") == 0)
+		decide(d, SR_OUT_SERVER, reason);
+	else if (strcmp(outcome, "review") == 0)
+		decide(d, SR_OUT_REVIEW, reason);
+	else if (strcmp(outcome, "value") == 0)
+	{
+		JsonbValue	buf;
+		JsonbValue *v = getKeyJsonValueFromContainer(&answer->root, "value",
+													 5, &buf);
+		SrValue		val = {0, true};
+		char	   *err = NULL;
+		bool		ok = false;
+
+		if (v == NULL)
+			custom_failed(f, "its answer has outcome \"value\" but no \"value\"");
+		PG_TRY();
+		{
+			ok = sr_json_to_value(v, &f->type, &val, &err);
+		}
+		PG_CATCH();
+		{
+			custom_caught(f, cxt);
+		}
+		PG_END_TRY();
+		if (!ok)
+			custom_failed(f, psprintf("its value: %s", err));
+		if (sr_value_is_null(&f->type, &val))
+			val.isnull = true;
+		if (val.isnull && f->notnull)
+			custom_failed(f, "its value is null, and the column is NOT NULL");
+		d->result = val;
+		decide(d, SR_OUT_MERGED, reason);
+	}
+	else
+		custom_failed(f, psprintf("its answer's outcome \"%s\" is not mobile, server, value or review",
+								  sr_capped(outcome, 64)));
+}
+
+/*
  * Decide one field the device changed (mobile differs from base), given the
  * server's current value and edit time.  Fills d->outcome, d->reason,
  * d->result and d->write.  May raise a data exception (an out-of-range
@@ -844,6 +1022,9 @@ sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 				last_writer(d, c, server_updated, has_server_updated);
 			else
 				decide(d, SR_OUT_REVIEW, "invalid_transition");
+			break;
+		case SR_CUSTOM:
+			custom_policy(c, d);
 			break;
 		case SR_HARD_CONFLICT:
 		default:

@@ -14,6 +14,9 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "catalog/pg_type.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
 #include "utils/timestamp.h"
 
 #include "sync_resolver.h"
@@ -92,7 +95,8 @@ is_own_id(SrTable *t, JsonbValue *k, JsonbValue *v, Datum id)
  */
 static bool
 changed_fields(SrTable *t, SrChange *c, Datum id, SrDecision **ds_out,
-			   int *nd_out, Bitmapset **fields, char **reason)
+			   int *nd_out, Bitmapset **fields, Bitmapset **known,
+			   char **reason)
 {
 	JsonbIterator *it = JsonbIteratorInit(&c->new_state->root);
 	JsonbValue	   k = {0}, v, bbuf;
@@ -122,6 +126,8 @@ changed_fields(SrTable *t, SrChange *c, Datum id, SrDecision **ds_out,
 						 key_text(&k), t->relname);
 			return false;
 		}
+		if (known)
+			*known = bms_add_member(*known, idx);
 		d = &ds[nd];
 		d->field = f;
 		d->index = idx;
@@ -161,10 +167,74 @@ not_found(SrChange *c, SrResolution *o)
 	o->deleted = sr_find_tombstone(c->relid, c->row_id, &o->deleted_at);
 }
 
+/* Does the change touch a custom field?  Only then is a context built. */
+static bool
+needs_resolver(SrTable *t, SrResolution *o)
+{
+	if (!t->has_custom)
+		return false;
+	for (int i = 0; i < o->nd; i++)
+	{
+		SrDecision *d = &o->ds[i];
+
+		if (d->field->policy == SR_CUSTOM)
+			return true;
+	}
+	return false;
+}
+
+/* Push a timestamp as a JSON string (NULL when missing). */
+static void
+push_kv_time(JsonbParseState **ps, const char *key, TimestampTz ts, bool has)
+{
+	char buf[MAXDATELEN + 1];
+
+	if (has)
+		JsonEncodeDateTime(buf, TimestampTzGetDatum(ts), TIMESTAMPTZOID, NULL);
+	sr_push_kv_string(ps, key, has ? pstrdup(buf) : NULL); /* kept by ps */
+}
+
+/*
+ * The context a custom resolver gets: table, id, change_id, actor,
+ * queued_at, edited_at, the row's updated_at, and the base, server and
+ * mobile rows (server: the row's current values of the eligible fields the
+ * device sent, the ones in known).
+ */
+static Jsonb *
+resolver_context(SrTable *t, SrChange *c, Bitmapset *known, SrValue *server,
+				 SrValue *updated)
+{
+	JsonbParseState *ps = NULL;
+	int				 i = -1;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	sr_push_kv_string(&ps, "table", t->qualname);
+	sr_push_kv_string(&ps, "id", c->row_id);
+	sr_push_kv_string(&ps, "change_id", sr_uuid_text(&c->change_id));
+	sr_push_kv_string(&ps, "actor", c->actor);
+	push_kv_time(&ps, "queued_at", c->queued_at, true);
+	push_kv_time(&ps, "edited_at", c->edited_at, true);
+	push_kv_time(&ps, "updated_at",
+				 updated->isnull ? 0 : DatumGetTimestampTz(updated->value),
+				 !updated->isnull);
+	sr_push_kv_jsonb(&ps, "base", c->base);
+	sr_push_key(&ps, "server");
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	while ((i = bms_next_member(known, i)) >= 0)
+	{
+		sr_push_key(&ps, t->fields[i].name);
+		sr_push_value(&ps, &server[i], &t->fields[i].type);
+	}
+	pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	sr_push_kv_jsonb(&ps, "mobile", c->new_state);
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
 /* An update: the three-way merge of every field the device changed. */
 void
 sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 {
+	Bitmapset  *known = NULL;
 	Bitmapset  *fields = NULL;
 	SrValue	   *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
 	SrValue	   *values = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
@@ -175,13 +245,15 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	bool		hold_all;
 	char	   *reason;
 
-	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, &reason))
+	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, &known, &reason))
 	{
 		o->status = SR_STATUS_REJECTED;
 		o->reason = reason;
 		return;
 	}
-	if (!sr_lock_row(t, id, fields, server, &updated))
+	/* a custom resolver sees every eligible field the device sent */
+	if (!sr_lock_row(t, id, t->has_custom ? bms_union(fields, known) : fields,
+					 server, &updated))
 	{
 		not_found(c, o);
 		return;
@@ -195,6 +267,14 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 		SrDecision *d = &o->ds[i];
 
 		d->server = server[d->index];
+	}
+	c->resolver_context = NULL;
+	if (!stale && needs_resolver(t, o))
+		c->resolver_context = resolver_context(t, c, known, server, &updated);
+	for (int i = 0; i < o->nd; i++)
+	{
+		SrDecision *d = &o->ds[i];
+
 		if (stale)
 		{
 			d->outcome = SR_OUT_REVIEW;
@@ -256,7 +336,7 @@ sr_process_create(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	TimestampTz deleted_at;
 	char	   *reason;
 
-	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, &reason))
+	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, NULL, &reason))
 	{
 		o->status = SR_STATUS_REJECTED;
 		o->reason = reason;

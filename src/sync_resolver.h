@@ -38,6 +38,7 @@ typedef enum SrPolicy
 	SR_MIN,
 	SR_UNION,
 	SR_TRANSITION,
+	SR_CUSTOM,
 	SR_NUM_POLICIES
 } SrPolicy;
 
@@ -99,6 +100,9 @@ typedef struct SrField
 	int		   ntransitions;
 	Datum	  *trans_from; /* allowed transitions, as typed values */
 	Datum	  *trans_to;
+	Oid		   resolver;	  /* policy custom: the function, else 0 */
+	char	  *resolver_name; /* schema-qualified, for reasons */
+	FmgrInfo   resolver_fn;	  /* looked up once, with the policy */
 } SrField;
 
 /* A prepared, kept plan for one set of fields. */
@@ -126,6 +130,7 @@ typedef struct SrTable
 	bool			has_stale_after;
 	Interval		stale_after;
 	bool			apply_resolved;
+	bool			has_custom; /* a field has policy custom */
 	int				nfields;
 	SrField		   *fields;		  /* sorted by name */
 	SrPlan		   *select_plans; /* SELECT ... FOR UPDATE, by field set */
@@ -192,6 +197,7 @@ typedef struct SrChange
 	bool			preview;
 	bool			has_change_id; /* false only for a malformed envelope */
 	JsonbContainer *envelope;	   /* batches: the envelope to parse */
+	Jsonb		   *resolver_context; /* merge.c: custom resolvers' context */
 } SrChange;
 
 /* GUCs (init.c) */
@@ -237,6 +243,8 @@ extern Relation sr_open_target(Oid relid, const char *what);
 extern void		sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use);
 extern AttrNumber sr_check_field(Relation rel, SyncedRow *row,
 								 const char *field, SrPolicy policy);
+extern void sr_check_resolver(Oid fn, SrPolicy policy, const char *field,
+							  const char *relname, bool writing);
 extern bool sr_read_synced_row(Oid relid, SyncedRow *row, bool *has_stale,
 							   Interval *stale, bool *apply_resolved);
 
@@ -355,6 +363,7 @@ typedef enum SrStatement
 	SR_Q_TABLE_POLICIES,
 	SR_Q_FIELD_POLICY,
 	SR_Q_DROPPED_REGISTERED,
+	SR_Q_DROPPED_RESOLVER,
 	SR_Q_FORGET_TABLE,
 	SR_Q_FORGET_COLUMN,
 	SR_Q_REGISTERED_ID, /* visibility.c */

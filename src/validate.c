@@ -25,6 +25,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "commands/event_trigger.h"
@@ -54,7 +55,7 @@ static const char *const policy_names[SR_NUM_POLICIES] =
 	{"mobile_wins", "server_wins",	 "last_writer_wins",
 	 "append",		"hard_conflict", "sum",
 	 "max",			"min",			 "union",
-	 "transition"};
+	 "transition",	"custom"};
 static const char *const decider_names[] = {"tech", "dispatcher", "manager"};
 
 /* Name of a policy as the SQL enum spells it. */
@@ -453,6 +454,91 @@ sr_check_field(Relation rel, SyncedRow *row, const char *field,
 }
 
 /*
+ * Check a field's resolver function (field_policy.resolver): required by
+ * policy custom and allowed with it only; a plain function of the fixed
+ * signature (field name, base jsonb, server jsonb, mobile jsonb, context
+ * jsonb) RETURNS jsonb.  When a role writes the row (writing), that role
+ * must be able to execute it.
+ */
+void
+sr_check_resolver(Oid fn, SrPolicy policy, const char *field,
+				  const char *relname, bool writing)
+{
+	static const Oid sig[5] = {NAMEOID, JSONBOID, JSONBOID, JSONBOID,
+							   JSONBOID};
+	HeapTuple		 tup;
+	Form_pg_proc	 proc;
+	bool			 fits;
+
+	if (policy != SR_CUSTOM)
+	{
+		if (OidIsValid(fn))
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of table \"%s\" has a resolver function but policy \"%s\"",
+						field, relname, sr_policy_name(policy)),
+				 errhint(
+					 "Only policy custom calls a resolver: set resolver to NULL, or the policy to custom.")));
+		return;
+	}
+	if (!OidIsValid(fn))
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("policy \"custom\" on column \"%s\" of table \"%s\" needs a resolver function",
+					field, relname),
+			 errhint(
+				 "Set resolver to a function (field name, base jsonb, server jsonb, mobile jsonb, context jsonb) RETURNS jsonb.")));
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tup))
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_FUNCTION),
+			 errmsg("resolver function %u of column \"%s\" of table \"%s\" does not exist",
+					fn, field, relname),
+			 errhint(
+				 "Create the function again, or give the column another policy.")));
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	fits = proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
+		   proc->prorettype == JSONBOID && proc->pronargs == 5 &&
+		   memcmp(proc->proargtypes.values, sig, sizeof(sig)) == 0;
+	ReleaseSysCache(tup);
+	if (!fits)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+			 errmsg("function %s cannot be the resolver of column \"%s\" of table \"%s\"",
+					format_procedure(fn), field, relname),
+			 errdetail(
+				 "A resolver is a function (field name, base jsonb, server jsonb, mobile jsonb, context jsonb) RETURNS jsonb."),
+			 errhint("Write a function with that signature.")));
+	if (writing && sr_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for function %s", format_procedure(fn)),
+			 errdetail(
+				 "The role writing a field_policy row must be able to execute its resolver."),
+			 errhint("Grant EXECUTE on the function to role \"%s\".",
+					 GetUserNameFromId(GetUserId(), false))));
+}
+
+/* The resolver column of the trigger's new field_policy row (0 if NULL). */
+static Oid
+new_resolver(HeapTuple tup, TupleDesc desc)
+{
+	int	  attno = SPI_fnumber(desc, "resolver");
+	bool  isnull;
+	Datum d;
+
+	if (attno <= 0)
+		elog(ERROR, "catalog column \"resolver\" not found");
+	d = heap_getattr(tup, attno, desc, &isnull);
+	return isnull ? InvalidOid : DatumGetObjectId(d);
+}
+
+/*
  * SPI helpers for reading the catalog (as the extension owner).
  */
 
@@ -712,8 +798,13 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 					 "Insert a row for it into sync_resolver.synced_table first.")));
 
 		if (strcmp(catalog, "field_policy") == 0)
-			sr_check_field(rel, &row, field,
-						   sr_policy_from_name(new_text(tup, desc, "policy")));
+		{
+			SrPolicy policy = sr_policy_from_name(new_text(tup, desc, "policy"));
+
+			sr_check_field(rel, &row, field, policy);
+			sr_check_resolver(new_resolver(tup, desc), policy, field,
+							  RelationGetRelationName(rel), true);
+		}
 		else
 			check_transition_row(rel, relid, field, tup, desc);
 	}
@@ -770,6 +861,37 @@ dropped_registered_unchecked(Oid schema, Oid owner)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the dropped objects");
 	return SPI_processed > 0;
+}
+
+/*
+ * A function that a remaining field_policy row names as its resolver cannot
+ * be dropped (as a dependency would refuse it): the policy would name an
+ * OID that no longer exists, and pg_dump output would not restore.  Runs
+ * after the dropped tables' and columns' rows are forgotten, so a DROP
+ * SCHEMA that takes both the table and its resolver goes through.
+ */
+static void
+refuse_dropped_resolver(void)
+{
+	HeapTuple tup;
+	TupleDesc desc;
+
+	/* not read-only: see the rows just forgotten */
+	if (sr_run_internal(SR_Q_DROPPED_RESOLVER, NULL, NULL, false, 1) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read the dropped objects");
+	if (SPI_processed == 0)
+		return;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	ereport(
+		ERROR,
+		(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+		 errmsg("cannot drop function %s because it is the resolver of column \"%s\" of table %s",
+				SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 2),
+				SPI_getvalue(tup, desc, 3)),
+		 errhint(
+			 "Give the column another policy or resolver in sync_resolver.field_policy first.")));
 }
 
 /*
@@ -844,6 +966,7 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 				 "could not remove the configuration of a dropped object: %s",
 				 SPI_result_code_string(rc));
 	}
+	refuse_dropped_resolver();
 	SPI_finish();
 	PG_RETURN_NULL();
 }

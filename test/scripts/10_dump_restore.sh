@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # 10_dump_restore.sh: shell test, run by scripts/test.sh against its cluster
 # (PGHOST, PGPORT, PGUSER, PGBIN set).  Owns: proving that pg_dump carries
-# the extension's configuration rows (synced_table, field_policy,
-# state_transition) and that pg_restore puts them back unchanged.
+# the extension's configuration rows (synced_table, field_policy with its
+# resolver functions, state_transition) and that pg_restore puts them back unchanged.
 set -euo pipefail
 
 : "${PGHOST:?run me through make test (needs a running cluster)}"
@@ -25,13 +25,19 @@ CREATE TABLE public.work_order (
     id bigint PRIMARY KEY,
     state text,
     notes text,
+    summary text,
     updated_at timestamptz
 );
+-- a custom resolver (field_policy.resolver, a regprocedure)
+CREATE FUNCTION public.pick(field name, base jsonb, server jsonb, mobile jsonb, context jsonb)
+RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"outcome": "server"}'::jsonb $$;
 INSERT INTO sync_resolver.synced_table (target_table, updated_at_column)
 VALUES ('work_order', 'updated_at');
 INSERT INTO sync_resolver.field_policy (target_table, field_name, policy, decider, notes, owner)
 VALUES ('work_order', 'state', 'transition', 'dispatcher', 'dispatch closes orders', 'ops'),
        ('work_order', 'notes', 'append', 'tech', NULL, 'field team');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy, resolver)
+VALUES ('work_order', 'summary', 'custom', 'public.pick(name,jsonb,jsonb,jsonb,jsonb)');
 INSERT INTO sync_resolver.state_transition (target_table, field_name, from_value, to_value)
 VALUES ('work_order', 'state', 'open', 'closed');
 SQL
@@ -48,7 +54,8 @@ config_of() {
     psql_db "$1" -A -F ' | ' <<'SQL'
 SELECT target_table::text, id_column, updated_at_column, stale_after, on_conflict
   FROM sync_resolver.synced_table ORDER BY 1;
-SELECT * FROM sync_resolver.field_policy
+SELECT target_table::text, field_name, policy, decider, notes, owner, resolver::text
+  FROM sync_resolver.field_policy
  ORDER BY target_table::text, field_name;
 SELECT * FROM sync_resolver.state_transition
  ORDER BY target_table::text, field_name, from_value, to_value;
@@ -57,8 +64,9 @@ SQL
 
 src=$(config_of dump_src)
 dst=$(config_of dump_dst)
-if [ "$src" = "$dst" ] && [ "$(grep -c 'work_order' <<<"$src")" -eq 4 ]; then
-    echo "configuration survived pg_dump/pg_restore (4 rows)"
+rows=5
+if [ "$src" = "$dst" ] && [ "$(grep -c 'work_order' <<<"$src")" -eq $rows ]; then
+    echo "configuration survived pg_dump/pg_restore ($rows rows)"
     exit 0
 fi
 echo "configuration differs after pg_dump/pg_restore (or is missing)"
