@@ -281,3 +281,31 @@ ALTER TYPE @extschema@.policy ADD VALUE 'custom';
 ALTER TABLE @extschema@.field_policy ADD COLUMN resolver pg_catalog.regprocedure;
 COMMENT ON COLUMN @extschema@.field_policy.resolver IS
 	'policy custom: the function (field name, base, server, mobile, context jsonb) RETURNS jsonb that decides';
+
+/*
+ * Issue 15, item 2: field groups, decided as one unit when both sides
+ * changed members of the group.
+ */
+CREATE TABLE @extschema@.field_group (
+	target_table	pg_catalog.regclass NOT NULL
+		REFERENCES @extschema@.synced_table (target_table)
+		ON UPDATE CASCADE ON DELETE CASCADE,
+	group_name		pg_catalog.text NOT NULL,
+	fields			pg_catalog.name[] NOT NULL,
+	policy			@extschema@.policy NOT NULL,
+	resolver		pg_catalog.regprocedure,
+	PRIMARY KEY (target_table, group_name)
+);
+COMMENT ON TABLE @extschema@.field_group IS
+	'fields decided as one unit when both sides changed members of the group';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_group', '');
+CREATE TRIGGER field_group_validate
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.field_group
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();
+CREATE TRIGGER field_group_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.field_group
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
+REVOKE ALL ON @extschema@.field_group FROM PUBLIC;
+GRANT SELECT ON @extschema@.field_group TO PUBLIC;
+COMMENT ON FUNCTION @extschema@.validate_catalog_row() IS
+	'trigger: checks a synced_table, field_policy, state_transition or field_group row against the target table';

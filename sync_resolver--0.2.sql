@@ -62,6 +62,19 @@ CREATE TABLE @extschema@.state_transition (
 COMMENT ON TABLE @extschema@.state_transition IS
 	'allowed value changes for fields with the transition policy';
 
+CREATE TABLE @extschema@.field_group (
+	target_table	pg_catalog.regclass NOT NULL
+		REFERENCES @extschema@.synced_table (target_table)
+		ON UPDATE CASCADE ON DELETE CASCADE,
+	group_name		pg_catalog.text NOT NULL,
+	fields			pg_catalog.name[] NOT NULL,
+	policy			@extschema@.policy NOT NULL,
+	resolver		pg_catalog.regprocedure,
+	PRIMARY KEY (target_table, group_name)
+);
+COMMENT ON TABLE @extschema@.field_group IS
+	'fields decided as one unit when both sides changed members of the group';
+
 /*
  * What the resolver did.  change_log is both the idempotency record (one row
  * per change_id) and the audit trail; review is the human decision queue;
@@ -156,6 +169,7 @@ COMMENT ON TABLE @extschema@.replay_log IS
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.synced_table', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_policy', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.state_transition', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_group', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.change_log', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.review', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.review_review_id_seq', '');
@@ -172,7 +186,7 @@ RETURNS trigger
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'sr_validate_catalog_row';
 COMMENT ON FUNCTION @extschema@.validate_catalog_row() IS
-	'trigger: checks a synced_table, field_policy or state_transition row against the target table';
+	'trigger: checks a synced_table, field_policy, state_transition or field_group row against the target table';
 
 CREATE FUNCTION @extschema@.catalog_changed()
 RETURNS trigger
@@ -199,6 +213,12 @@ CREATE TRIGGER field_policy_changed
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
 CREATE TRIGGER state_transition_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.state_transition
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
+CREATE TRIGGER field_group_validate
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.field_group
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();
+CREATE TRIGGER field_group_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.field_group
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
 
 /*
@@ -684,7 +704,7 @@ COMMENT ON VIEW @extschema@.stats IS
  */
 REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
 GRANT SELECT ON @extschema@.synced_table, @extschema@.field_policy,
-	@extschema@.state_transition TO PUBLIC;
+	@extschema@.state_transition, @extschema@.field_group TO PUBLIC;
 -- the review queue and sync health filter themselves by the reader's rights
 GRANT SELECT ON @extschema@.pending_reviews, @extschema@.stats TO PUBLIC;
 GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;

@@ -37,6 +37,7 @@
 #include "miscadmin.h"
 #include "parser/parse_coerce.h"
 #include "utils/datum.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -307,7 +308,8 @@ load_resolver(SrTable *t, SrField *f, HeapTuple tup, TupleDesc desc)
 	Datum d = SPI_getbinval(tup, desc, 4, &isnull);
 
 	f->resolver = isnull ? InvalidOid : DatumGetObjectId(d);
-	sr_check_resolver(f->resolver, f->policy, f->name, t->relname, false);
+	sr_check_resolver(f->resolver, f->policy, "column", f->name, t->relname,
+					  false);
 	if (f->policy != SR_CUSTOM)
 		return;
 	t->has_custom = true;
@@ -316,6 +318,85 @@ load_resolver(SrTable *t, SrField *f, HeapTuple tup, TupleDesc desc)
 		t->cxt, quote_qualified_identifier(
 					get_namespace_name(get_func_namespace(f->resolver)),
 					get_func_name(f->resolver)));
+}
+
+/*
+ * The table's field groups, checked again; every member must have a
+ * field_policy row now (and belong to one group only).  SPI is connected.
+ */
+static void
+load_groups(SrTable *t, Relation rel, SyncedRow *row)
+{
+	Datum		   args[1] = {ObjectIdGetDatum(t->relid)};
+	SPITupleTable *tt;
+	uint64		   n;
+
+	for (int i = 0; i < t->nfields; i++)
+		t->fields[i].group = -1;
+	if (sr_run_internal(SR_Q_FIELD_GROUPS, args, NULL, true, 0) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read sync_resolver.field_group");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	t->ngroups = (int) n;
+	t->groups = MemoryContextAllocZero(t->cxt, sizeof(SrGroup) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		SrGroup	  *g = &t->groups[i];
+		char	  *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		bool	   isnull;
+		Datum	   namefields = SPI_getbinval(tt->vals[i], tt->tupdesc, 2,
+												  &isnull);
+		Datum	   res = SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull);
+		Oid		   resolver = isnull ? InvalidOid : DatumGetObjectId(res);
+		Datum	  *elems;
+		int		   nelems;
+
+		g->name = MemoryContextStrdup(t->cxt, name);
+		g->policy =
+			sr_policy_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 3));
+		sr_check_group(rel, row, name, namefields, g->policy, resolver, false);
+		deconstruct_array(DatumGetArrayTypeP(namefields), NAMEOID,
+						  NAMEDATALEN, false, TYPALIGN_CHAR, &elems, NULL,
+						  &nelems);
+		g->nmembers = nelems;
+		g->members = MemoryContextAlloc(t->cxt, sizeof(int) * nelems);
+		for (int j = 0; j < nelems; j++)
+		{
+			const char *field = NameStr(*DatumGetName(elems[j]));
+			int			idx;
+			SrField	   *f = sr_find_field(t, field, strlen(field), &idx);
+
+			if (f == NULL)
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("member \"%s\" of field group \"%s\" of table \"%s\" has no field_policy row",
+							field, name, t->relname),
+					 errhint(
+						 "Give every member of the group a policy in sync_resolver.field_policy.")));
+			if (f->group >= 0)
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" of table \"%s\" is in field groups \"%s\" and \"%s\"",
+							field, t->relname, t->groups[f->group].name,
+							name),
+					 errhint("A field belongs to at most one group.")));
+			f->group = (int) i;
+			g->members[j] = idx;
+		}
+		if (g->policy == SR_CUSTOM)
+		{
+			g->resolver = resolver;
+			t->has_custom = true;
+			fmgr_info_cxt(resolver, &g->resolver_fn, t->cxt);
+			g->resolver_name = MemoryContextStrdup(
+				t->cxt, quote_qualified_identifier(
+							get_namespace_name(get_func_namespace(resolver)),
+							get_func_name(resolver)));
+		}
+	}
 }
 
 /*
@@ -422,6 +503,7 @@ build_table(SrTable *t, Oid relid)
 	qsort(t->fields, t->nfields, sizeof(SrField), field_cmp);
 
 	load_transitions(t, rel);
+	load_groups(t, rel, &row);
 	PopActiveSnapshot();
 	SPI_finish();
 	relation_close(rel, AccessShareLock);

@@ -50,7 +50,8 @@
 /* the extension's own objects, looked up once and reset on invalidation */
 static Oid sr_ext_schema = InvalidOid;
 static Oid sr_ext_owner = InvalidOid;
-static Oid sr_catalog_relids[3] = {InvalidOid, InvalidOid, InvalidOid};
+static Oid sr_catalog_relids[4] = {InvalidOid, InvalidOid, InvalidOid,
+									 InvalidOid};
 
 /*
  * Read the extension's schema, owner and installed version from
@@ -123,6 +124,7 @@ sr_resolve_extension(void)
 	sr_catalog_relids[1] = get_relname_relid("field_policy", sr_ext_schema);
 	sr_catalog_relids[2] =
 		get_relname_relid("state_transition", sr_ext_schema);
+	sr_catalog_relids[3] = get_relname_relid("field_group", sr_ext_schema);
 }
 
 /*
@@ -334,6 +336,20 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 		 "FROM @extschema@.state_transition WHERE target_table OPERATOR(pg_catalog.=) $1",
 		 1,
 		 {OIDOID}},
+	[SR_Q_FIELD_GROUPS] =
+		{"SELECT group_name, fields, policy::pg_catalog.text, "
+		 "resolver::pg_catalog.oid FROM @extschema@.field_group "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1 ORDER BY group_name",
+		 1,
+		 {OIDOID}},
+	[SR_Q_GROUP_OVERLAP] =
+		{"SELECT g.group_name, m.m::pg_catalog.text "
+		 "FROM @extschema@.field_group AS g, pg_catalog.unnest(g.fields) AS m(m) "
+		 "WHERE g.target_table OPERATOR(pg_catalog.=) $1 "
+		 "AND g.group_name OPERATOR(pg_catalog.<>) $2 "
+		 "AND m.m OPERATOR(pg_catalog.=) ANY ($3) ORDER BY 1, 2 LIMIT 1",
+		 3,
+		 {OIDOID, TEXTOID, NAMEARRAYOID}},
 	[SR_Q_TABLE_POLICIES] =
 		{"SELECT field_name, policy::pg_catalog.text FROM @extschema@.field_policy "
 		 "WHERE target_table OPERATOR(pg_catalog.=) $1",
@@ -375,6 +391,17 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 						   "WHERE target_table OPERATOR(pg_catalog.=) $1",
 						   1,
 						   {OIDOID}},
+	[SR_Q_FORGET_GROUP_MEMBER] =
+		{"WITH gone AS (DELETE FROM @extschema@.field_group "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1 "
+		 "AND fields OPERATOR(pg_catalog.<@) ARRAY[$2::pg_catalog.name]) "
+		 "UPDATE @extschema@.field_group "
+		 "SET fields = pg_catalog.array_remove(fields, $2::pg_catalog.name) "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1 "
+		 "AND $2::pg_catalog.name OPERATOR(pg_catalog.=) ANY (fields) "
+		 "AND NOT fields OPERATOR(pg_catalog.<@) ARRAY[$2::pg_catalog.name]",
+		 2,
+		 {OIDOID, TEXTOID}},
 	[SR_Q_FORGET_COLUMN] =
 		{"DELETE FROM @extschema@.field_policy "
 		 "WHERE target_table OPERATOR(pg_catalog.=) $1 "

@@ -788,15 +788,14 @@ value_jsonb(SrValue *v, SrType *t)
  * Reject the change because its custom resolver failed: a data exception,
  * so that the change's subtransaction is rolled back and the change (also
  * in a single call) is reported `rejected`, with a reason naming the
- * function.
+ * function and what it decides (label: field "x" or field group "y").
  */
 static void
-custom_failed(SrField *f, const char *why)
+custom_failed(const char *rname, const char *label, const char *why)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_EXCEPTION),
-			 errmsg("custom resolver %s of field \"%s\" failed: %s",
-					f->resolver_name, f->name, why)));
+	ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+					errmsg("custom resolver %s of %s failed: %s", rname, label,
+						   why)));
 }
 
 /*
@@ -806,7 +805,7 @@ custom_failed(SrField *f, const char *why)
  * the change's subtransaction (change.c) undoes what the function did.
  */
 static void
-custom_caught(SrField *f, MemoryContext cxt)
+custom_caught(const char *rname, const char *label, MemoryContext cxt)
 {
 	ErrorData *edata;
 	SrErrClass cls;
@@ -817,13 +816,15 @@ custom_caught(SrField *f, MemoryContext cxt)
 	if (cls == SR_ERR_RETRY || cls == SR_ERR_SERVER)
 		PG_RE_THROW();
 	FlushErrorState();
-	custom_failed(f, psprintf("%s [SQLSTATE %s]", edata->message,
-							  unpack_sql_state(edata->sqlerrcode)));
+	custom_failed(rname, label,
+				  psprintf("%s [SQLSTATE %s]", edata->message,
+						   unpack_sql_state(edata->sqlerrcode)));
 }
 
 /* The string member key of an answer, NULL if missing or JSON null. */
 static const char *
-answer_string(SrField *f, Jsonb *answer, const char *key)
+answer_string(const char *rname, const char *label, Jsonb *answer,
+			  const char *key)
 {
 	JsonbValue	buf;
 	JsonbValue *v = getKeyJsonValueFromContainer(&answer->root, key,
@@ -832,109 +833,223 @@ answer_string(SrField *f, Jsonb *answer, const char *key)
 	if (v == NULL || v->type == jbvNull)
 		return NULL;
 	if (v->type != jbvString)
-		custom_failed(f, psprintf("its answer's \"%s\" is not a string", key));
+		custom_failed(rname, label,
+					  psprintf("its answer's \"%s\" is not a string", key));
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* What a custom resolver answered, checked to be an object with an outcome. */
+typedef struct CustomAnswer
+{
+	Jsonb	   *answer;
+	const char *outcome;
+	const char *reason;
+} CustomAnswer;
+
 /*
- * Call the field's resolver (name, base, server, mobile, context) with the
- * caller's rights, and apply its answer {"outcome": "mobile" | "server" |
- * "value" | "review", "value": ..., "reason": "..."}.  A value is
- * converted and checked as a device value is.
+ * Call a resolver (name, base, server, mobile, context) with the caller's
+ * rights, once the caller is found allowed to execute it.
  */
 static void
-custom_policy(SrChange *c, SrDecision *d)
+call_resolver(Oid fn, FmgrInfo *finfo, const char *rname, const char *label,
+			  const char *name, Jsonb *base, Jsonb *server, Jsonb *mobile,
+			  SrChange *c, CustomAnswer *a)
 {
-	SrField		 *f = d->field;
 	MemoryContext cxt = CurrentMemoryContext;
-	Jsonb		 *answer = NULL;
-	const char	 *outcome;
-	const char	 *reason;
 	Datum		  result = (Datum) 0;
 	bool		  isnull = true;
 
 	LOCAL_FCINFO(fcinfo, 5);
 
 	/* the caller runs the function: it must be allowed to */
-	if (sr_proc_aclcheck(f->resolver, GetUserId(), ACL_EXECUTE) !=
-		ACLCHECK_OK)
-		custom_failed(f, psprintf("permission denied for function %s",
-								  f->resolver_name));
-	InitFunctionCallInfoData(*fcinfo, &f->resolver_fn, 5, C_COLLATION_OID,
-							 NULL, NULL);
-	fcinfo->args[0].value =
-		DirectFunctionCall1(namein, CStringGetDatum(f->name));
-	fcinfo->args[1].value =
-		JsonbPGetDatum(value_jsonb(&d->base, &f->type));
-	fcinfo->args[2].value =
-		JsonbPGetDatum(value_jsonb(&d->server, &f->type));
-	fcinfo->args[3].value =
-		JsonbPGetDatum(value_jsonb(&d->mobile, &f->type));
+	if (sr_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		custom_failed(rname, label,
+					  psprintf("permission denied for function %s", rname));
+	InitFunctionCallInfoData(*fcinfo, finfo, 5, C_COLLATION_OID, NULL, NULL);
+	fcinfo->args[0].value = DirectFunctionCall1(namein, CStringGetDatum(name));
+	fcinfo->args[1].value = JsonbPGetDatum(base);
+	fcinfo->args[2].value = JsonbPGetDatum(server);
+	fcinfo->args[3].value = JsonbPGetDatum(mobile);
 	fcinfo->args[4].value = JsonbPGetDatum(
 		c->resolver_context ? c->resolver_context : sr_empty_object());
 	for (int i = 0; i < 5; i++)
 		fcinfo->args[i].isnull = false;
 
+	a->answer = NULL;
 	PG_TRY();
 	{
 		result = FunctionCallInvoke(fcinfo);
 		isnull = fcinfo->isnull;
 		if (!isnull)
-			answer = DatumGetJsonbPCopy(result);
+			a->answer = DatumGetJsonbPCopy(result);
 	}
 	PG_CATCH();
 	{
-		custom_caught(f, cxt);
+		custom_caught(rname, label, cxt);
 	}
 	PG_END_TRY();
 
 	if (isnull)
-		custom_failed(f, "it returned NULL");
-	if (!JB_ROOT_IS_OBJECT(answer) || JB_ROOT_IS_SCALAR(answer))
-		custom_failed(f, "its answer is not a JSON object");
-	outcome = answer_string(f, answer, "outcome");
-	reason = answer_string(f, answer, "reason");
-	reason = reason ? sr_capped(reason, 200) : "custom";
-	if (outcome == NULL)
-		custom_failed(f, "its answer has no \"outcome\"");
-	if (strcmp(outcome, "mobile") == 0)
-		decide(d, SR_OUT_MOBILE, reason);
-	else if (strcmp(outcome, "server") == 0)
-		decide(d, SR_OUT_SERVER, reason);
-	else if (strcmp(outcome, "review") == 0)
-		decide(d, SR_OUT_REVIEW, reason);
-	else if (strcmp(outcome, "value") == 0)
+		custom_failed(rname, label, "it returned NULL");
+	if (!JB_ROOT_IS_OBJECT(a->answer) || JB_ROOT_IS_SCALAR(a->answer))
+		custom_failed(rname, label, "its answer is not a JSON object");
+	a->outcome = answer_string(rname, label, a->answer, "outcome");
+	a->reason = answer_string(rname, label, a->answer, "reason");
+	a->reason = a->reason ? sr_capped(a->reason, 200) : "custom";
+	if (a->outcome == NULL)
+		custom_failed(rname, label, "its answer has no \"outcome\"");
+}
+
+/*
+ * Policy custom on a field: call its resolver and apply the answer
+ * {"outcome": "mobile" | "server" | "value" | "review", "value": ...,
+ * "reason": "..."}.  A value is converted and checked as a device value is.
+ */
+static void
+custom_policy(SrChange *c, SrDecision *d)
+{
+	SrField		 *f = d->field;
+	const char	 *label = psprintf("field \"%s\"", f->name);
+	const char	 *rname = f->resolver_name;
+	MemoryContext cxt = CurrentMemoryContext;
+	CustomAnswer  a;
+
+	call_resolver(f->resolver, &f->resolver_fn, rname, label, f->name,
+				  value_jsonb(&d->base, &f->type),
+				  value_jsonb(&d->server, &f->type),
+				  value_jsonb(&d->mobile, &f->type), c, &a);
+	if (strcmp(a.outcome, "mobile") == 0)
+		decide(d, SR_OUT_MOBILE, a.reason);
+	else if (strcmp(a.outcome, "server") == 0)
+		decide(d, SR_OUT_SERVER, a.reason);
+	else if (strcmp(a.outcome, "review") == 0)
+		decide(d, SR_OUT_REVIEW, a.reason);
+	else if (strcmp(a.outcome, "value") == 0)
 	{
 		JsonbValue	buf;
-		JsonbValue *v = getKeyJsonValueFromContainer(&answer->root, "value",
+		JsonbValue *v = getKeyJsonValueFromContainer(&a.answer->root, "value",
 													 5, &buf);
 		SrValue		val = {0, true};
 		char	   *err = NULL;
 		bool		ok = false;
 
 		if (v == NULL)
-			custom_failed(f, "its answer has outcome \"value\" but no \"value\"");
+			custom_failed(rname, label,
+						  "its answer has outcome \"value\" but no \"value\"");
 		PG_TRY();
 		{
 			ok = sr_json_to_value(v, &f->type, &val, &err);
 		}
 		PG_CATCH();
 		{
-			custom_caught(f, cxt);
+			custom_caught(rname, label, cxt);
 		}
 		PG_END_TRY();
 		if (!ok)
-			custom_failed(f, psprintf("its value: %s", err));
+			custom_failed(rname, label, psprintf("its value: %s", err));
 		if (sr_value_is_null(&f->type, &val))
 			val.isnull = true;
 		if (val.isnull && f->notnull)
-			custom_failed(f, "its value is null, and the column is NOT NULL");
+			custom_failed(rname, label,
+						  "its value is null, and the column is NOT NULL");
 		d->result = val;
-		decide(d, SR_OUT_MERGED, reason);
+		decide(d, SR_OUT_MERGED, a.reason);
 	}
 	else
-		custom_failed(f, psprintf("its answer's outcome \"%s\" is not mobile, server, value or review",
-								  sr_capped(outcome, 64)));
+		custom_failed(rname, label,
+					  psprintf("its answer's outcome \"%s\" is not mobile, server, value or review",
+							   sr_capped(a.outcome, 64)));
+}
+
+/* The members' values of one side (0 base, 1 server, 2 mobile) as an object. */
+static Jsonb *
+group_values(SrDecision **ms, int n, int side)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		SrValue *v = side == 0	 ? &ms[i]->base
+					 : side == 1 ? &ms[i]->server
+								 : &ms[i]->mobile;
+
+		sr_push_key(&ps, ms[i]->field->name);
+		sr_push_value(&ps, v, &ms[i]->field->type);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * Decide a field group in conflict (both sides changed members) as one
+ * unit: every member from the device (its whole group, also members only
+ * the server changed), every member from the server, or all to review.
+ * ms are the members' decisions (base, server, mobile filled in; a member
+ * the device did not change has its base as mobile).
+ */
+void
+sr_decide_group(SrTable *t, SrChange *c, SrGroup *g, SrDecision **ms, int n,
+				TimestampTz server_updated, bool has_server_updated)
+{
+	SrOutcome	outcome = SR_OUT_REVIEW;
+	const char *reason = "group_hard_conflict";
+
+	switch (g->policy)
+	{
+		case SR_MOBILE_WINS:
+			outcome = SR_OUT_MOBILE;
+			reason = "group_mobile_wins";
+			break;
+		case SR_SERVER_WINS:
+			outcome = SR_OUT_SERVER;
+			reason = "group_server_wins";
+			break;
+		case SR_LAST_WRITER_WINS:
+			if (!has_server_updated)
+				reason = "no_server_timestamp";
+			else if (c->edited_at > server_updated)
+			{
+				outcome = SR_OUT_MOBILE;
+				reason = "group_mobile_newer";
+			}
+			else
+			{
+				outcome = SR_OUT_SERVER;
+				reason = "group_server_newer";
+			}
+			break;
+		case SR_CUSTOM:
+		{
+			const char *label = psprintf("field group \"%s\"", g->name);
+			CustomAnswer a;
+
+			call_resolver(g->resolver, &g->resolver_fn, g->resolver_name,
+						  label, g->name, group_values(ms, n, 0),
+						  group_values(ms, n, 1), group_values(ms, n, 2), c,
+						  &a);
+			reason = a.reason;
+			if (strcmp(a.outcome, "mobile") == 0)
+				outcome = SR_OUT_MOBILE;
+			else if (strcmp(a.outcome, "server") == 0)
+				outcome = SR_OUT_SERVER;
+			else if (strcmp(a.outcome, "review") != 0)
+				custom_failed(g->resolver_name, label,
+							  psprintf("its answer's outcome \"%s\" is not mobile, server or review",
+									   sr_capped(a.outcome, 64)));
+			break;
+		}
+		default:
+			break;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		/* a jsonb column's JSON null is SQL NULL, for every policy */
+		if (sr_value_is_null(&ms[i]->field->type, &ms[i]->server))
+			ms[i]->server.isnull = true;
+		decide(ms[i], outcome, reason);
+		ms[i]->grouped = true;
+	}
+	(void) t;
 }
 
 /*

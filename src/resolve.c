@@ -177,7 +177,9 @@ needs_resolver(SrTable *t, SrResolution *o)
 	{
 		SrDecision *d = &o->ds[i];
 
-		if (d->field->policy == SR_CUSTOM)
+		if (d->field->policy == SR_CUSTOM ||
+			(d->field->group >= 0 &&
+			 t->groups[d->field->group].policy == SR_CUSTOM))
 			return true;
 	}
 	return false;
@@ -230,6 +232,113 @@ resolver_context(SrTable *t, SrChange *c, Bitmapset *known, SrValue *server,
 	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 }
 
+/*
+ * Field groups: for every group with a member the device changed, add
+ * decisions for the members it did not change (their base, which the
+ * device must send, is their device value) and lock them too.  Returns
+ * false with *reason set when a member's base is missing.
+ */
+static bool
+add_group_members(SrTable *t, SrChange *c, SrResolution *o,
+				  Bitmapset **lock, char **reason)
+{
+	Bitmapset *changed = NULL;
+	int		   nd = o->nd;
+
+	for (int i = 0; i < o->nd; i++)
+		changed = bms_add_member(changed, o->ds[i].index);
+	for (int g = 0; g < t->ngroups; g++)
+	{
+		SrGroup *grp = &t->groups[g];
+		bool	 touched = false;
+
+		for (int j = 0; j < grp->nmembers && !touched; j++)
+			touched = bms_is_member(grp->members[j], changed);
+		if (!touched)
+			continue;
+		for (int j = 0; j < grp->nmembers; j++)
+		{
+			int			idx = grp->members[j];
+			SrField	   *f = &t->fields[idx];
+			JsonbValue	buf;
+			JsonbValue *bv;
+			SrDecision *d;
+
+			if (bms_is_member(idx, changed))
+				continue;
+			bv = getKeyJsonValueFromContainer(&c->base->root, f->name,
+											  strlen(f->name), &buf);
+			if (bv == NULL)
+			{
+				*reason = psprintf(
+					"field \"%s\" of field group \"%s\" is missing from base: the device must send its base state for the whole group",
+					f->name, grp->name);
+				return false;
+			}
+			d = &o->ds[nd++];
+			memset(d, 0, sizeof(SrDecision));
+			d->field = f;
+			d->index = idx;
+			d->group_only = true;
+			if (!field_value(f, bv, &d->base, reason))
+				return false;
+			d->mobile = d->base;
+			*lock = bms_add_member(*lock, idx);
+		}
+	}
+	if (nd != o->nd)
+	{
+		o->nd = nd;
+		qsort(o->ds, nd, sizeof(SrDecision), decision_cmp);
+	}
+	return true;
+}
+
+/*
+ * Decide the groups in conflict -- the server changed a member, the device
+ * changed a member, and the two sides' members differ -- as units
+ * (merge.c); then forget the members added only for a group that turned
+ * out not to be in conflict (their own policies decide the rest).
+ */
+static void
+decide_groups(SrTable *t, SrChange *c, SrResolution *o, SrValue *updated,
+			  bool stale)
+{
+	SrDecision **ms = palloc(sizeof(SrDecision *) * Max(o->nd, 1));
+	int			 keep = 0;
+
+	for (int g = 0; g < t->ngroups && !stale; g++)
+	{
+		int	 n = 0;
+		bool server_changed = false;
+		bool differs = false;
+
+		for (int i = 0; i < o->nd; i++)
+			if (o->ds[i].field->group == g)
+				ms[n++] = &o->ds[i];
+		for (int i = 0; i < n; i++)
+		{
+			SrType *type = &ms[i]->field->type;
+			SrValue srv = ms[i]->server;
+
+			if (sr_value_is_null(type, &srv))
+				srv.isnull = true;
+			if (!sr_values_equal(type, &srv, &ms[i]->base))
+				server_changed = true;
+			if (!sr_values_equal(type, &srv, &ms[i]->mobile))
+				differs = true;
+		}
+		if (n > 0 && server_changed && differs)
+			sr_decide_group(t, c, &t->groups[g], ms, n,
+							DatumGetTimestampTz(updated->value),
+							!updated->isnull);
+	}
+	for (int i = 0; i < o->nd; i++)
+		if (!o->ds[i].group_only || o->ds[i].grouped)
+			o->ds[keep++] = o->ds[i];
+	o->nd = keep;
+}
+
 /* An update: the three-way merge of every field the device changed. */
 void
 sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
@@ -246,6 +355,12 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	char	   *reason;
 
 	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, &known, &reason))
+	{
+		o->status = SR_STATUS_REJECTED;
+		o->reason = reason;
+		return;
+	}
+	if (t->ngroups > 0 && !add_group_members(t, c, o, &fields, &reason))
 	{
 		o->status = SR_STATUS_REJECTED;
 		o->reason = reason;
@@ -271,11 +386,15 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	c->resolver_context = NULL;
 	if (!stale && needs_resolver(t, o))
 		c->resolver_context = resolver_context(t, c, known, server, &updated);
+	if (t->ngroups > 0)
+		decide_groups(t, c, o, &updated, stale);
 	for (int i = 0; i < o->nd; i++)
 	{
 		SrDecision *d = &o->ds[i];
 
-		if (stale)
+		if (d->grouped)
+			;					/* decided with its group */
+		else if (stale)
 		{
 			d->outcome = SR_OUT_REVIEW;
 			d->reason = stale_reason;

@@ -103,7 +103,20 @@ typedef struct SrField
 	Oid		   resolver;	  /* policy custom: the function, else 0 */
 	char	  *resolver_name; /* schema-qualified, for reasons */
 	FmgrInfo   resolver_fn;	  /* looked up once, with the policy */
+	int		   group;		  /* index into SrTable.groups, -1 if none */
 } SrField;
+
+/* A field group (sync_resolver.field_group): members decided as a unit. */
+typedef struct SrGroup
+{
+	char	*name;
+	SrPolicy policy;
+	int		 nmembers;
+	int		*members; /* indexes into SrTable.fields */
+	Oid		 resolver; /* policy custom */
+	char	*resolver_name;
+	FmgrInfo resolver_fn;
+} SrGroup;
 
 /* A prepared, kept plan for one set of fields. */
 typedef struct SrPlan
@@ -133,6 +146,8 @@ typedef struct SrTable
 	bool			has_custom; /* a field has policy custom */
 	int				nfields;
 	SrField		   *fields;		  /* sorted by name */
+	int				ngroups;
+	SrGroup		   *groups;
 	SrPlan		   *select_plans; /* SELECT ... FOR UPDATE, by field set */
 	SrPlan		   *update_plans; /* UPDATE, by field set */
 	SrPlan		   *insert_plans; /* INSERT for creates, by field set */
@@ -180,7 +195,9 @@ typedef struct SrDecision
 	SrValue		result; /* value to write (outcome mobile/merged) */
 	SrOutcome	outcome;
 	const char *reason;
-	bool		write; /* the row must change for this field */
+	bool		write;		/* the row must change for this field */
+	bool		group_only; /* unchanged by the device, added for its group */
+	bool		grouped;	/* decided with its group (merge.c) */
 } SrDecision;
 
 /* Everything known about one incoming change. */
@@ -243,8 +260,12 @@ extern Relation sr_open_target(Oid relid, const char *what);
 extern void		sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use);
 extern AttrNumber sr_check_field(Relation rel, SyncedRow *row,
 								 const char *field, SrPolicy policy);
-extern void sr_check_resolver(Oid fn, SrPolicy policy, const char *field,
-							  const char *relname, bool writing);
+extern void sr_check_resolver(Oid fn, SrPolicy policy, const char *what,
+							  const char *field, const char *relname,
+							  bool writing);
+extern void sr_check_group(Relation rel, SyncedRow *row, const char *name,
+						   Datum fields, SrPolicy policy, Oid resolver,
+						   bool writing);
 extern bool sr_read_synced_row(Oid relid, SyncedRow *row, bool *has_stale,
 							   Interval *stale, bool *apply_resolved);
 
@@ -272,6 +293,9 @@ extern char *sr_value_text(SrValue *v, SrType *t);
 extern void
 				   sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 								   TimestampTz server_updated, bool has_server_updated);
+extern void sr_decide_group(SrTable *t, SrChange *c, SrGroup *g,
+							SrDecision **ms, int n, TimestampTz server_updated,
+							bool has_server_updated);
 extern const char *sr_outcome_name(SrOutcome o);
 extern bool		   sr_clock_ahead(SrChange *c);
 
@@ -360,12 +384,15 @@ typedef enum SrStatement
 	SR_Q_SYNCED_TABLE, /* cache.c, validate.c */
 	SR_Q_FIELD_POLICIES,
 	SR_Q_TRANSITIONS,
+	SR_Q_FIELD_GROUPS,
+	SR_Q_GROUP_OVERLAP,
 	SR_Q_TABLE_POLICIES,
 	SR_Q_FIELD_POLICY,
 	SR_Q_DROPPED_REGISTERED,
 	SR_Q_DROPPED_RESOLVER,
 	SR_Q_FORGET_TABLE,
 	SR_Q_FORGET_COLUMN,
+	SR_Q_FORGET_GROUP_MEMBER,
 	SR_Q_REGISTERED_ID, /* visibility.c */
 	SR_Q_COUNT
 } SrStatement;

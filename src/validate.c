@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * validate.c
- *	  The policy catalog's rules: the checks of synced_table, field_policy
- *	  and state_transition rows against the tables they name (the same
+ *	  The policy catalog's rules: the checks of synced_table, field_policy,
+ *	  state_transition and field_group rows against the tables they name (the same
  *	  checks run when a DBA writes a row, from the catalog triggers here,
  *	  and when the resolver loads it, from cache.c), the policy and decider
  *	  names, running a table owner's input code as that owner, and the
@@ -27,6 +27,7 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "commands/extension.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
@@ -461,8 +462,8 @@ sr_check_field(Relation rel, SyncedRow *row, const char *field,
  * must be able to execute it.
  */
 void
-sr_check_resolver(Oid fn, SrPolicy policy, const char *field,
-				  const char *relname, bool writing)
+sr_check_resolver(Oid fn, SrPolicy policy, const char *what,
+				  const char *field, const char *relname, bool writing)
 {
 	static const Oid sig[5] = {NAMEOID, JSONBOID, JSONBOID, JSONBOID,
 							   JSONBOID};
@@ -476,8 +477,8 @@ sr_check_resolver(Oid fn, SrPolicy policy, const char *field,
 			ereport(
 				ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column \"%s\" of table \"%s\" has a resolver function but policy \"%s\"",
-						field, relname, sr_policy_name(policy)),
+				 errmsg("%s \"%s\" of table \"%s\" has a resolver function but policy \"%s\"",
+						what, field, relname, sr_policy_name(policy)),
 				 errhint(
 					 "Only policy custom calls a resolver: set resolver to NULL, or the policy to custom.")));
 		return;
@@ -486,8 +487,8 @@ sr_check_resolver(Oid fn, SrPolicy policy, const char *field,
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("policy \"custom\" on column \"%s\" of table \"%s\" needs a resolver function",
-					field, relname),
+			 errmsg("policy \"custom\" on %s \"%s\" of table \"%s\" needs a resolver function",
+					what, field, relname),
 			 errhint(
 				 "Set resolver to a function (field name, base jsonb, server jsonb, mobile jsonb, context jsonb) RETURNS jsonb.")));
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
@@ -495,8 +496,8 @@ sr_check_resolver(Oid fn, SrPolicy policy, const char *field,
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_UNDEFINED_FUNCTION),
-			 errmsg("resolver function %u of column \"%s\" of table \"%s\" does not exist",
-					fn, field, relname),
+			 errmsg("resolver function %u of %s \"%s\" of table \"%s\" does not exist",
+					fn, what, field, relname),
 			 errhint(
 				 "Create the function again, or give the column another policy.")));
 	proc = (Form_pg_proc) GETSTRUCT(tup);
@@ -508,8 +509,8 @@ sr_check_resolver(Oid fn, SrPolicy policy, const char *field,
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
-			 errmsg("function %s cannot be the resolver of column \"%s\" of table \"%s\"",
-					format_procedure(fn), field, relname),
+			 errmsg("function %s cannot be the resolver of %s \"%s\" of table \"%s\"",
+					format_procedure(fn), what, field, relname),
 			 errdetail(
 				 "A resolver is a function (field name, base jsonb, server jsonb, mobile jsonb, context jsonb) RETURNS jsonb."),
 			 errhint("Write a function with that signature.")));
@@ -522,6 +523,123 @@ sr_check_resolver(Oid fn, SrPolicy policy, const char *field,
 				 "The role writing a field_policy row must be able to execute its resolver."),
 			 errhint("Grant EXECUTE on the function to role \"%s\".",
 					 GetUserNameFromId(GetUserId(), false))));
+}
+
+/*
+ * Check a field_group row: a name, one or more distinct member columns
+ * that could carry a policy (existing user columns, not generated, not the
+ * id or updated_at column), a policy a group can have, its resolver.  When
+ * a role writes the row (writing), no member may belong to another group
+ * of the table.  That every member has a field_policy row is checked when
+ * the policies are loaded (cache.c): pg_restore may load the groups first.
+ */
+void
+sr_check_group(Relation rel, SyncedRow *row, const char *name, Datum fields,
+			   SrPolicy policy, Oid resolver, bool writing)
+{
+	const char *relname = RelationGetRelationName(rel);
+	ArrayType  *arr = DatumGetArrayTypeP(fields);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (policy != SR_MOBILE_WINS && policy != SR_SERVER_WINS &&
+		policy != SR_LAST_WRITER_WINS && policy != SR_HARD_CONFLICT &&
+		policy != SR_CUSTOM)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("policy \"%s\" cannot decide field group \"%s\" of table \"%s\"",
+					sr_policy_name(policy), name, relname),
+			 errhint(
+				 "A group is decided by mobile_wins, server_wins, last_writer_wins, hard_conflict or custom.")));
+	if (policy == SR_LAST_WRITER_WINS && row->updated_column == NULL)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("policy \"last_writer_wins\" on field group \"%s\" of table \"%s\" needs an updated_at column",
+					name, relname),
+			 errhint("Set updated_at_column for table \"%s\" in sync_resolver.synced_table.",
+					 relname)));
+	sr_check_resolver(resolver, policy, "field group", name, relname,
+					  writing);
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fields of field group \"%s\" must be a one-dimensional array",
+						name)));
+	deconstruct_array(arr, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &elems,
+					  &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("field group \"%s\" of table \"%s\" has no fields",
+						name, relname),
+				 errhint("List the member columns in fields.")));
+	for (int i = 0; i < n; i++)
+	{
+		const char *field;
+		HeapTuple	tup;
+
+		CHECK_FOR_INTERRUPTS();
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("fields of field group \"%s\" cannot contain NULL",
+							name)));
+		field = NameStr(*DatumGetName(elems[i]));
+		for (int j = 0; j < i; j++)
+			if (!nulls[j] &&
+				strcmp(field, NameStr(*DatumGetName(elems[j]))) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("field group \"%s\" lists column \"%s\" twice",
+								name, field)));
+		tup = find_column(row->relid, field);
+		if (!HeapTupleIsValid(tup))
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table \"%s\" does not exist",
+						field, relname),
+				 errhint("A field group's fields must be existing columns.")));
+		if (((Form_pg_attribute) GETSTRUCT(tup))->attgenerated != '\0' ||
+			strcmp(field, row->id_column) == 0 ||
+			(row->updated_column &&
+			 strcmp(field, row->updated_column) == 0))
+		{
+			ReleaseSysCache(tup);
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of table \"%s\" cannot be in a field group",
+						field, relname),
+				 errdetail(
+					 "The id, updated_at and generated columns are not offline-eligible.")));
+		}
+		ReleaseSysCache(tup);
+	}
+	if (writing)
+	{
+		Datum args[3] = {ObjectIdGetDatum(row->relid),
+						 CStringGetTextDatum(name), fields};
+
+		if (sr_run_internal(SR_Q_GROUP_OVERLAP, args, NULL, true, 1) !=
+			SPI_OK_SELECT)
+			elog(ERROR, "could not read sync_resolver.field_group");
+		if (SPI_processed > 0)
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of table \"%s\" is already in field group \"%s\"",
+						SPI_getvalue(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 2),
+						relname,
+						SPI_getvalue(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1)),
+				 errhint("A field belongs to at most one group.")));
+	}
 }
 
 /* The resolver column of the trigger's new field_policy row (0 if NULL). */
@@ -746,7 +864,11 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 
 	rel = sr_open_target(relid, psprintf("sync_resolver.%s", catalog));
 	vc.table = RelationGetRelationName(rel);
-	check_table_owner(relid);
+	/* the extension owner removes a dropped column from its field group */
+	if (!(strcmp(catalog, "field_group") == 0 &&
+		  TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
+		  GetUserId() == sr_extension_owner()))
+		check_table_owner(relid);
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
 		Oid old_relid = new_relid(td->tg_trigtuple, desc);
@@ -783,6 +905,27 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 							   SPI_getvalue(tt->vals[i], tt->tupdesc, 2)));
 		}
 	}
+	else if (strcmp(catalog, "field_group") == 0)
+	{
+		int	  attno = SPI_fnumber(desc, "fields");
+		bool  isnull;
+		Datum fields = heap_getattr(tup, attno, desc, &isnull);
+		char *name = new_text(tup, desc, "group_name");
+
+		if (!sr_read_synced_row(relid, &row, NULL, NULL, NULL))
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("table \"%s\" is not registered in sync_resolver.synced_table",
+						RelationGetRelationName(rel)),
+				 errhint(
+					 "Insert a row for it into sync_resolver.synced_table first.")));
+		if (isnull)
+			elog(ERROR, "field_group.fields is NULL");
+		sr_check_group(rel, &row, name, fields,
+					   sr_policy_from_name(new_text(tup, desc, "policy")),
+					   new_resolver(tup, desc), true);
+	}
 	else
 	{
 		char *field = new_text(tup, desc, "field_name");
@@ -802,8 +945,8 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 			SrPolicy policy = sr_policy_from_name(new_text(tup, desc, "policy"));
 
 			sr_check_field(rel, &row, field, policy);
-			sr_check_resolver(new_resolver(tup, desc), policy, field,
-							  RelationGetRelationName(rel), true);
+			sr_check_resolver(new_resolver(tup, desc), policy, "column",
+							  field, RelationGetRelationName(rel), true);
 		}
 		else
 			check_transition_row(rel, relid, field, tup, desc);
@@ -875,7 +1018,12 @@ refuse_dropped_resolver(void)
 {
 	HeapTuple tup;
 	TupleDesc desc;
+	Oid		  policies = get_relname_relid("field_policy", sr_schema_oid());
 
+	/* ALTER EXTENSION UPDATE runs this before the column exists */
+	if (!OidIsValid(policies) ||
+		get_attnum(policies, "resolver") == InvalidAttrNumber)
+		return;
 	/* not read-only: see the rows just forgotten */
 	if (sr_run_internal(SR_Q_DROPPED_RESOLVER, NULL, NULL, false, 1) !=
 		SPI_OK_SELECT)
@@ -959,6 +1107,11 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 				continue;
 			args[0] = relid;
 			args[1] = CStringGetTextDatum(column);
+			/* a dropped column leaves its field group (if any) */
+			if (OidIsValid(get_relname_relid("field_group", schema)) &&
+				sr_run_internal(SR_Q_FORGET_GROUP_MEMBER, args, NULL, false,
+								0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not update sync_resolver.field_group");
 			rc = sr_run_internal(SR_Q_FORGET_COLUMN, args, NULL, false, 0);
 		}
 		if (rc != SPI_OK_DELETE)

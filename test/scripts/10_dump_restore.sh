@@ -2,7 +2,7 @@
 # 10_dump_restore.sh: shell test, run by scripts/test.sh against its cluster
 # (PGHOST, PGPORT, PGUSER, PGBIN set).  Owns: proving that pg_dump carries
 # the extension's configuration rows (synced_table, field_policy with its
-# resolver functions, state_transition) and that pg_restore puts them back unchanged.
+# resolver functions, state_transition, field_group) and that pg_restore puts them back unchanged.
 set -euo pipefail
 
 : "${PGHOST:?run me through make test (needs a running cluster)}"
@@ -40,6 +40,8 @@ INSERT INTO sync_resolver.field_policy (target_table, field_name, policy, resolv
 VALUES ('work_order', 'summary', 'custom', 'public.pick(name,jsonb,jsonb,jsonb,jsonb)');
 INSERT INTO sync_resolver.state_transition (target_table, field_name, from_value, to_value)
 VALUES ('work_order', 'state', 'open', 'closed');
+INSERT INTO sync_resolver.field_group (target_table, group_name, fields, policy, resolver)
+VALUES ('work_order', 'story', '{notes,summary}', 'custom', 'public.pick(name,jsonb,jsonb,jsonb,jsonb)');
 SQL
 
 "$PGBIN/pg_dump" -Fc -f "$dump" dump_src
@@ -59,12 +61,14 @@ SELECT target_table::text, field_name, policy, decider, notes, owner, resolver::
  ORDER BY target_table::text, field_name;
 SELECT * FROM sync_resolver.state_transition
  ORDER BY target_table::text, field_name, from_value, to_value;
+SELECT target_table::text, group_name, fields, policy, resolver::text
+  FROM sync_resolver.field_group ORDER BY target_table::text, group_name;
 SQL
 }
 
 src=$(config_of dump_src)
 dst=$(config_of dump_dst)
-rows=5
+rows=6
 if [ "$src" = "$dst" ] && [ "$(grep -c 'work_order' <<<"$src")" -eq $rows ]; then
     echo "configuration survived pg_dump/pg_restore ($rows rows)"
     exit 0
