@@ -309,3 +309,21 @@ REVOKE ALL ON @extschema@.field_group FROM PUBLIC;
 GRANT SELECT ON @extschema@.field_group TO PUBLIC;
 COMMENT ON FUNCTION @extschema@.validate_catalog_row() IS
 	'trigger: checks a synced_table, field_policy, state_transition or field_group row against the target table';
+
+/*
+ * Issue 15, item 3: policy priority, by the actors' ranks.
+ */
+ALTER TYPE @extschema@.policy ADD VALUE 'priority';
+CREATE TABLE @extschema@.actor_rank (
+	actor			pg_catalog.text PRIMARY KEY,
+	rank			pg_catalog.int4 NOT NULL,
+	CONSTRAINT actor_rank_actor_check CHECK (actor OPERATOR(pg_catalog.<>) '')
+);
+COMMENT ON TABLE @extschema@.actor_rank IS
+	'policy priority: the rank of each actor, higher wins; an actor without a row ranks lowest';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.actor_rank', '');
+CREATE TRIGGER actor_rank_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.actor_rank
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
+REVOKE ALL ON @extschema@.actor_rank FROM PUBLIC;
+GRANT SELECT ON @extschema@.actor_rank TO PUBLIC;

@@ -11,7 +11,8 @@
 
 CREATE TYPE @extschema@.policy AS ENUM (
 	'mobile_wins', 'server_wins', 'last_writer_wins', 'append',
-	'hard_conflict', 'sum', 'max', 'min', 'union', 'transition', 'custom'
+	'hard_conflict', 'sum', 'max', 'min', 'union', 'transition', 'custom',
+	'priority'
 );
 COMMENT ON TYPE @extschema@.policy IS
 	'how a field is resolved when both the device and the server changed it';
@@ -74,6 +75,14 @@ CREATE TABLE @extschema@.field_group (
 );
 COMMENT ON TABLE @extschema@.field_group IS
 	'fields decided as one unit when both sides changed members of the group';
+
+CREATE TABLE @extschema@.actor_rank (
+	actor			pg_catalog.text PRIMARY KEY,
+	rank			pg_catalog.int4 NOT NULL,
+	CONSTRAINT actor_rank_actor_check CHECK (actor OPERATOR(pg_catalog.<>) '')
+);
+COMMENT ON TABLE @extschema@.actor_rank IS
+	'policy priority: the rank of each actor, higher wins; an actor without a row ranks lowest';
 
 /*
  * What the resolver did.  change_log is both the idempotency record (one row
@@ -170,6 +179,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.synced_table', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_policy', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.state_transition', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_group', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.actor_rank', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.change_log', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.review', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.review_review_id_seq', '');
@@ -219,6 +229,9 @@ CREATE TRIGGER field_group_validate
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();
 CREATE TRIGGER field_group_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.field_group
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
+CREATE TRIGGER actor_rank_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.actor_rank
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
 
 /*
@@ -704,7 +717,8 @@ COMMENT ON VIEW @extschema@.stats IS
  */
 REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
 GRANT SELECT ON @extschema@.synced_table, @extschema@.field_policy,
-	@extschema@.state_transition, @extschema@.field_group TO PUBLIC;
+	@extschema@.state_transition, @extschema@.field_group,
+	@extschema@.actor_rank TO PUBLIC;
 -- the review queue and sync health filter themselves by the reader's rights
 GRANT SELECT ON @extschema@.pending_reviews, @extschema@.stats TO PUBLIC;
 GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;

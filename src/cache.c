@@ -61,6 +61,15 @@ typedef struct SrTableEntry
 
 static HTAB *SrTables = NULL;
 
+/* sync_resolver.actor_rank, loaded on first use; NULL when invalidated */
+typedef struct SrRankEntry
+{
+	char  actor[NAMEDATALEN * 2]; /* hash key (longer actors: no entry) */
+	int32 rank;
+} SrRankEntry;
+
+static HTAB *SrRanks = NULL;
+
 /* a table being built: an invalidation that arrives meanwhile marks it */
 typedef struct BuildFrame
 {
@@ -95,6 +104,11 @@ sr_relcache_callback(Datum arg, Oid relid)
 	for (BuildFrame *f = sr_building; f != NULL; f = f->prev)
 		if (all || f->table->relid == relid)
 			f->table->valid = false;
+	if (all && SrRanks != NULL)
+	{
+		hash_destroy(SrRanks);
+		SrRanks = NULL;
+	}
 	if (all)
 	{
 		/* the extension may have been dropped and created again */
@@ -613,6 +627,51 @@ sr_get_table(Oid relid, bool missing_ok)
 	}
 	entry->table = t;
 	return t;
+}
+
+/*
+ * The rank of an actor (sync_resolver.actor_rank; higher wins), or
+ * PG_INT64_MIN, below every rank, for an actor without a row.  The table
+ * is read once per backend and again after it changes.  SPI is connected.
+ */
+int64
+sr_actor_rank(const char *actor)
+{
+	SrRankEntry *e;
+
+	if (actor == NULL || strlen(actor) >= NAMEDATALEN * 2)
+		return PG_INT64_MIN;
+	if (SrRanks == NULL)
+	{
+		HASHCTL		   ctl;
+		HTAB		  *ranks;
+		SPITupleTable *tt;
+
+		if (sr_run_internal(SR_Q_ACTOR_RANKS, NULL, NULL, true, 0) !=
+			SPI_OK_SELECT)
+			elog(ERROR, "could not read sync_resolver.actor_rank");
+		tt = SPI_tuptable;
+		ctl.keysize = NAMEDATALEN * 2;
+		ctl.entrysize = sizeof(SrRankEntry);
+		ctl.hcxt = CacheMemoryContext;
+		ranks = hash_create("sync_resolver actor ranks", 32, &ctl,
+							HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			char *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+			bool  isnull;
+			Datum rank = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
+
+			CHECK_FOR_INTERRUPTS();
+			if (strlen(name) >= NAMEDATALEN * 2)
+				continue;
+			e = hash_search(ranks, name, HASH_ENTER, NULL);
+			e->rank = DatumGetInt32(rank);
+		}
+		SrRanks = ranks;
+	}
+	e = hash_search(SrRanks, actor, HASH_FIND, NULL);
+	return e ? e->rank : PG_INT64_MIN;
 }
 
 /* Find a field by name (not necessarily NUL-terminated); NULL if none. */

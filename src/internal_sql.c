@@ -50,8 +50,8 @@
 /* the extension's own objects, looked up once and reset on invalidation */
 static Oid sr_ext_schema = InvalidOid;
 static Oid sr_ext_owner = InvalidOid;
-static Oid sr_catalog_relids[4] = {InvalidOid, InvalidOid, InvalidOid,
-									 InvalidOid};
+static Oid sr_catalog_relids[5] = {InvalidOid, InvalidOid, InvalidOid,
+									 InvalidOid, InvalidOid};
 
 /*
  * Read the extension's schema, owner and installed version from
@@ -125,6 +125,7 @@ sr_resolve_extension(void)
 	sr_catalog_relids[2] =
 		get_relname_relid("state_transition", sr_ext_schema);
 	sr_catalog_relids[3] = get_relname_relid("field_group", sr_ext_schema);
+	sr_catalog_relids[4] = get_relname_relid("actor_rank", sr_ext_schema);
 }
 
 /*
@@ -350,6 +351,17 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 		 "AND m.m OPERATOR(pg_catalog.=) ANY ($3) ORDER BY 1, 2 LIMIT 1",
 		 3,
 		 {OIDOID, TEXTOID, NAMEARRAYOID}},
+	[SR_Q_ACTOR_RANKS] = {"SELECT actor, rank FROM @extschema@.actor_rank",
+						  0,
+						  {InvalidOid}},
+	[SR_Q_LAST_ACTOR] =
+		{"SELECT actor FROM @extschema@.change_log "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
+		 "AND row_id OPERATOR(pg_catalog.=) $2 "
+		 "AND status OPERATOR(pg_catalog.=) ANY ('{merged,created}'::pg_catalog.text[]) "
+		 "ORDER BY received_at DESC LIMIT 1",
+		 2,
+		 {OIDOID, TEXTOID}},
 	[SR_Q_TABLE_POLICIES] =
 		{"SELECT field_name, policy::pg_catalog.text FROM @extschema@.field_policy "
 		 "WHERE target_table OPERATOR(pg_catalog.=) $1",

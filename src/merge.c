@@ -1141,6 +1141,19 @@ sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 		case SR_CUSTOM:
 			custom_policy(c, d);
 			break;
+		case SR_PRIORITY:
+		{
+			int64 mine = sr_actor_rank(c->actor);
+			int64 theirs = sr_actor_rank(d->server_actor);
+
+			if (mine > theirs)
+				decide(d, SR_OUT_MOBILE, "mobile_ranks_higher");
+			else if (mine < theirs)
+				decide(d, SR_OUT_SERVER, "server_ranks_higher");
+			else
+				decide(d, SR_OUT_REVIEW, "priority_tie");
+		}
+		break;
 		case SR_HARD_CONFLICT:
 		default:
 			decide(d, SR_OUT_REVIEW, "hard_conflict");

@@ -339,6 +339,41 @@ decide_groups(SrTable *t, SrChange *c, SrResolution *o, SrValue *updated,
 	o->nd = keep;
 }
 
+/*
+ * Policy priority: the server side's actor of each field both sides
+ * changed -- the actor of the last change the resolver wrote to the row
+ * (change_log, by its row index), read once per change and only if needed.
+ */
+static void
+server_actors(SrTable *t, SrChange *c, SrResolution *o)
+{
+	const char *actor = NULL;
+	bool		read = false;
+
+	for (int i = 0; i < o->nd; i++)
+	{
+		SrDecision *d = &o->ds[i];
+
+		if (d->field->policy != SR_PRIORITY ||
+			sr_values_equal(&d->field->type, &d->server, &d->base))
+			continue;
+		if (!read)
+		{
+			Datum args[2] = {ObjectIdGetDatum(t->relid),
+							 CStringGetTextDatum(c->row_id)};
+
+			if (sr_run_internal(SR_Q_LAST_ACTOR, args, NULL, true, 1) !=
+				SPI_OK_SELECT)
+				elog(ERROR, "could not read sync_resolver.change_log");
+			if (SPI_processed > 0)
+				actor = SPI_getvalue(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1);
+			read = true;
+		}
+		d->server_actor = actor;
+	}
+}
+
 /* An update: the three-way merge of every field the device changed. */
 void
 sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
@@ -388,6 +423,8 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 		c->resolver_context = resolver_context(t, c, known, server, &updated);
 	if (t->ngroups > 0)
 		decide_groups(t, c, o, &updated, stale);
+	if (!stale)
+		server_actors(t, c, o);
 	for (int i = 0; i < o->nd; i++)
 	{
 		SrDecision *d = &o->ds[i];

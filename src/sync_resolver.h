@@ -39,6 +39,7 @@ typedef enum SrPolicy
 	SR_UNION,
 	SR_TRANSITION,
 	SR_CUSTOM,
+	SR_PRIORITY,
 	SR_NUM_POLICIES
 } SrPolicy;
 
@@ -198,6 +199,7 @@ typedef struct SrDecision
 	bool		write;		/* the row must change for this field */
 	bool		group_only; /* unchanged by the device, added for its group */
 	bool		grouped;	/* decided with its group (merge.c) */
+	const char *server_actor; /* priority: who last wrote it on the server */
 } SrDecision;
 
 /* Everything known about one incoming change. */
@@ -229,6 +231,7 @@ extern int	 sr_max_clock_skew_secs;
 extern SrTable *sr_get_table(Oid relid, bool missing_ok);
 extern SrField			   *
 sr_find_field(SrTable *t, const char *name, int len, int *index);
+extern int64 sr_actor_rank(const char *actor);
 extern void sr_catalog_init(void);
 extern void sr_release_plan(SPIPlanPtr plan);
 
@@ -386,6 +389,8 @@ typedef enum SrStatement
 	SR_Q_TRANSITIONS,
 	SR_Q_FIELD_GROUPS,
 	SR_Q_GROUP_OVERLAP,
+	SR_Q_ACTOR_RANKS,
+	SR_Q_LAST_ACTOR,
 	SR_Q_TABLE_POLICIES,
 	SR_Q_FIELD_POLICY,
 	SR_Q_DROPPED_REGISTERED,

@@ -56,7 +56,7 @@ static const char *const policy_names[SR_NUM_POLICIES] =
 	{"mobile_wins", "server_wins",	 "last_writer_wins",
 	 "append",		"hard_conflict", "sum",
 	 "max",			"min",			 "union",
-	 "transition",	"custom"};
+	 "transition",	"custom",		 "priority"};
 static const char *const decider_names[] = {"tech", "dispatcher", "manager"};
 
 /* Name of a policy as the SQL enum spells it. */

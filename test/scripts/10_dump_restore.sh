@@ -2,7 +2,7 @@
 # 10_dump_restore.sh: shell test, run by scripts/test.sh against its cluster
 # (PGHOST, PGPORT, PGUSER, PGBIN set).  Owns: proving that pg_dump carries
 # the extension's configuration rows (synced_table, field_policy with its
-# resolver functions, state_transition, field_group) and that pg_restore puts them back unchanged.
+# resolver functions, state_transition, field_group, actor_rank) and that pg_restore puts them back unchanged.
 set -euo pipefail
 
 : "${PGHOST:?run me through make test (needs a running cluster)}"
@@ -42,6 +42,7 @@ INSERT INTO sync_resolver.state_transition (target_table, field_name, from_value
 VALUES ('work_order', 'state', 'open', 'closed');
 INSERT INTO sync_resolver.field_group (target_table, group_name, fields, policy, resolver)
 VALUES ('work_order', 'story', '{notes,summary}', 'custom', 'public.pick(name,jsonb,jsonb,jsonb,jsonb)');
+INSERT INTO sync_resolver.actor_rank (actor, rank) VALUES ('work_order manager', 30);
 SQL
 
 "$PGBIN/pg_dump" -Fc -f "$dump" dump_src
@@ -63,12 +64,13 @@ SELECT * FROM sync_resolver.state_transition
  ORDER BY target_table::text, field_name, from_value, to_value;
 SELECT target_table::text, group_name, fields, policy, resolver::text
   FROM sync_resolver.field_group ORDER BY target_table::text, group_name;
+SELECT actor, rank FROM sync_resolver.actor_rank ORDER BY actor;
 SQL
 }
 
 src=$(config_of dump_src)
 dst=$(config_of dump_dst)
-rows=6
+rows=7
 if [ "$src" = "$dst" ] && [ "$(grep -c 'work_order' <<<"$src")" -eq $rows ]; then
     echo "configuration survived pg_dump/pg_restore ($rows rows)"
     exit 0
