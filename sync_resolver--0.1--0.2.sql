@@ -327,3 +327,32 @@ CREATE TRIGGER actor_rank_changed
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
 REVOKE ALL ON @extschema@.actor_rank FROM PUBLIC;
 GRANT SELECT ON @extschema@.actor_rank TO PUBLIC;
+
+/*
+ * Issue 15, item 4: per-field write clocks for last_writer_wins (and the
+ * server side's actor for priority), and a clock skew window.
+ */
+ALTER TABLE @extschema@.synced_table
+	ADD COLUMN clock_skew pg_catalog.interval NOT NULL DEFAULT '0'::pg_catalog.interval,
+	ADD CONSTRAINT synced_table_clock_skew_check
+		CHECK (clock_skew OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval);
+CREATE TABLE @extschema@.field_clock (
+	target_table	pg_catalog.regclass NOT NULL
+		REFERENCES @extschema@.synced_table (target_table)
+		ON UPDATE CASCADE ON DELETE CASCADE,
+	row_id			pg_catalog.text NOT NULL,
+	field_name		pg_catalog.name NOT NULL,
+	changed_at		pg_catalog.timestamptz NOT NULL,
+	actor			pg_catalog.text NOT NULL,
+	PRIMARY KEY (target_table, row_id, field_name)
+);
+COMMENT ON TABLE @extschema@.field_clock IS
+	'per row and field: when the server side last changed it, and who (written by track_field_clocks)';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_clock', '');
+REVOKE ALL ON @extschema@.field_clock FROM PUBLIC;
+CREATE FUNCTION @extschema@.track_field_clocks()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'sr_track_field_clocks';
+COMMENT ON FUNCTION @extschema@.track_field_clocks() IS
+	'trigger (AFTER INSERT OR UPDATE FOR EACH ROW on a synced table): records each offline-eligible field''s write clock';

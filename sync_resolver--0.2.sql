@@ -23,6 +23,9 @@ CREATE TABLE @extschema@.synced_table (
 	updated_at_column	pg_catalog.name,
 	stale_after			pg_catalog.interval,
 	on_conflict			pg_catalog.text NOT NULL DEFAULT 'hold',
+	clock_skew			pg_catalog.interval NOT NULL DEFAULT '0'::pg_catalog.interval,
+	CONSTRAINT synced_table_clock_skew_check
+		CHECK (clock_skew OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval),
 	CONSTRAINT synced_table_on_conflict_check
 		CHECK (on_conflict OPERATOR(pg_catalog.=) ANY (ARRAY['hold', 'apply_resolved']::pg_catalog.text[])),
 	CONSTRAINT synced_table_stale_after_check
@@ -83,6 +86,19 @@ CREATE TABLE @extschema@.actor_rank (
 );
 COMMENT ON TABLE @extschema@.actor_rank IS
 	'policy priority: the rank of each actor, higher wins; an actor without a row ranks lowest';
+
+CREATE TABLE @extschema@.field_clock (
+	target_table	pg_catalog.regclass NOT NULL
+		REFERENCES @extschema@.synced_table (target_table)
+		ON UPDATE CASCADE ON DELETE CASCADE,
+	row_id			pg_catalog.text NOT NULL,
+	field_name		pg_catalog.name NOT NULL,
+	changed_at		pg_catalog.timestamptz NOT NULL,
+	actor			pg_catalog.text NOT NULL,
+	PRIMARY KEY (target_table, row_id, field_name)
+);
+COMMENT ON TABLE @extschema@.field_clock IS
+	'per row and field: when the server side last changed it, and who (written by track_field_clocks)';
 
 /*
  * What the resolver did.  change_log is both the idempotency record (one row
@@ -180,6 +196,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_policy', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.state_transition', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_group', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.actor_rank', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_clock', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.change_log', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.review', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.review_review_id_seq', '');
@@ -233,6 +250,13 @@ CREATE TRIGGER field_group_changed
 CREATE TRIGGER actor_rank_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.actor_rank
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
+
+CREATE FUNCTION @extschema@.track_field_clocks()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'sr_track_field_clocks';
+COMMENT ON FUNCTION @extschema@.track_field_clocks() IS
+	'trigger (AFTER INSERT OR UPDATE FOR EACH ROW on a synced table): records each offline-eligible field''s write clock';
 
 /*
  * A dropped table or column takes its configuration with it, so that the

@@ -48,6 +48,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/typcache.h"
 
 #include "sync_resolver.h"
@@ -414,6 +415,41 @@ load_groups(SrTable *t, Relation rel, SyncedRow *row)
 }
 
 /*
+ * Does the table record field clocks (an enabled track_field_clocks
+ * trigger; CREATE TRIGGER invalidates the entry), and its clock skew.
+ */
+static void
+load_clocks(SrTable *t, Relation rel)
+{
+	Datum args[1] = {ObjectIdGetDatum(t->relid)};
+
+	t->has_clocks = false;
+	if (rel->trigdesc != NULL)
+		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+		{
+			Trigger *tg = &rel->trigdesc->triggers[i];
+
+			if (tg->tgenabled != TRIGGER_DISABLED &&
+				sr_is_clock_trigger(tg->tgfoid))
+				t->has_clocks = true;
+		}
+	t->clock_skew = 0;
+	if (sr_run_internal(SR_Q_CLOCK_SKEW, args, NULL, true, 1) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read sync_resolver.synced_table");
+	if (SPI_processed > 0)
+	{
+		bool	  isnull;
+		Interval *skew = DatumGetIntervalP(SPI_getbinval(
+			SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (!isnull)
+			t->clock_skew = skew->time + (int64) skew->day * USECS_PER_DAY +
+							(int64) skew->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	}
+}
+
+/*
  * Build the cache entry of a table from the catalog, re-running every
  * validation: a column dropped or renamed since the policy was written is
  * reported here, before anything is written.  The catalog is read as last
@@ -518,6 +554,7 @@ build_table(SrTable *t, Oid relid)
 
 	load_transitions(t, rel);
 	load_groups(t, rel, &row);
+	load_clocks(t, rel);
 	PopActiveSnapshot();
 	SPI_finish();
 	relation_close(rel, AccessShareLock);

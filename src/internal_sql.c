@@ -362,6 +362,25 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 		 "ORDER BY received_at DESC LIMIT 1",
 		 2,
 		 {OIDOID, TEXTOID}},
+	[SR_Q_CLOCK_SKEW] =
+		{"SELECT clock_skew FROM @extschema@.synced_table "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1",
+		 1,
+		 {OIDOID}},
+	[SR_Q_TOUCH_CLOCK] =
+		{"INSERT INTO @extschema@.field_clock AS c (target_table, row_id, field_name, changed_at, actor) "
+		 "VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5) "
+		 "ON CONFLICT (target_table, row_id, field_name) DO UPDATE "
+		 "SET changed_at = GREATEST(c.changed_at, excluded.changed_at), "
+		 "actor = excluded.actor",
+		 5,
+		 {OIDOID, TEXTOID, NAMEOID, TIMESTAMPTZOID, TEXTOID}},
+	[SR_Q_FIELD_CLOCKS] =
+		{"SELECT field_name::pg_catalog.text, changed_at, actor FROM @extschema@.field_clock "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
+		 "AND row_id OPERATOR(pg_catalog.=) $2",
+		 2,
+		 {OIDOID, TEXTOID}},
 	[SR_Q_TABLE_POLICIES] =
 		{"SELECT field_name, policy::pg_catalog.text FROM @extschema@.field_policy "
 		 "WHERE target_table OPERATOR(pg_catalog.=) $1",

@@ -92,13 +92,33 @@ sr_clock_ahead(SrChange *c)
 	return c->queued_at > limit || c->edited_at > limit;
 }
 
-/* Last writer wins by edit time; a tie keeps the server's value. */
-static void
-last_writer(SrDecision *d, SrChange *c, TimestampTz server_updated,
-			bool has_server_updated)
+/* Are the two edit times closer than the table's clock skew? */
+static bool
+within_skew(SrTable *t, TimestampTz a, TimestampTz b)
 {
+	int64 diff = a > b ? a - b : b - a;
+
+	return t->clock_skew > 0 && diff < t->clock_skew;
+}
+
+/*
+ * Last writer wins by edit time: the field's write clock (clocks.c) when it
+ * has one, else the row's updated_at; a tie keeps the server's value; edit
+ * times closer than the table's clock_skew go to review.
+ */
+static void
+last_writer(SrTable *t, SrDecision *d, SrChange *c,
+			TimestampTz server_updated, bool has_server_updated)
+{
+	if (d->has_clock)
+	{
+		server_updated = d->clock;
+		has_server_updated = true;
+	}
 	if (!has_server_updated)
 		decide(d, SR_OUT_REVIEW, "no_server_timestamp");
+	else if (within_skew(t, c->edited_at, server_updated))
+		decide(d, SR_OUT_REVIEW, "within_clock_skew");
 	else if (c->edited_at > server_updated)
 		decide(d, SR_OUT_MOBILE, "mobile_newer");
 	else
@@ -1005,8 +1025,27 @@ sr_decide_group(SrTable *t, SrChange *c, SrGroup *g, SrDecision **ms, int n,
 			reason = "group_server_wins";
 			break;
 		case SR_LAST_WRITER_WINS:
+		{
+			/* the members' latest write clock, if they have clocks */
+			bool		clocked = false;
+			TimestampTz latest = 0;
+
+			for (int i = 0; i < n; i++)
+				if (ms[i]->has_clock && (!clocked || ms[i]->clock > latest))
+				{
+					latest = ms[i]->clock;
+					clocked = true;
+				}
+			if (clocked)
+			{
+				server_updated = latest;
+				has_server_updated = true;
+			}
+		}
 			if (!has_server_updated)
 				reason = "no_server_timestamp";
+			else if (within_skew(t, c->edited_at, server_updated))
+				reason = "within_clock_skew";
 			else if (c->edited_at > server_updated)
 			{
 				outcome = SR_OUT_MOBILE;
@@ -1049,7 +1088,6 @@ sr_decide_group(SrTable *t, SrChange *c, SrGroup *g, SrDecision **ms, int n,
 		decide(ms[i], outcome, reason);
 		ms[i]->grouped = true;
 	}
-	(void) t;
 }
 
 /*
@@ -1097,7 +1135,7 @@ sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 			decide(d, SR_OUT_SERVER, "server_wins");
 			break;
 		case SR_LAST_WRITER_WINS:
-			last_writer(d, c, server_updated, has_server_updated);
+			last_writer(t, d, c, server_updated, has_server_updated);
 			break;
 		case SR_APPEND:
 			append_policy(d, c, server_updated, has_server_updated);
@@ -1134,7 +1172,7 @@ sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 		case SR_TRANSITION:
 			if (transition_allowed(f, &d->base, &d->server) &&
 				transition_allowed(f, &d->base, &d->mobile))
-				last_writer(d, c, server_updated, has_server_updated);
+				last_writer(t, d, c, server_updated, has_server_updated);
 			else
 				decide(d, SR_OUT_REVIEW, "invalid_transition");
 			break;

@@ -341,8 +341,9 @@ decide_groups(SrTable *t, SrChange *c, SrResolution *o, SrValue *updated,
 
 /*
  * Policy priority: the server side's actor of each field both sides
- * changed -- the actor of the last change the resolver wrote to the row
- * (change_log, by its row index), read once per change and only if needed.
+ * changed -- the field clock's actor (clocks.c) if there is one, else the
+ * actor of the last change the resolver wrote to the row (change_log, by
+ * its row index), read once per change and only if needed.
  */
 static void
 server_actors(SrTable *t, SrChange *c, SrResolution *o)
@@ -354,7 +355,7 @@ server_actors(SrTable *t, SrChange *c, SrResolution *o)
 	{
 		SrDecision *d = &o->ds[i];
 
-		if (d->field->policy != SR_PRIORITY ||
+		if (d->field->policy != SR_PRIORITY || d->server_actor != NULL ||
 			sr_values_equal(&d->field->type, &d->server, &d->base))
 			continue;
 		if (!read)
@@ -362,7 +363,8 @@ server_actors(SrTable *t, SrChange *c, SrResolution *o)
 			Datum args[2] = {ObjectIdGetDatum(t->relid),
 							 CStringGetTextDatum(c->row_id)};
 
-			if (sr_run_internal(SR_Q_LAST_ACTOR, args, NULL, true, 1) !=
+			/* a new snapshot: the writer we waited for is seen */
+			if (sr_run_internal(SR_Q_LAST_ACTOR, args, NULL, false, 1) !=
 				SPI_OK_SELECT)
 				elog(ERROR, "could not read sync_resolver.change_log");
 			if (SPI_processed > 0)
@@ -372,6 +374,30 @@ server_actors(SrTable *t, SrChange *c, SrResolution *o)
 		}
 		d->server_actor = actor;
 	}
+}
+
+/*
+ * Write the row (insert or update), the change's actor being the writer
+ * that track_field_clocks records (clocks.c).
+ */
+static bool
+write_as_actor(SrTable *t, SrChange *c, Datum id, Bitmapset *fields,
+			   SrValue *values, bool insert)
+{
+	bool ok = false;
+
+	sr_writing_actor = c->actor;
+	PG_TRY();
+	{
+		ok = insert ? sr_insert_row(t, id, fields, values)
+					: sr_try_update_row(t, id, fields, values);
+	}
+	PG_FINALLY();
+	{
+		sr_writing_actor = NULL;
+	}
+	PG_END_TRY();
+	return ok;
 }
 
 /* An update: the three-way merge of every field the device changed. */
@@ -418,6 +444,8 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 
 		d->server = server[d->index];
 	}
+	if (!stale)
+		sr_read_clocks(t, c->row_id, o->ds, o->nd);
 	c->resolver_context = NULL;
 	if (!stale && needs_resolver(t, o))
 		c->resolver_context = resolver_context(t, c, known, server, &updated);
@@ -454,7 +482,7 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 			writes = bms_add_member(writes, o->ds[i].index);
 			values[o->ds[i].index] = o->ds[i].result;
 		}
-	if (writes && !sr_try_update_row(t, id, writes, values))
+	if (writes && !write_as_actor(t, c, id, writes, values, false))
 	{
 		/* a BEFORE trigger returned NULL, or a policy FOR UPDATE hides the row */
 		o->status = SR_STATUS_REJECTED;
@@ -525,7 +553,7 @@ sr_process_create(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 		d->write = true;
 		values[d->index] = d->mobile;
 	}
-	if (!sr_insert_row(t, id, fields, values))
+	if (!write_as_actor(t, c, id, fields, values, true))
 	{
 		/* a BEFORE INSERT trigger returned NULL: there is no row */
 		o->status = SR_STATUS_REJECTED;

@@ -145,6 +145,8 @@ typedef struct SrTable
 	Interval		stale_after;
 	bool			apply_resolved;
 	bool			has_custom; /* a field has policy custom */
+	bool			has_clocks; /* track_field_clocks is a trigger of it */
+	int64			clock_skew; /* synced_table.clock_skew, microseconds */
 	int				nfields;
 	SrField		   *fields;		  /* sorted by name */
 	int				ngroups;
@@ -200,6 +202,8 @@ typedef struct SrDecision
 	bool		group_only; /* unchanged by the device, added for its group */
 	bool		grouped;	/* decided with its group (merge.c) */
 	const char *server_actor; /* priority: who last wrote it on the server */
+	bool		has_clock;	  /* field_clock holds the field's write time */
+	TimestampTz clock;
 } SrDecision;
 
 /* Everything known about one incoming change. */
@@ -349,6 +353,18 @@ sr_find_tombstone(Oid relid, const char *row_id, TimestampTz *deleted_at);
 extern int64 sr_queue_review(SrChange *c, const char *reason,
 							 SrDecider decider, Jsonb *conflicts, Jsonb *held);
 
+/* clocks.c: per-field write clocks */
+extern const char *sr_writing_actor;
+extern bool		   sr_is_clock_trigger(Oid fn);
+extern void sr_read_clocks(SrTable *t, const char *row_id, SrDecision *ds,
+						   int nd);
+
+/* clocks.c: per-field write clocks */
+extern const char *sr_writing_actor;
+extern bool		   sr_is_clock_trigger(Oid fn);
+extern void sr_read_clocks(SrTable *t, const char *row_id, SrDecision *ds,
+						   int nd);
+
 /* visibility.c */
 extern bool sr_rls_applies(Oid relid);
 extern bool sr_row_visible(Oid relid, const char *row_id);
@@ -391,6 +407,9 @@ typedef enum SrStatement
 	SR_Q_GROUP_OVERLAP,
 	SR_Q_ACTOR_RANKS,
 	SR_Q_LAST_ACTOR,
+	SR_Q_CLOCK_SKEW,
+	SR_Q_TOUCH_CLOCK,
+	SR_Q_FIELD_CLOCKS,
 	SR_Q_TABLE_POLICIES,
 	SR_Q_FIELD_POLICY,
 	SR_Q_DROPPED_REGISTERED,
