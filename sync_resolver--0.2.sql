@@ -728,6 +728,46 @@ AS 'MODULE_PATHNAME', 'sr_stats';
 COMMENT ON FUNCTION @extschema@.stats(pg_catalog.interval) IS
 	'sync health per readable table over a window (NULL: everything kept)';
 
+/*
+ * Conflicts by reason (issue 15, item 5), as GoldenGate reports its conflict
+ * counts by type: per readable table and reason, how many fields went to
+ * review (the conflicts of the review_required changes change_log holds)
+ * over the window; stats_by_reason() passes the caller as the viewer.
+ */
+CREATE FUNCTION @extschema@.stats_by_reason_for_role(viewer pg_catalog.oid, "window" pg_catalog.interval)
+RETURNS TABLE (target_table pg_catalog.regclass, reason pg_catalog.text, conflicts pg_catalog.int8)
+LANGUAGE sql
+STABLE
+CALLED ON NULL INPUT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.target_table, x.value OPERATOR(pg_catalog.->>) 'reason', pg_catalog.count(*)
+	  FROM @extschema@.change_log AS c,
+		   pg_catalog.jsonb_array_elements(
+			CASE WHEN pg_catalog.jsonb_typeof(c.result OPERATOR(pg_catalog.->) 'conflicts')
+					  OPERATOR(pg_catalog.=) 'array'
+				 THEN c.result OPERATOR(pg_catalog.->) 'conflicts'
+				 ELSE '[]'::pg_catalog.jsonb END) AS x
+	 WHERE c.status OPERATOR(pg_catalog.=) 'review_required'
+	   AND ($2 IS NULL
+			OR c.received_at OPERATOR(pg_catalog.>=) (pg_catalog.now() OPERATOR(pg_catalog.-) $2))
+	   AND pg_catalog.has_any_column_privilege($1, c.target_table::pg_catalog.oid, 'SELECT')
+	 GROUP BY 1, 2
+	 ORDER BY c.target_table::pg_catalog.text, 2
+$$;
+COMMENT ON FUNCTION @extschema@.stats_by_reason_for_role(pg_catalog.oid, pg_catalog.interval) IS
+	'internal: conflicts by reason of the tables a role can read (use stats_by_reason)';
+REVOKE ALL ON FUNCTION @extschema@.stats_by_reason_for_role(pg_catalog.oid, pg_catalog.interval) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.stats_by_reason("window" pg_catalog.interval DEFAULT '1 hour')
+RETURNS TABLE (target_table pg_catalog.regclass, reason pg_catalog.text, conflicts pg_catalog.int8)
+LANGUAGE C
+STABLE
+CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'sr_stats_by_reason';
+COMMENT ON FUNCTION @extschema@.stats_by_reason(pg_catalog.interval) IS
+	'fields sent to review per readable table and reason over a window (NULL: everything kept)';
+
 CREATE VIEW @extschema@.stats
 WITH (security_barrier = true)
 AS

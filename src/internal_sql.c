@@ -321,6 +321,10 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 	[SR_Q_STATS] = {"SELECT * FROM @extschema@.stats_for_role($1, $2)",
 					2,
 					{OIDOID, INTERVALOID}},
+	[SR_Q_STATS_BY_REASON] =
+		{"SELECT * FROM @extschema@.stats_by_reason_for_role($1, $2)",
+		 2,
+		 {OIDOID, INTERVALOID}},
 	[SR_Q_SYNCED_TABLE] =
 		{"SELECT id_column, updated_at_column, stale_after, on_conflict "
 		 "FROM @extschema@.synced_table WHERE target_table OPERATOR(pg_catalog.=) $1",

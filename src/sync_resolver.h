@@ -365,6 +365,10 @@ extern bool		   sr_is_clock_trigger(Oid fn);
 extern void sr_read_clocks(SrTable *t, const char *row_id, SrDecision *ds,
 						   int nd);
 
+/* notify.c */
+extern void sr_notify_review(int64 review_id, Oid relid, const char *row_id,
+							 const char *decider, const char *status);
+
 /* visibility.c */
 extern bool sr_rls_applies(Oid relid);
 extern bool sr_row_visible(Oid relid, const char *row_id);
@@ -394,6 +398,7 @@ typedef enum SrStatement
 	SR_Q_PURGE_REPLAYS,
 	SR_Q_ROW_HISTORY,
 	SR_Q_STATS,
+	SR_Q_STATS_BY_REASON,
 	SR_Q_READ_REVIEW, /* review.c */
 	SR_Q_LOCK_REVIEW,
 	SR_Q_CLOSE_REVIEW,
