@@ -329,10 +329,13 @@ load_resolver(SrTable *t, SrField *f, HeapTuple tup, TupleDesc desc)
 		return;
 	t->has_custom = true;
 	fmgr_info_cxt(f->resolver, &f->resolver_fn, t->cxt);
-	f->resolver_name = MemoryContextStrdup(
-		t->cxt, quote_qualified_identifier(
-					get_namespace_name(get_func_namespace(f->resolver)),
-					get_func_name(f->resolver)));
+	f->resolver_name =
+		MemoryContextStrdup(t->cxt,
+							quote_qualified_identifier(get_namespace_name(
+														   get_func_namespace(
+															   f->resolver)),
+													   get_func_name(
+														   f->resolver)));
 }
 
 /*
@@ -357,23 +360,21 @@ load_groups(SrTable *t, Relation rel, SyncedRow *row)
 	t->groups = MemoryContextAllocZero(t->cxt, sizeof(SrGroup) * Max(n, 1));
 	for (uint64 i = 0; i < n; i++)
 	{
-		SrGroup	  *g = &t->groups[i];
-		char	  *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-		bool	   isnull;
-		Datum	   namefields = SPI_getbinval(tt->vals[i], tt->tupdesc, 2,
-												  &isnull);
-		Datum	   res = SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull);
-		Oid		   resolver = isnull ? InvalidOid : DatumGetObjectId(res);
-		Datum	  *elems;
-		int		   nelems;
+		SrGroup *g = &t->groups[i];
+		char	*name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		bool	 isnull;
+		Datum namefields = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
+		Datum res = SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull);
+		Oid	  resolver = isnull ? InvalidOid : DatumGetObjectId(res);
+		Datum *elems;
+		int	   nelems;
 
 		g->name = MemoryContextStrdup(t->cxt, name);
 		g->policy =
 			sr_policy_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 3));
 		sr_check_group(rel, row, name, namefields, g->policy, resolver, false);
-		deconstruct_array(DatumGetArrayTypeP(namefields), NAMEOID,
-						  NAMEDATALEN, false, TYPALIGN_CHAR, &elems, NULL,
-						  &nelems);
+		deconstruct_array(DatumGetArrayTypeP(namefields), NAMEOID, NAMEDATALEN,
+						  false, TYPALIGN_CHAR, &elems, NULL, &nelems);
 		g->nmembers = nelems;
 		g->members = MemoryContextAlloc(t->cxt, sizeof(int) * nelems);
 		for (int j = 0; j < nelems; j++)
@@ -391,13 +392,12 @@ load_groups(SrTable *t, Relation rel, SyncedRow *row)
 					 errhint(
 						 "Give every member of the group a policy in sync_resolver.field_policy.")));
 			if (f->group >= 0)
-				ereport(
-					ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("column \"%s\" of table \"%s\" is in field groups \"%s\" and \"%s\"",
-							field, t->relname, t->groups[f->group].name,
-							name),
-					 errhint("A field belongs to at most one group.")));
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" of table \"%s\" is in field groups \"%s\" and \"%s\"",
+								field, t->relname, t->groups[f->group].name,
+								name),
+						 errhint("A field belongs to at most one group.")));
 			f->group = (int) i;
 			g->members[j] = idx;
 		}
@@ -407,9 +407,10 @@ load_groups(SrTable *t, Relation rel, SyncedRow *row)
 			t->has_custom = true;
 			fmgr_info_cxt(resolver, &g->resolver_fn, t->cxt);
 			g->resolver_name = MemoryContextStrdup(
-				t->cxt, quote_qualified_identifier(
-							get_namespace_name(get_func_namespace(resolver)),
-							get_func_name(resolver)));
+				t->cxt,
+				quote_qualified_identifier(get_namespace_name(
+											   get_func_namespace(resolver)),
+										   get_func_name(resolver)));
 		}
 	}
 }
@@ -434,18 +435,19 @@ load_clocks(SrTable *t, Relation rel)
 				t->has_clocks = true;
 		}
 	t->clock_skew = 0;
-	if (sr_run_internal(SR_Q_CLOCK_SKEW, args, NULL, true, 1) !=
-		SPI_OK_SELECT)
+	if (sr_run_internal(SR_Q_CLOCK_SKEW, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read sync_resolver.synced_table");
 	if (SPI_processed > 0)
 	{
 		bool	  isnull;
-		Interval *skew = DatumGetIntervalP(SPI_getbinval(
-			SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		Interval *skew = DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc,
+														 1, &isnull));
 
 		if (!isnull)
-			t->clock_skew = skew->time + (int64) skew->day * USECS_PER_DAY +
-							(int64) skew->month * DAYS_PER_MONTH * USECS_PER_DAY;
+			t->clock_skew =
+				skew->time + (int64) skew->day * USECS_PER_DAY +
+				(int64) skew->month * DAYS_PER_MONTH * USECS_PER_DAY;
 	}
 }
 

@@ -131,8 +131,7 @@ sr_read_clocks(SrTable *t, const char *row_id, SrDecision *ds, int nd)
 	for (int i = 0; i < nd && !wanted; i++)
 		wanted = ds[i].field->policy == SR_LAST_WRITER_WINS ||
 				 ds[i].field->policy == SR_TRANSITION ||
-				 ds[i].field->policy == SR_PRIORITY ||
-				 ds[i].field->group >= 0;
+				 ds[i].field->policy == SR_PRIORITY || ds[i].field->group >= 0;
 	if (!t->has_clocks || !wanted)
 		return;
 	args[0] = ObjectIdGetDatum(t->relid);
@@ -155,8 +154,7 @@ sr_read_clocks(SrTable *t, const char *row_id, SrDecision *ds, int nd)
 				ds[i].has_clock = true;
 				ds[i].clock = DatumGetTimestampTz(
 					SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull));
-				ds[i].server_actor =
-					SPI_getvalue(tt->vals[r], tt->tupdesc, 3);
+				ds[i].server_actor = SPI_getvalue(tt->vals[r], tt->tupdesc, 3);
 			}
 	}
 }

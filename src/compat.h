@@ -30,7 +30,8 @@
 #define sr_proc_aclcheck(fn, roleid, mode) \
 	object_aclcheck(ProcedureRelationId, (fn), (roleid), (mode))
 #else
-#define sr_proc_aclcheck(fn, roleid, mode) pg_proc_aclcheck((fn), (roleid), (mode))
+#define sr_proc_aclcheck(fn, roleid, mode) \
+	pg_proc_aclcheck((fn), (roleid), (mode))
 #endif
 
 /*

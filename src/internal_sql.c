@@ -51,7 +51,7 @@
 static Oid sr_ext_schema = InvalidOid;
 static Oid sr_ext_owner = InvalidOid;
 static Oid sr_catalog_relids[5] = {InvalidOid, InvalidOid, InvalidOid,
-									 InvalidOid, InvalidOid};
+								   InvalidOid, InvalidOid};
 
 /*
  * Read the extension's schema, owner and installed version from
@@ -366,11 +366,10 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 		 "ORDER BY received_at DESC LIMIT 1",
 		 2,
 		 {OIDOID, TEXTOID}},
-	[SR_Q_CLOCK_SKEW] =
-		{"SELECT clock_skew FROM @extschema@.synced_table "
-		 "WHERE target_table OPERATOR(pg_catalog.=) $1",
-		 1,
-		 {OIDOID}},
+	[SR_Q_CLOCK_SKEW] = {"SELECT clock_skew FROM @extschema@.synced_table "
+						 "WHERE target_table OPERATOR(pg_catalog.=) $1",
+						 1,
+						 {OIDOID}},
 	[SR_Q_TOUCH_CLOCK] =
 		{"INSERT INTO @extschema@.field_clock AS c (target_table, row_id, field_name, changed_at, actor) "
 		 "VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5) "

@@ -107,8 +107,8 @@ within_skew(SrTable *t, TimestampTz a, TimestampTz b)
  * times closer than the table's clock_skew go to review.
  */
 static void
-last_writer(SrTable *t, SrDecision *d, SrChange *c,
-			TimestampTz server_updated, bool has_server_updated)
+last_writer(SrTable *t, SrDecision *d, SrChange *c, TimestampTz server_updated,
+			bool has_server_updated)
 {
 	if (d->has_clock)
 	{
@@ -847,8 +847,8 @@ answer_string(const char *rname, const char *label, Jsonb *answer,
 			  const char *key)
 {
 	JsonbValue	buf;
-	JsonbValue *v = getKeyJsonValueFromContainer(&answer->root, key,
-												 strlen(key), &buf);
+	JsonbValue *v =
+		getKeyJsonValueFromContainer(&answer->root, key, strlen(key), &buf);
 
 	if (v == NULL || v->type == jbvNull)
 		return NULL;
@@ -947,11 +947,11 @@ custom_policy(SrChange *c, SrDecision *d)
 	else if (strcmp(a.outcome, "value") == 0)
 	{
 		JsonbValue	buf;
-		JsonbValue *v = getKeyJsonValueFromContainer(&a.answer->root, "value",
-													 5, &buf);
-		SrValue		val = {0, true};
-		char	   *err = NULL;
-		bool		ok = false;
+		JsonbValue *v =
+			getKeyJsonValueFromContainer(&a.answer->root, "value", 5, &buf);
+		SrValue val = {0, true};
+		char   *err = NULL;
+		bool	ok = false;
 
 		if (v == NULL)
 			custom_failed(rname, label,
@@ -976,9 +976,10 @@ custom_policy(SrChange *c, SrDecision *d)
 		decide(d, SR_OUT_MERGED, a.reason);
 	}
 	else
-		custom_failed(rname, label,
-					  psprintf("its answer's outcome \"%s\" is not mobile, server, value or review",
-							   sr_capped(a.outcome, 64)));
+		custom_failed(
+			rname, label,
+			psprintf("its answer's outcome \"%s\" is not mobile, server, value or review",
+					 sr_capped(a.outcome, 64)));
 }
 
 /* The members' values of one side (0 base, 1 server, 2 mobile) as an object. */
@@ -1059,7 +1060,7 @@ sr_decide_group(SrTable *t, SrChange *c, SrGroup *g, SrDecision **ms, int n,
 			break;
 		case SR_CUSTOM:
 		{
-			const char *label = psprintf("field group \"%s\"", g->name);
+			const char	*label = psprintf("field group \"%s\"", g->name);
 			CustomAnswer a;
 
 			call_resolver(g->resolver, &g->resolver_fn, g->resolver_name,
@@ -1072,9 +1073,10 @@ sr_decide_group(SrTable *t, SrChange *c, SrGroup *g, SrDecision **ms, int n,
 			else if (strcmp(a.outcome, "server") == 0)
 				outcome = SR_OUT_SERVER;
 			else if (strcmp(a.outcome, "review") != 0)
-				custom_failed(g->resolver_name, label,
-							  psprintf("its answer's outcome \"%s\" is not mobile, server or review",
-									   sr_capped(a.outcome, 64)));
+				custom_failed(
+					g->resolver_name, label,
+					psprintf("its answer's outcome \"%s\" is not mobile, server or review",
+							 sr_capped(a.outcome, 64)));
 			break;
 		}
 		default:

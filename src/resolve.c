@@ -239,8 +239,8 @@ resolver_context(SrTable *t, SrChange *c, Bitmapset *known, SrValue *server,
  * false with *reason set when a member's base is missing.
  */
 static bool
-add_group_members(SrTable *t, SrChange *c, SrResolution *o,
-				  Bitmapset **lock, char **reason)
+add_group_members(SrTable *t, SrChange *c, SrResolution *o, Bitmapset **lock,
+				  char **reason)
 {
 	Bitmapset *changed = NULL;
 	int		   nd = o->nd;
@@ -458,7 +458,7 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 		SrDecision *d = &o->ds[i];
 
 		if (d->grouped)
-			;					/* decided with its group */
+			; /* decided with its group */
 		else if (stale)
 		{
 			d->outcome = SR_OUT_REVIEW;

@@ -1176,8 +1176,8 @@ sr_escalate_review(PG_FUNCTION_ARGS)
 	rc = sr_run_internal(SR_Q_ESCALATE_REVIEW, args, nulls, false, 0);
 	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not escalate review %lld", (long long) review_id);
-	sr_notify_review(review_id, r.relid, r.row_id,
-					 sr_decider_name(SR_MANAGER), "escalated");
+	sr_notify_review(review_id, r.relid, r.row_id, sr_decider_name(SR_MANAGER),
+					 "escalated");
 
 	MemoryContextSwitchTo(outer);
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);

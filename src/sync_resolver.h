@@ -113,7 +113,7 @@ typedef struct SrGroup
 	char	*name;
 	SrPolicy policy;
 	int		 nmembers;
-	int		*members; /* indexes into SrTable.fields */
+	int		*members;  /* indexes into SrTable.fields */
 	Oid		 resolver; /* policy custom */
 	char	*resolver_name;
 	FmgrInfo resolver_fn;
@@ -148,7 +148,7 @@ typedef struct SrTable
 	bool			has_clocks; /* track_field_clocks is a trigger of it */
 	int64			clock_skew; /* synced_table.clock_skew, microseconds */
 	int				nfields;
-	SrField		   *fields;		  /* sorted by name */
+	SrField		   *fields; /* sorted by name */
 	int				ngroups;
 	SrGroup		   *groups;
 	SrPlan		   *select_plans; /* SELECT ... FOR UPDATE, by field set */
@@ -218,8 +218,8 @@ typedef struct SrChange
 	TimestampTz		edited_at;
 	const char	   *actor;
 	bool			preview;
-	bool			has_change_id; /* false only for a malformed envelope */
-	JsonbContainer *envelope;	   /* batches: the envelope to parse */
+	bool			has_change_id;	  /* false only for a malformed envelope */
+	JsonbContainer *envelope;		  /* batches: the envelope to parse */
 	Jsonb		   *resolver_context; /* merge.c: custom resolvers' context */
 } SrChange;
 
@@ -233,11 +233,11 @@ extern int	 sr_max_clock_skew_secs;
 
 /* cache.c: the per-backend table cache */
 extern SrTable *sr_get_table(Oid relid, bool missing_ok);
-extern SrField			   *
+extern SrField				*
 sr_find_field(SrTable *t, const char *name, int len, int *index);
 extern int64 sr_actor_rank(const char *actor);
-extern void sr_catalog_init(void);
-extern void sr_release_plan(SPIPlanPtr plan);
+extern void	 sr_catalog_init(void);
+extern void	 sr_release_plan(SPIPlanPtr plan);
 
 /* validate.c: the catalog's rules */
 typedef struct SyncedRow /* what we know of a synced_table row */
@@ -267,12 +267,12 @@ extern Relation sr_open_target(Oid relid, const char *what);
 extern void		sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use);
 extern AttrNumber sr_check_field(Relation rel, SyncedRow *row,
 								 const char *field, SrPolicy policy);
-extern void sr_check_resolver(Oid fn, SrPolicy policy, const char *what,
-							  const char *field, const char *relname,
-							  bool writing);
-extern void sr_check_group(Relation rel, SyncedRow *row, const char *name,
-						   Datum fields, SrPolicy policy, Oid resolver,
-						   bool writing);
+extern void
+sr_check_resolver(Oid fn, SrPolicy policy, const char *what, const char *field,
+				  const char *relname, bool writing);
+extern void
+sr_check_group(Relation rel, SyncedRow *row, const char *name, Datum fields,
+			   SrPolicy policy, Oid resolver, bool writing);
 extern bool sr_read_synced_row(Oid relid, SyncedRow *row, bool *has_stale,
 							   Interval *stale, bool *apply_resolved);
 
@@ -298,11 +298,11 @@ extern char *sr_value_text(SrValue *v, SrType *t);
 
 /* merge.c */
 extern void
-				   sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
-								   TimestampTz server_updated, bool has_server_updated);
-extern void sr_decide_group(SrTable *t, SrChange *c, SrGroup *g,
-							SrDecision **ms, int n, TimestampTz server_updated,
-							bool has_server_updated);
+sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
+				TimestampTz server_updated, bool has_server_updated);
+extern void
+sr_decide_group(SrTable *t, SrChange *c, SrGroup *g, SrDecision **ms, int n,
+				TimestampTz server_updated, bool has_server_updated);
 extern const char *sr_outcome_name(SrOutcome o);
 extern bool		   sr_clock_ahead(SrChange *c);
 
@@ -356,14 +356,14 @@ extern int64 sr_queue_review(SrChange *c, const char *reason,
 /* clocks.c: per-field write clocks */
 extern const char *sr_writing_actor;
 extern bool		   sr_is_clock_trigger(Oid fn);
-extern void sr_read_clocks(SrTable *t, const char *row_id, SrDecision *ds,
-						   int nd);
+extern void
+sr_read_clocks(SrTable *t, const char *row_id, SrDecision *ds, int nd);
 
 /* clocks.c: per-field write clocks */
 extern const char *sr_writing_actor;
 extern bool		   sr_is_clock_trigger(Oid fn);
-extern void sr_read_clocks(SrTable *t, const char *row_id, SrDecision *ds,
-						   int nd);
+extern void
+sr_read_clocks(SrTable *t, const char *row_id, SrDecision *ds, int nd);
 
 /* notify.c */
 extern void sr_notify_review(int64 review_id, Oid relid, const char *row_id,

@@ -462,8 +462,8 @@ sr_check_field(Relation rel, SyncedRow *row, const char *field,
  * must be able to execute it.
  */
 void
-sr_check_resolver(Oid fn, SrPolicy policy, const char *what,
-				  const char *field, const char *relname, bool writing)
+sr_check_resolver(Oid fn, SrPolicy policy, const char *what, const char *field,
+				  const char *relname, bool writing)
 {
 	static const Oid sig[5] = {NAMEOID, JSONBOID, JSONBOID, JSONBOID,
 							   JSONBOID};
@@ -514,7 +514,8 @@ sr_check_resolver(Oid fn, SrPolicy policy, const char *what,
 			 errdetail(
 				 "A resolver is a function (field name, base jsonb, server jsonb, mobile jsonb, context jsonb) RETURNS jsonb."),
 			 errhint("Write a function with that signature.")));
-	if (writing && sr_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+	if (writing &&
+		sr_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -561,8 +562,7 @@ sr_check_group(Relation rel, SyncedRow *row, const char *name, Datum fields,
 					name, relname),
 			 errhint("Set updated_at_column for table \"%s\" in sync_resolver.synced_table.",
 					 relname)));
-	sr_check_resolver(resolver, policy, "field group", name, relname,
-					  writing);
+	sr_check_resolver(resolver, policy, "field group", name, relname, writing);
 
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
@@ -598,16 +598,15 @@ sr_check_group(Relation rel, SyncedRow *row, const char *name, Datum fields,
 								name, field)));
 		tup = find_column(row->relid, field);
 		if (!HeapTupleIsValid(tup))
-			ereport(
-				ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of table \"%s\" does not exist",
-						field, relname),
-				 errhint("A field group's fields must be existing columns.")));
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of table \"%s\" does not exist",
+							field, relname),
+					 errhint(
+						 "A field group's fields must be existing columns.")));
 		if (((Form_pg_attribute) GETSTRUCT(tup))->attgenerated != '\0' ||
 			strcmp(field, row->id_column) == 0 ||
-			(row->updated_column &&
-			 strcmp(field, row->updated_column) == 0))
+			(row->updated_column && strcmp(field, row->updated_column) == 0))
 		{
 			ReleaseSysCache(tup);
 			ereport(
@@ -629,16 +628,15 @@ sr_check_group(Relation rel, SyncedRow *row, const char *name, Datum fields,
 			SPI_OK_SELECT)
 			elog(ERROR, "could not read sync_resolver.field_group");
 		if (SPI_processed > 0)
-			ereport(
-				ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column \"%s\" of table \"%s\" is already in field group \"%s\"",
-						SPI_getvalue(SPI_tuptable->vals[0],
-									 SPI_tuptable->tupdesc, 2),
-						relname,
-						SPI_getvalue(SPI_tuptable->vals[0],
-									 SPI_tuptable->tupdesc, 1)),
-				 errhint("A field belongs to at most one group.")));
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" of table \"%s\" is already in field group \"%s\"",
+							SPI_getvalue(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 2),
+							relname,
+							SPI_getvalue(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1)),
+					 errhint("A field belongs to at most one group.")));
 	}
 }
 
@@ -942,11 +940,12 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 
 		if (strcmp(catalog, "field_policy") == 0)
 		{
-			SrPolicy policy = sr_policy_from_name(new_text(tup, desc, "policy"));
+			SrPolicy policy =
+				sr_policy_from_name(new_text(tup, desc, "policy"));
 
 			sr_check_field(rel, &row, field, policy);
-			sr_check_resolver(new_resolver(tup, desc), policy, "column",
-							  field, RelationGetRelationName(rel), true);
+			sr_check_resolver(new_resolver(tup, desc), policy, "column", field,
+							  RelationGetRelationName(rel), true);
 		}
 		else
 			check_transition_row(rel, relid, field, tup, desc);
