@@ -196,6 +196,20 @@ UPDATE fg.site SET street = '1 Main St', city = 'Shelbyville';
 SELECT * FROM fg.brief(fg.apply('{"street": "9 Main St"}', 19, fg.base() - 'zip' - 'note'));
 SELECT street, city FROM fg.site;
 
+-- 11. only the table's owner (or a superuser) writes its groups
+CREATE ROLE sr_fg_other;
+GRANT USAGE ON SCHEMA fg TO sr_fg_other;
+GRANT INSERT, UPDATE, DELETE ON sync_resolver.field_group TO sr_fg_other;
+SET ROLE sr_fg_other;
+INSERT INTO sync_resolver.field_group VALUES ('fg.site', 'mine', '{lat,lon}', 'mobile_wins');
+UPDATE sync_resolver.field_group SET policy = 'server_wins';
+DELETE FROM sync_resolver.field_group;
+RESET ROLE;
+SELECT group_name FROM sync_resolver.field_group ORDER BY 1;
+REVOKE ALL ON sync_resolver.field_group FROM sr_fg_other;
+REVOKE ALL ON SCHEMA fg FROM sr_fg_other;
+DROP ROLE sr_fg_other;
+
 SET client_min_messages = warning;
 DROP SCHEMA fg CASCADE;
 SELECT count(*) FROM sync_resolver.field_group;
