@@ -382,3 +382,133 @@ AS $$
 	  ) AS e
 	 ORDER BY e.sort_at, e.rank, e.review_id, e.change_id
 $$;
+
+/*
+ * Issue 15, item 1: policy custom, a resolver function the DBA writes
+ * (field_policy.resolver: (field name, base jsonb, server jsonb, mobile
+ * jsonb, context jsonb) RETURNS jsonb), checked by the catalog trigger.
+ */
+ALTER TYPE @extschema@.policy ADD VALUE 'custom';
+ALTER TABLE @extschema@.field_policy ADD COLUMN resolver pg_catalog.regprocedure;
+COMMENT ON COLUMN @extschema@.field_policy.resolver IS
+	'policy custom: the function (field name, base, server, mobile, context jsonb) RETURNS jsonb that decides';
+
+/*
+ * Issue 15, item 2: field groups, decided as one unit when both sides
+ * changed members of the group.
+ */
+CREATE TABLE @extschema@.field_group (
+	target_table	pg_catalog.regclass NOT NULL
+		REFERENCES @extschema@.synced_table (target_table)
+		ON UPDATE CASCADE ON DELETE CASCADE,
+	group_name		pg_catalog.text NOT NULL,
+	fields			pg_catalog.name[] NOT NULL,
+	policy			@extschema@.policy NOT NULL,
+	resolver		pg_catalog.regprocedure,
+	PRIMARY KEY (target_table, group_name)
+);
+COMMENT ON TABLE @extschema@.field_group IS
+	'fields decided as one unit when both sides changed members of the group';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_group', '');
+CREATE TRIGGER field_group_validate
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.field_group
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();
+CREATE TRIGGER field_group_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.field_group
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
+REVOKE ALL ON @extschema@.field_group FROM PUBLIC;
+GRANT SELECT ON @extschema@.field_group TO PUBLIC;
+COMMENT ON FUNCTION @extschema@.validate_catalog_row() IS
+	'trigger: checks a synced_table, field_policy, state_transition or field_group row against the target table';
+
+/*
+ * Issue 15, item 3: policy priority, by the actors' ranks.
+ */
+ALTER TYPE @extschema@.policy ADD VALUE 'priority';
+CREATE TABLE @extschema@.actor_rank (
+	actor			pg_catalog.text PRIMARY KEY,
+	rank			pg_catalog.int4 NOT NULL,
+	CONSTRAINT actor_rank_actor_check CHECK (actor OPERATOR(pg_catalog.<>) '')
+);
+COMMENT ON TABLE @extschema@.actor_rank IS
+	'policy priority: the rank of each actor, higher wins; an actor without a row ranks lowest';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.actor_rank', '');
+CREATE TRIGGER actor_rank_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.actor_rank
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
+REVOKE ALL ON @extschema@.actor_rank FROM PUBLIC;
+GRANT SELECT ON @extschema@.actor_rank TO PUBLIC;
+
+/*
+ * Issue 15, item 4: per-field write clocks for last_writer_wins (and the
+ * server side's actor for priority), and a clock skew window.
+ */
+ALTER TABLE @extschema@.synced_table
+	ADD COLUMN clock_skew pg_catalog.interval NOT NULL DEFAULT '0'::pg_catalog.interval,
+	ADD CONSTRAINT synced_table_clock_skew_check
+		CHECK (clock_skew OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval);
+CREATE TABLE @extschema@.field_clock (
+	target_table	pg_catalog.regclass NOT NULL
+		REFERENCES @extschema@.synced_table (target_table)
+		ON UPDATE CASCADE ON DELETE CASCADE,
+	row_id			pg_catalog.text NOT NULL,
+	field_name		pg_catalog.name NOT NULL,
+	changed_at		pg_catalog.timestamptz NOT NULL,
+	actor			pg_catalog.text NOT NULL,
+	PRIMARY KEY (target_table, row_id, field_name)
+);
+COMMENT ON TABLE @extschema@.field_clock IS
+	'per row and field: when the server side last changed it, and who (written by track_field_clocks)';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_clock', '');
+REVOKE ALL ON @extschema@.field_clock FROM PUBLIC;
+CREATE FUNCTION @extschema@.track_field_clocks()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'sr_track_field_clocks';
+COMMENT ON FUNCTION @extschema@.track_field_clocks() IS
+	'trigger (AFTER INSERT OR UPDATE FOR EACH ROW on a synced table): records each offline-eligible field''s write clock';
+
+/*
+ * Issue 15, item 5: NOTIFY sync_resolver_review (C, no schema change) and
+ * conflict counts by reason.
+ */
+/*
+ * Conflicts by reason (issue 15, item 5), as GoldenGate reports its conflict
+ * counts by type: per readable table and reason, how many fields went to
+ * review (the conflicts of the review_required changes change_log holds)
+ * over the window; stats_by_reason() passes the caller as the viewer.
+ */
+CREATE FUNCTION @extschema@.stats_by_reason_for_role(viewer pg_catalog.oid, "window" pg_catalog.interval)
+RETURNS TABLE (target_table pg_catalog.regclass, reason pg_catalog.text, conflicts pg_catalog.int8)
+LANGUAGE sql
+STABLE
+CALLED ON NULL INPUT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.target_table, x.value OPERATOR(pg_catalog.->>) 'reason', pg_catalog.count(*)
+	  FROM @extschema@.change_log AS c,
+		   LATERAL (SELECT @extschema@.change_result(c.status, c.change_id, c.result, c.fields)
+						   OPERATOR(pg_catalog.->) 'conflicts' AS conflicts) AS r,
+		   pg_catalog.jsonb_array_elements(
+			CASE WHEN pg_catalog.jsonb_typeof(r.conflicts) OPERATOR(pg_catalog.=) 'array'
+				 THEN r.conflicts
+				 ELSE '[]'::pg_catalog.jsonb END) AS x
+	 WHERE c.status OPERATOR(pg_catalog.=) 'review_required'
+	   AND ($2 IS NULL
+			OR c.received_at OPERATOR(pg_catalog.>=) (pg_catalog.now() OPERATOR(pg_catalog.-) $2))
+	   AND pg_catalog.has_any_column_privilege($1, c.target_table::pg_catalog.oid, 'SELECT')
+	 GROUP BY 1, 2
+	 ORDER BY c.target_table::pg_catalog.text, 2
+$$;
+COMMENT ON FUNCTION @extschema@.stats_by_reason_for_role(pg_catalog.oid, pg_catalog.interval) IS
+	'internal: conflicts by reason of the tables a role can read (use stats_by_reason)';
+REVOKE ALL ON FUNCTION @extschema@.stats_by_reason_for_role(pg_catalog.oid, pg_catalog.interval) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.stats_by_reason("window" pg_catalog.interval DEFAULT '1 hour')
+RETURNS TABLE (target_table pg_catalog.regclass, reason pg_catalog.text, conflicts pg_catalog.int8)
+LANGUAGE C
+STABLE
+CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'sr_stats_by_reason';
+COMMENT ON FUNCTION @extschema@.stats_by_reason(pg_catalog.interval) IS
+	'fields sent to review per readable table and reason over a window (NULL: everything kept)';

@@ -11,7 +11,8 @@
 
 CREATE TYPE @extschema@.policy AS ENUM (
 	'mobile_wins', 'server_wins', 'last_writer_wins', 'append',
-	'hard_conflict', 'sum', 'max', 'min', 'union', 'transition'
+	'hard_conflict', 'sum', 'max', 'min', 'union', 'transition', 'custom',
+	'priority'
 );
 COMMENT ON TYPE @extschema@.policy IS
 	'how a field is resolved when both the device and the server changed it';
@@ -22,6 +23,9 @@ CREATE TABLE @extschema@.synced_table (
 	updated_at_column	pg_catalog.name,
 	stale_after			pg_catalog.interval,
 	on_conflict			pg_catalog.text NOT NULL DEFAULT 'hold',
+	clock_skew			pg_catalog.interval NOT NULL DEFAULT '0'::pg_catalog.interval,
+	CONSTRAINT synced_table_clock_skew_check
+		CHECK (clock_skew OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval),
 	CONSTRAINT synced_table_on_conflict_check
 		CHECK (on_conflict OPERATOR(pg_catalog.=) ANY (ARRAY['hold', 'apply_resolved']::pg_catalog.text[])),
 	CONSTRAINT synced_table_stale_after_check
@@ -39,12 +43,15 @@ CREATE TABLE @extschema@.field_policy (
 	decider			pg_catalog.text NOT NULL DEFAULT 'dispatcher',
 	notes			pg_catalog.text,
 	owner			pg_catalog.text,
+	resolver		pg_catalog.regprocedure,
 	PRIMARY KEY (target_table, field_name),
 	CONSTRAINT field_policy_decider_check
 		CHECK (decider OPERATOR(pg_catalog.=) ANY (ARRAY['tech', 'dispatcher', 'manager']::pg_catalog.text[]))
 );
 COMMENT ON TABLE @extschema@.field_policy IS
 	'per-field conflict policy; a field without a row is server-only';
+COMMENT ON COLUMN @extschema@.field_policy.resolver IS
+	'policy custom: the function (field name, base, server, mobile, context jsonb) RETURNS jsonb that decides';
 
 CREATE TABLE @extschema@.state_transition (
 	target_table	pg_catalog.regclass NOT NULL,
@@ -58,6 +65,40 @@ CREATE TABLE @extschema@.state_transition (
 );
 COMMENT ON TABLE @extschema@.state_transition IS
 	'allowed value changes for fields with the transition policy';
+
+CREATE TABLE @extschema@.field_group (
+	target_table	pg_catalog.regclass NOT NULL
+		REFERENCES @extschema@.synced_table (target_table)
+		ON UPDATE CASCADE ON DELETE CASCADE,
+	group_name		pg_catalog.text NOT NULL,
+	fields			pg_catalog.name[] NOT NULL,
+	policy			@extschema@.policy NOT NULL,
+	resolver		pg_catalog.regprocedure,
+	PRIMARY KEY (target_table, group_name)
+);
+COMMENT ON TABLE @extschema@.field_group IS
+	'fields decided as one unit when both sides changed members of the group';
+
+CREATE TABLE @extschema@.actor_rank (
+	actor			pg_catalog.text PRIMARY KEY,
+	rank			pg_catalog.int4 NOT NULL,
+	CONSTRAINT actor_rank_actor_check CHECK (actor OPERATOR(pg_catalog.<>) '')
+);
+COMMENT ON TABLE @extschema@.actor_rank IS
+	'policy priority: the rank of each actor, higher wins; an actor without a row ranks lowest';
+
+CREATE TABLE @extschema@.field_clock (
+	target_table	pg_catalog.regclass NOT NULL
+		REFERENCES @extschema@.synced_table (target_table)
+		ON UPDATE CASCADE ON DELETE CASCADE,
+	row_id			pg_catalog.text NOT NULL,
+	field_name		pg_catalog.name NOT NULL,
+	changed_at		pg_catalog.timestamptz NOT NULL,
+	actor			pg_catalog.text NOT NULL,
+	PRIMARY KEY (target_table, row_id, field_name)
+);
+COMMENT ON TABLE @extschema@.field_clock IS
+	'per row and field: when the server side last changed it, and who (written by track_field_clocks)';
 
 /*
  * What the resolver did.  change_log is both the idempotency record (one row
@@ -181,6 +222,9 @@ COMMENT ON TABLE @extschema@.replay_log IS
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.synced_table', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_policy', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.state_transition', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_group', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.actor_rank', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.field_clock', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.change_log', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.review', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.review_review_id_seq', '');
@@ -197,7 +241,7 @@ RETURNS trigger
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'sr_validate_catalog_row';
 COMMENT ON FUNCTION @extschema@.validate_catalog_row() IS
-	'trigger: checks a synced_table, field_policy or state_transition row against the target table';
+	'trigger: checks a synced_table, field_policy, state_transition or field_group row against the target table';
 
 CREATE FUNCTION @extschema@.catalog_changed()
 RETURNS trigger
@@ -225,6 +269,22 @@ CREATE TRIGGER field_policy_changed
 CREATE TRIGGER state_transition_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.state_transition
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
+CREATE TRIGGER field_group_validate
+	BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.field_group
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.validate_catalog_row();
+CREATE TRIGGER field_group_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.field_group
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
+CREATE TRIGGER actor_rank_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.actor_rank
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed();
+
+CREATE FUNCTION @extschema@.track_field_clocks()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'sr_track_field_clocks';
+COMMENT ON FUNCTION @extschema@.track_field_clocks() IS
+	'trigger (AFTER INSERT OR UPDATE FOR EACH ROW on a synced table): records each offline-eligible field''s write clock';
 
 /*
  * A dropped table or column takes its configuration with it, so that the
@@ -696,6 +756,47 @@ AS 'MODULE_PATHNAME', 'sr_stats';
 COMMENT ON FUNCTION @extschema@.stats(pg_catalog.interval) IS
 	'sync health per readable table over a window (NULL: everything kept)';
 
+/*
+ * Conflicts by reason (issue 15, item 5), as GoldenGate reports its conflict
+ * counts by type: per readable table and reason, how many fields went to
+ * review (the conflicts of the review_required changes change_log holds)
+ * over the window; stats_by_reason() passes the caller as the viewer.
+ */
+CREATE FUNCTION @extschema@.stats_by_reason_for_role(viewer pg_catalog.oid, "window" pg_catalog.interval)
+RETURNS TABLE (target_table pg_catalog.regclass, reason pg_catalog.text, conflicts pg_catalog.int8)
+LANGUAGE sql
+STABLE
+CALLED ON NULL INPUT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.target_table, x.value OPERATOR(pg_catalog.->>) 'reason', pg_catalog.count(*)
+	  FROM @extschema@.change_log AS c,
+		   LATERAL (SELECT @extschema@.change_result(c.status, c.change_id, c.result, c.fields)
+						   OPERATOR(pg_catalog.->) 'conflicts' AS conflicts) AS r,
+		   pg_catalog.jsonb_array_elements(
+			CASE WHEN pg_catalog.jsonb_typeof(r.conflicts) OPERATOR(pg_catalog.=) 'array'
+				 THEN r.conflicts
+				 ELSE '[]'::pg_catalog.jsonb END) AS x
+	 WHERE c.status OPERATOR(pg_catalog.=) 'review_required'
+	   AND ($2 IS NULL
+			OR c.received_at OPERATOR(pg_catalog.>=) (pg_catalog.now() OPERATOR(pg_catalog.-) $2))
+	   AND pg_catalog.has_any_column_privilege($1, c.target_table::pg_catalog.oid, 'SELECT')
+	 GROUP BY 1, 2
+	 ORDER BY c.target_table::pg_catalog.text, 2
+$$;
+COMMENT ON FUNCTION @extschema@.stats_by_reason_for_role(pg_catalog.oid, pg_catalog.interval) IS
+	'internal: conflicts by reason of the tables a role can read (use stats_by_reason)';
+REVOKE ALL ON FUNCTION @extschema@.stats_by_reason_for_role(pg_catalog.oid, pg_catalog.interval) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.stats_by_reason("window" pg_catalog.interval DEFAULT '1 hour')
+RETURNS TABLE (target_table pg_catalog.regclass, reason pg_catalog.text, conflicts pg_catalog.int8)
+LANGUAGE C
+STABLE
+CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'sr_stats_by_reason';
+COMMENT ON FUNCTION @extschema@.stats_by_reason(pg_catalog.interval) IS
+	'fields sent to review per readable table and reason over a window (NULL: everything kept)';
+
 CREATE VIEW @extschema@.stats
 WITH (security_barrier = true)
 AS
@@ -709,7 +810,8 @@ COMMENT ON VIEW @extschema@.stats IS
  */
 REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
 GRANT SELECT ON @extschema@.synced_table, @extschema@.field_policy,
-	@extschema@.state_transition TO PUBLIC;
+	@extschema@.state_transition, @extschema@.field_group,
+	@extschema@.actor_rank TO PUBLIC;
 -- the review queue and sync health filter themselves by the reader's rights
 GRANT SELECT ON @extschema@.pending_reviews, @extschema@.stats TO PUBLIC;
 GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;

@@ -162,5 +162,47 @@ SELECT event, actor, status, jsonb_pretty(detail) AS detail FROM sync_resolver.r
 SELECT target_table, processed, merged, review_required, rejected, replayed, not_found,
 	   pending_reviews FROM sync_resolver.stats;
 
+\echo
+\echo '== 9. A job site address is a field group: decided as one unit.'
+ALTER TABLE work_order ADD COLUMN site_street text, ADD COLUMN site_city text, ADD COLUMN site_zip text;
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy, decider) VALUES
+	('work_order', 'site_street', 'mobile_wins', 'dispatcher'),
+	('work_order', 'site_city',   'mobile_wins', 'dispatcher'),
+	('work_order', 'site_zip',    'mobile_wins', 'dispatcher');
+INSERT INTO sync_resolver.field_group (target_table, group_name, fields, policy)
+VALUES ('work_order', 'site', '{site_street,site_city,site_zip}', 'server_wins');
+SELECT group_name, fields, policy FROM sync_resolver.field_group;
+UPDATE work_order SET site_street = '12 Elm St', site_city = 'Springfield', site_zip = '11111' WHERE id = 1001;
+\echo '   Dispatch moves the job to another site; Ben, offline, fixes the street number:'
+UPDATE work_order SET site_street = '7 Oak Ave', site_city = 'Shelbyville', site_zip = '22222' WHERE id = 1001;
+SELECT sync_resolver.sync_apply('work_order', '1001',
+	'{"site_street": "12 Elm St", "site_city": "Springfield", "site_zip": "11111"}',
+	'{"site_street": "14 Elm St", "site_city": "Springfield", "site_zip": "11111"}',
+	'6f1c2a9e-0000-4000-8000-000000000009', now(), now(), 'tech-ben') AS r \gset
+SELECT * FROM pg_temp.decisions(:'r');
+\echo '   The server''s whole address stays: never "14 Elm St, Shelbyville".'
+SELECT site_street, site_city, site_zip FROM work_order WHERE id = 1001;
+
+\echo
+\echo '== 10. A custom resolver: the DBA''s own rule for actual_end.'
+CREATE FUNCTION public.end_rule(field name, base jsonb, server jsonb, mobile jsonb, context jsonb)
+RETURNS jsonb LANGUAGE sql AS $$
+	SELECT CASE WHEN (server #>> '{}')::timestamptz < (mobile #>> '{}')::timestamptz
+				THEN '{"outcome": "server", "reason": "the office corrected the end time"}'::jsonb
+				ELSE '{"outcome": "mobile", "reason": "the truck''s end time"}'::jsonb END
+$$;
+UPDATE sync_resolver.field_policy SET policy = 'custom', resolver = 'public.end_rule(name,jsonb,jsonb,jsonb,jsonb)'
+ WHERE target_table = 'work_order'::regclass AND field_name = 'actual_end';
+SELECT field_name, policy, resolver FROM sync_resolver.field_policy WHERE policy = 'custom';
+SELECT jsonb_build_object('actual_end', actual_end) AS end_base FROM work_order WHERE id = 1001 \gset
+\echo '   The office corrects the end time to an hour earlier; Anna''s phone, offline, moves it later:'
+UPDATE work_order SET actual_end = actual_end - interval '1 hour' WHERE id = 1001;
+SELECT sync_resolver.sync_apply('work_order', '1001', :'end_base',
+	jsonb_build_object('actual_end', (:'end_base'::jsonb ->> 'actual_end')::timestamptz + interval '30 minutes'),
+	'6f1c2a9e-0000-4000-8000-000000000010', now(), now(), 'tech-anna') AS r \gset
+SELECT * FROM pg_temp.decisions(:'r');
+SELECT actual_end FROM work_order WHERE id = 1001;
+
 DROP EXTENSION sync_resolver CASCADE;
 DROP TABLE work_order;
+DROP FUNCTION public.end_rule(name, jsonb, jsonb, jsonb, jsonb);

@@ -156,6 +156,39 @@ sr_stats(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+PG_FUNCTION_INFO_V1(sr_stats_by_reason);
+
+/*
+ * stats_by_reason(window interval DEFAULT '1 hour'): per table the caller
+ * can read and reason, how many fields went to review over the window
+ * (NULL: everything the logs still hold).
+ */
+Datum
+sr_stats_by_reason(PG_FUNCTION_ARGS)
+{
+	Datum args[2];
+	char  nulls[2] = {' ', ' '};
+
+	args[0] = ObjectIdGetDatum(GetUserId());
+	if (PG_ARGISNULL(0))
+	{
+		args[1] = (Datum) 0;
+		nulls[1] = 'n';
+	}
+	else
+	{
+		Interval *w = PG_GETARG_INTERVAL_P(0);
+
+		if (w->time < 0 || w->day < 0 || w->month < 0)
+			sr_bad_argument(
+				"window must not be negative",
+				"Pass how far back to look, for example '1 hour', or NULL for everything kept.");
+		args[1] = IntervalPGetDatum(w);
+	}
+	owner_query_srf(fcinfo, SR_Q_STATS_BY_REASON, args, nulls);
+	return (Datum) 0;
+}
+
 PG_FUNCTION_INFO_V1(sr_purge);
 
 /*

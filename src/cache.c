@@ -37,6 +37,7 @@
 #include "miscadmin.h"
 #include "parser/parse_coerce.h"
 #include "utils/datum.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -47,6 +48,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/typcache.h"
 
 #include "sync_resolver.h"
@@ -59,6 +61,15 @@ typedef struct SrTableEntry
 } SrTableEntry;
 
 static HTAB *SrTables = NULL;
+
+/* sync_resolver.actor_rank, loaded on first use; NULL when invalidated */
+typedef struct SrRankEntry
+{
+	char  actor[NAMEDATALEN * 2]; /* hash key (longer actors: no entry) */
+	int32 rank;
+} SrRankEntry;
+
+static HTAB *SrRanks = NULL;
 
 /* a table being built: an invalidation that arrives meanwhile marks it */
 typedef struct BuildFrame
@@ -94,6 +105,11 @@ sr_relcache_callback(Datum arg, Oid relid)
 	for (BuildFrame *f = sr_building; f != NULL; f = f->prev)
 		if (all || f->table->relid == relid)
 			f->table->valid = false;
+	if (all && SrRanks != NULL)
+	{
+		hash_destroy(SrRanks);
+		SrRanks = NULL;
+	}
 	if (all)
 	{
 		/* the extension may have been dropped and created again */
@@ -126,6 +142,26 @@ sr_namespace_callback(Datum arg, int cacheid, uint32 hashvalue)
 	hash_seq_init(&status, SrTables);
 	while ((entry = hash_seq_search(&status)) != NULL)
 		entry->table->valid = false;
+}
+
+/*
+ * Syscache callback on pg_proc: a resolver function replaced, renamed or
+ * dropped.  Only entries that call one are rebuilt.
+ */
+static void
+sr_proc_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS status;
+	SrTableEntry   *entry;
+
+	if (SrTables == NULL)
+		return;
+	for (BuildFrame *f = sr_building; f != NULL; f = f->prev)
+		f->table->valid = false;
+	hash_seq_init(&status, SrTables);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (entry->table->has_custom)
+			entry->table->valid = false;
 }
 
 static void free_table(SrTable *t);
@@ -199,6 +235,7 @@ sr_catalog_init(void)
 	CacheRegisterRelcacheCallback(sr_relcache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, sr_namespace_callback,
 								  (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, sr_proc_callback, (Datum) 0);
 	RegisterXactCallback(sr_xact_callback, NULL);
 }
 
@@ -271,6 +308,146 @@ load_transitions(SrTable *t, Relation rel)
 			datumCopy(to, f->type.typbyval, f->type.typlen);
 		f->ntransitions++;
 		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * A custom field's resolver function, checked again (it may have been
+ * replaced since the policy was written) and looked up once: the entry
+ * keeps its FmgrInfo, so a call costs no catalog lookup.
+ */
+static void
+load_resolver(SrTable *t, SrField *f, HeapTuple tup, TupleDesc desc)
+{
+	bool  isnull;
+	Datum d = SPI_getbinval(tup, desc, 4, &isnull);
+
+	f->resolver = isnull ? InvalidOid : DatumGetObjectId(d);
+	sr_check_resolver(f->resolver, f->policy, "column", f->name, t->relname,
+					  false);
+	if (f->policy != SR_CUSTOM)
+		return;
+	t->has_custom = true;
+	fmgr_info_cxt(f->resolver, &f->resolver_fn, t->cxt);
+	f->resolver_name =
+		MemoryContextStrdup(t->cxt,
+							quote_qualified_identifier(get_namespace_name(
+														   get_func_namespace(
+															   f->resolver)),
+													   get_func_name(
+														   f->resolver)));
+}
+
+/*
+ * The table's field groups, checked again; every member must have a
+ * field_policy row now (and belong to one group only).  SPI is connected.
+ */
+static void
+load_groups(SrTable *t, Relation rel, SyncedRow *row)
+{
+	Datum		   args[1] = {ObjectIdGetDatum(t->relid)};
+	SPITupleTable *tt;
+	uint64		   n;
+
+	for (int i = 0; i < t->nfields; i++)
+		t->fields[i].group = -1;
+	if (sr_run_internal(SR_Q_FIELD_GROUPS, args, NULL, true, 0) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read sync_resolver.field_group");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	t->ngroups = (int) n;
+	t->groups = MemoryContextAllocZero(t->cxt, sizeof(SrGroup) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		SrGroup *g = &t->groups[i];
+		char	*name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		bool	 isnull;
+		Datum namefields = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
+		Datum res = SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull);
+		Oid	  resolver = isnull ? InvalidOid : DatumGetObjectId(res);
+		Datum *elems;
+		int	   nelems;
+
+		g->name = MemoryContextStrdup(t->cxt, name);
+		g->policy =
+			sr_policy_from_name(SPI_getvalue(tt->vals[i], tt->tupdesc, 3));
+		sr_check_group(rel, row, name, namefields, g->policy, resolver, false);
+		deconstruct_array(DatumGetArrayTypeP(namefields), NAMEOID, NAMEDATALEN,
+						  false, TYPALIGN_CHAR, &elems, NULL, &nelems);
+		g->nmembers = nelems;
+		g->members = MemoryContextAlloc(t->cxt, sizeof(int) * nelems);
+		for (int j = 0; j < nelems; j++)
+		{
+			const char *field = NameStr(*DatumGetName(elems[j]));
+			int			idx;
+			SrField	   *f = sr_find_field(t, field, strlen(field), &idx);
+
+			if (f == NULL)
+				ereport(
+					ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("member \"%s\" of field group \"%s\" of table \"%s\" has no field_policy row",
+							field, name, t->relname),
+					 errhint(
+						 "Give every member of the group a policy in sync_resolver.field_policy.")));
+			if (f->group >= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" of table \"%s\" is in field groups \"%s\" and \"%s\"",
+								field, t->relname, t->groups[f->group].name,
+								name),
+						 errhint("A field belongs to at most one group.")));
+			f->group = (int) i;
+			g->members[j] = idx;
+		}
+		if (g->policy == SR_CUSTOM)
+		{
+			g->resolver = resolver;
+			t->has_custom = true;
+			fmgr_info_cxt(resolver, &g->resolver_fn, t->cxt);
+			g->resolver_name = MemoryContextStrdup(
+				t->cxt,
+				quote_qualified_identifier(get_namespace_name(
+											   get_func_namespace(resolver)),
+										   get_func_name(resolver)));
+		}
+	}
+}
+
+/*
+ * Does the table record field clocks (an enabled track_field_clocks
+ * trigger; CREATE TRIGGER invalidates the entry), and its clock skew.
+ */
+static void
+load_clocks(SrTable *t, Relation rel)
+{
+	Datum args[1] = {ObjectIdGetDatum(t->relid)};
+
+	t->has_clocks = false;
+	if (rel->trigdesc != NULL)
+		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+		{
+			Trigger *tg = &rel->trigdesc->triggers[i];
+
+			if (tg->tgenabled != TRIGGER_DISABLED &&
+				sr_is_clock_trigger(tg->tgfoid))
+				t->has_clocks = true;
+		}
+	t->clock_skew = 0;
+	if (sr_run_internal(SR_Q_CLOCK_SKEW, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read sync_resolver.synced_table");
+	if (SPI_processed > 0)
+	{
+		bool	  isnull;
+		Interval *skew = DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc,
+														 1, &isnull));
+
+		if (!isnull)
+			t->clock_skew =
+				skew->time + (int64) skew->day * USECS_PER_DAY +
+				(int64) skew->month * DAYS_PER_MONTH * USECS_PER_DAY;
 	}
 }
 
@@ -373,10 +550,13 @@ build_table(SrTable *t, Oid relid)
 		sr_type_init(&f->type, att->atttypid, att->atttypmod,
 					 att->attcollation, t->cxt);
 		ReleaseSysCache(atup);
+		load_resolver(t, f, tt->vals[i], tt->tupdesc);
 	}
 	qsort(t->fields, t->nfields, sizeof(SrField), field_cmp);
 
 	load_transitions(t, rel);
+	load_groups(t, rel, &row);
+	load_clocks(t, rel);
 	PopActiveSnapshot();
 	SPI_finish();
 	relation_close(rel, AccessShareLock);
@@ -486,6 +666,51 @@ sr_get_table(Oid relid, bool missing_ok)
 	}
 	entry->table = t;
 	return t;
+}
+
+/*
+ * The rank of an actor (sync_resolver.actor_rank; higher wins), or
+ * PG_INT64_MIN, below every rank, for an actor without a row.  The table
+ * is read once per backend and again after it changes.  SPI is connected.
+ */
+int64
+sr_actor_rank(const char *actor)
+{
+	SrRankEntry *e;
+
+	if (actor == NULL || strlen(actor) >= NAMEDATALEN * 2)
+		return PG_INT64_MIN;
+	if (SrRanks == NULL)
+	{
+		HASHCTL		   ctl;
+		HTAB		  *ranks;
+		SPITupleTable *tt;
+
+		if (sr_run_internal(SR_Q_ACTOR_RANKS, NULL, NULL, true, 0) !=
+			SPI_OK_SELECT)
+			elog(ERROR, "could not read sync_resolver.actor_rank");
+		tt = SPI_tuptable;
+		ctl.keysize = NAMEDATALEN * 2;
+		ctl.entrysize = sizeof(SrRankEntry);
+		ctl.hcxt = CacheMemoryContext;
+		ranks = hash_create("sync_resolver actor ranks", 32, &ctl,
+							HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			char *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+			bool  isnull;
+			Datum rank = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
+
+			CHECK_FOR_INTERRUPTS();
+			if (strlen(name) >= NAMEDATALEN * 2)
+				continue;
+			e = hash_search(ranks, name, HASH_ENTER, NULL);
+			e->rank = DatumGetInt32(rank);
+		}
+		SrRanks = ranks;
+	}
+	e = hash_search(SrRanks, actor, HASH_FIND, NULL);
+	return e ? e->rank : PG_INT64_MIN;
 }
 
 /* Find a field by name (not necessarily NUL-terminated); NULL if none. */

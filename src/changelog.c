@@ -576,5 +576,7 @@ sr_queue_review(SrChange *c, const char *reason, SrDecider decider,
 		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
+	sr_notify_review(review_id, c->relid, c->row_id, sr_decider_name(decider),
+					 "pending");
 	return review_id;
 }

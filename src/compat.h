@@ -24,6 +24,16 @@
 	pg_class_ownercheck((relid), (roleid))
 #endif
 
+/* EXECUTE (or another right) on a function: object_aclcheck from 16 on */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_proc.h"
+#define sr_proc_aclcheck(fn, roleid, mode) \
+	object_aclcheck(ProcedureRelationId, (fn), (roleid), (mode))
+#else
+#define sr_proc_aclcheck(fn, roleid, mode) \
+	pg_proc_aclcheck((fn), (roleid), (mode))
+#endif
+
 /*
  * Set search_path to "pg_catalog, pg_temp" for the current GUC nest level
  * (call NewGUCNestLevel() first), as maintenance commands do when they run

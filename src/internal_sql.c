@@ -50,7 +50,8 @@
 /* the extension's own objects, looked up once and reset on invalidation */
 static Oid sr_ext_schema = InvalidOid;
 static Oid sr_ext_owner = InvalidOid;
-static Oid sr_catalog_relids[3] = {InvalidOid, InvalidOid, InvalidOid};
+static Oid sr_catalog_relids[5] = {InvalidOid, InvalidOid, InvalidOid,
+								   InvalidOid, InvalidOid};
 
 /*
  * Read the extension's schema, owner and installed version from
@@ -123,6 +124,8 @@ sr_resolve_extension(void)
 	sr_catalog_relids[1] = get_relname_relid("field_policy", sr_ext_schema);
 	sr_catalog_relids[2] =
 		get_relname_relid("state_transition", sr_ext_schema);
+	sr_catalog_relids[3] = get_relname_relid("field_group", sr_ext_schema);
+	sr_catalog_relids[4] = get_relname_relid("actor_rank", sr_ext_schema);
 }
 
 /*
@@ -327,13 +330,17 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 	[SR_Q_STATS] = {"SELECT * FROM @extschema@.stats_for_role($1, $2)",
 					2,
 					{OIDOID, INTERVALOID}},
+	[SR_Q_STATS_BY_REASON] =
+		{"SELECT * FROM @extschema@.stats_by_reason_for_role($1, $2)",
+		 2,
+		 {OIDOID, INTERVALOID}},
 	[SR_Q_SYNCED_TABLE] =
 		{"SELECT id_column, updated_at_column, stale_after, on_conflict "
 		 "FROM @extschema@.synced_table WHERE target_table OPERATOR(pg_catalog.=) $1",
 		 1,
 		 {OIDOID}},
 	[SR_Q_FIELD_POLICIES] =
-		{"SELECT field_name, policy::pg_catalog.text, decider "
+		{"SELECT field_name, policy::pg_catalog.text, decider, resolver::pg_catalog.oid "
 		 "FROM @extschema@.field_policy WHERE target_table OPERATOR(pg_catalog.=) $1 "
 		 "ORDER BY field_name",
 		 1,
@@ -343,6 +350,49 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 		 "FROM @extschema@.state_transition WHERE target_table OPERATOR(pg_catalog.=) $1",
 		 1,
 		 {OIDOID}},
+	[SR_Q_FIELD_GROUPS] =
+		{"SELECT group_name, fields, policy::pg_catalog.text, "
+		 "resolver::pg_catalog.oid FROM @extschema@.field_group "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1 ORDER BY group_name",
+		 1,
+		 {OIDOID}},
+	[SR_Q_GROUP_OVERLAP] =
+		{"SELECT g.group_name, m.m::pg_catalog.text "
+		 "FROM @extschema@.field_group AS g, pg_catalog.unnest(g.fields) AS m(m) "
+		 "WHERE g.target_table OPERATOR(pg_catalog.=) $1 "
+		 "AND g.group_name OPERATOR(pg_catalog.<>) $2 "
+		 "AND m.m OPERATOR(pg_catalog.=) ANY ($3) ORDER BY 1, 2 LIMIT 1",
+		 3,
+		 {OIDOID, TEXTOID, NAMEARRAYOID}},
+	[SR_Q_ACTOR_RANKS] = {"SELECT actor, rank FROM @extschema@.actor_rank",
+						  0,
+						  {InvalidOid}},
+	[SR_Q_LAST_ACTOR] =
+		{"SELECT actor FROM @extschema@.change_log "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
+		 "AND row_id OPERATOR(pg_catalog.=) $2 "
+		 "AND status OPERATOR(pg_catalog.=) ANY ('{merged,created}'::pg_catalog.text[]) "
+		 "ORDER BY received_at DESC LIMIT 1",
+		 2,
+		 {OIDOID, TEXTOID}},
+	[SR_Q_CLOCK_SKEW] = {"SELECT clock_skew FROM @extschema@.synced_table "
+						 "WHERE target_table OPERATOR(pg_catalog.=) $1",
+						 1,
+						 {OIDOID}},
+	[SR_Q_TOUCH_CLOCK] =
+		{"INSERT INTO @extschema@.field_clock AS c (target_table, row_id, field_name, changed_at, actor) "
+		 "VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5) "
+		 "ON CONFLICT (target_table, row_id, field_name) DO UPDATE "
+		 "SET changed_at = GREATEST(c.changed_at, excluded.changed_at), "
+		 "actor = excluded.actor",
+		 5,
+		 {OIDOID, TEXTOID, NAMEOID, TIMESTAMPTZOID, TEXTOID}},
+	[SR_Q_FIELD_CLOCKS] =
+		{"SELECT field_name::pg_catalog.text, changed_at, actor FROM @extschema@.field_clock "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass "
+		 "AND row_id OPERATOR(pg_catalog.=) $2",
+		 2,
+		 {OIDOID, TEXTOID}},
 	[SR_Q_TABLE_POLICIES] =
 		{"SELECT field_name, policy::pg_catalog.text FROM @extschema@.field_policy "
 		 "WHERE target_table OPERATOR(pg_catalog.=) $1",
@@ -370,10 +420,31 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 		 "WHERE s.target_table OPERATOR(pg_catalog.=) d.objid::pg_catalog.regclass)",
 		 0,
 		 {InvalidOid}},
+	[SR_Q_DROPPED_RESOLVER] =
+		{"SELECT d.object_identity, "
+		 "p.field_name::pg_catalog.text, p.target_table::pg_catalog.text "
+		 "FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
+		 "JOIN @extschema@.field_policy AS p "
+		 "ON p.resolver::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid "
+		 "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass "
+		 "ORDER BY 3, 2 LIMIT 1",
+		 0,
+		 {InvalidOid}},
 	[SR_Q_FORGET_TABLE] = {"DELETE FROM @extschema@.synced_table "
 						   "WHERE target_table OPERATOR(pg_catalog.=) $1",
 						   1,
 						   {OIDOID}},
+	[SR_Q_FORGET_GROUP_MEMBER] =
+		{"WITH gone AS (DELETE FROM @extschema@.field_group "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1 "
+		 "AND fields OPERATOR(pg_catalog.<@) ARRAY[$2::pg_catalog.name]) "
+		 "UPDATE @extschema@.field_group "
+		 "SET fields = pg_catalog.array_remove(fields, $2::pg_catalog.name) "
+		 "WHERE target_table OPERATOR(pg_catalog.=) $1 "
+		 "AND $2::pg_catalog.name OPERATOR(pg_catalog.=) ANY (fields) "
+		 "AND NOT fields OPERATOR(pg_catalog.<@) ARRAY[$2::pg_catalog.name]",
+		 2,
+		 {OIDOID, TEXTOID}},
 	[SR_Q_FORGET_COLUMN] =
 		{"DELETE FROM @extschema@.field_policy "
 		 "WHERE target_table OPERATOR(pg_catalog.=) $1 "

@@ -4,7 +4,9 @@
  *	  The per-field decision: given a field's base, device (mobile) and
  *	  server values, typed, decide which value the row gets, or that a human
  *	  must decide.  Implements every policy of sync_resolver.policy.  Pure
- *	  computation on values: no catalog or table access happens here.
+ *	  computation on values: no catalog or table access happens here,
+ *	  except what a custom resolver function (the DBA's code, run as the
+ *	  caller of sync_apply) does.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,6 +14,7 @@
 
 #include <math.h>
 
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "miscadmin.h"
@@ -21,6 +24,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "errclass.h"
 #include "sync_resolver.h"
 
 /* Name of an outcome, as results spell it. */
@@ -88,13 +92,33 @@ sr_clock_ahead(SrChange *c)
 	return c->queued_at > limit || c->edited_at > limit;
 }
 
-/* Last writer wins by edit time; a tie keeps the server's value. */
+/* Are the two edit times closer than the table's clock skew? */
+static bool
+within_skew(SrTable *t, TimestampTz a, TimestampTz b)
+{
+	int64 diff = a > b ? a - b : b - a;
+
+	return t->clock_skew > 0 && diff < t->clock_skew;
+}
+
+/*
+ * Last writer wins by edit time: the field's write clock (clocks.c) when it
+ * has one, else the row's updated_at; a tie keeps the server's value; edit
+ * times closer than the table's clock_skew go to review.
+ */
 static void
-last_writer(SrDecision *d, SrChange *c, TimestampTz server_updated,
+last_writer(SrTable *t, SrDecision *d, SrChange *c, TimestampTz server_updated,
 			bool has_server_updated)
 {
+	if (d->has_clock)
+	{
+		server_updated = d->clock;
+		has_server_updated = true;
+	}
 	if (!has_server_updated)
 		decide(d, SR_OUT_REVIEW, "no_server_timestamp");
+	else if (within_skew(t, c->edited_at, server_updated))
+		decide(d, SR_OUT_REVIEW, "within_clock_skew");
 	else if (c->edited_at > server_updated)
 		decide(d, SR_OUT_MOBILE, "mobile_newer");
 	else
@@ -760,6 +784,315 @@ sum_policy(SrDecision *d)
 }
 
 /*
+ * Policy custom: the field's resolver function.
+ */
+
+/* A value in its JSON form (as results show it), as a jsonb document. */
+static Jsonb *
+value_jsonb(SrValue *v, SrType *t)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue		 buf;
+	JsonbValue		*jv;
+	Jsonb			*obj;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	sr_push_key(&ps, "v");
+	sr_push_value(&ps, v, t);
+	obj = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+	jv = getKeyJsonValueFromContainer(&obj->root, "v", 1, &buf);
+	return JsonbValueToJsonb(jv);
+}
+
+/*
+ * Reject the change because its custom resolver failed: a data exception,
+ * so that the change's subtransaction is rolled back and the change (also
+ * in a single call) is reported `rejected`, with a reason naming the
+ * function and what it decides (label: field "x" or field group "y").
+ */
+static void
+custom_failed(const char *rname, const char *label, const char *why)
+{
+	ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+					errmsg("custom resolver %s of %s failed: %s", rname, label,
+						   why)));
+}
+
+/*
+ * In PG_CATCH around the DBA's code: an error the caller must retry (or a
+ * server fault, errclass.h) propagates as it is; any other becomes the
+ * custom resolver's failure.  Nothing but raising happens after the catch:
+ * the change's subtransaction (change.c) undoes what the function did.
+ */
+static void
+custom_caught(const char *rname, const char *label, MemoryContext cxt)
+{
+	ErrorData *edata;
+	SrErrClass cls;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	cls = sr_errclass(unpack_sql_state(edata->sqlerrcode));
+	if (cls == SR_ERR_RETRY || cls == SR_ERR_SERVER)
+		PG_RE_THROW();
+	FlushErrorState();
+	custom_failed(rname, label,
+				  psprintf("%s [SQLSTATE %s]", edata->message,
+						   unpack_sql_state(edata->sqlerrcode)));
+}
+
+/* The string member key of an answer, NULL if missing or JSON null. */
+static const char *
+answer_string(const char *rname, const char *label, Jsonb *answer,
+			  const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v =
+		getKeyJsonValueFromContainer(&answer->root, key, strlen(key), &buf);
+
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	if (v->type != jbvString)
+		custom_failed(rname, label,
+					  psprintf("its answer's \"%s\" is not a string", key));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* What a custom resolver answered, checked to be an object with an outcome. */
+typedef struct CustomAnswer
+{
+	Jsonb	   *answer;
+	const char *outcome;
+	const char *reason;
+} CustomAnswer;
+
+/*
+ * Call a resolver (name, base, server, mobile, context) with the caller's
+ * rights, once the caller is found allowed to execute it.
+ */
+static void
+call_resolver(Oid fn, FmgrInfo *finfo, const char *rname, const char *label,
+			  const char *name, Jsonb *base, Jsonb *server, Jsonb *mobile,
+			  SrChange *c, CustomAnswer *a)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		  result = (Datum) 0;
+	bool		  isnull = true;
+
+	LOCAL_FCINFO(fcinfo, 5);
+
+	/* the caller runs the function: it must be allowed to */
+	if (sr_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		custom_failed(rname, label,
+					  psprintf("permission denied for function %s", rname));
+	InitFunctionCallInfoData(*fcinfo, finfo, 5, C_COLLATION_OID, NULL, NULL);
+	fcinfo->args[0].value = DirectFunctionCall1(namein, CStringGetDatum(name));
+	fcinfo->args[1].value = JsonbPGetDatum(base);
+	fcinfo->args[2].value = JsonbPGetDatum(server);
+	fcinfo->args[3].value = JsonbPGetDatum(mobile);
+	fcinfo->args[4].value = JsonbPGetDatum(
+		c->resolver_context ? c->resolver_context : sr_empty_object());
+	for (int i = 0; i < 5; i++)
+		fcinfo->args[i].isnull = false;
+
+	a->answer = NULL;
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(fcinfo);
+		isnull = fcinfo->isnull;
+		if (!isnull)
+			a->answer = DatumGetJsonbPCopy(result);
+	}
+	PG_CATCH();
+	{
+		custom_caught(rname, label, cxt);
+	}
+	PG_END_TRY();
+
+	if (isnull)
+		custom_failed(rname, label, "it returned NULL");
+	if (!JB_ROOT_IS_OBJECT(a->answer) || JB_ROOT_IS_SCALAR(a->answer))
+		custom_failed(rname, label, "its answer is not a JSON object");
+	a->outcome = answer_string(rname, label, a->answer, "outcome");
+	a->reason = answer_string(rname, label, a->answer, "reason");
+	a->reason = a->reason ? sr_capped(a->reason, 200) : "custom";
+	if (a->outcome == NULL)
+		custom_failed(rname, label, "its answer has no \"outcome\"");
+}
+
+/*
+ * Policy custom on a field: call its resolver and apply the answer
+ * {"outcome": "mobile" | "server" | "value" | "review", "value": ...,
+ * "reason": "..."}.  A value is converted and checked as a device value is.
+ */
+static void
+custom_policy(SrChange *c, SrDecision *d)
+{
+	SrField		 *f = d->field;
+	const char	 *label = psprintf("field \"%s\"", f->name);
+	const char	 *rname = f->resolver_name;
+	MemoryContext cxt = CurrentMemoryContext;
+	CustomAnswer  a;
+
+	call_resolver(f->resolver, &f->resolver_fn, rname, label, f->name,
+				  value_jsonb(&d->base, &f->type),
+				  value_jsonb(&d->server, &f->type),
+				  value_jsonb(&d->mobile, &f->type), c, &a);
+	if (strcmp(a.outcome, "mobile") == 0)
+		decide(d, SR_OUT_MOBILE, a.reason);
+	else if (strcmp(a.outcome, "server") == 0)
+		decide(d, SR_OUT_SERVER, a.reason);
+	else if (strcmp(a.outcome, "review") == 0)
+		decide(d, SR_OUT_REVIEW, a.reason);
+	else if (strcmp(a.outcome, "value") == 0)
+	{
+		JsonbValue	buf;
+		JsonbValue *v =
+			getKeyJsonValueFromContainer(&a.answer->root, "value", 5, &buf);
+		SrValue val = {0, true};
+		char   *err = NULL;
+		bool	ok = false;
+
+		if (v == NULL)
+			custom_failed(rname, label,
+						  "its answer has outcome \"value\" but no \"value\"");
+		PG_TRY();
+		{
+			ok = sr_json_to_value(v, &f->type, &val, &err);
+		}
+		PG_CATCH();
+		{
+			custom_caught(rname, label, cxt);
+		}
+		PG_END_TRY();
+		if (!ok)
+			custom_failed(rname, label, psprintf("its value: %s", err));
+		if (sr_value_is_null(&f->type, &val))
+			val.isnull = true;
+		if (val.isnull && f->notnull)
+			custom_failed(rname, label,
+						  "its value is null, and the column is NOT NULL");
+		d->result = val;
+		decide(d, SR_OUT_MERGED, a.reason);
+	}
+	else
+		custom_failed(
+			rname, label,
+			psprintf("its answer's outcome \"%s\" is not mobile, server, value or review",
+					 sr_capped(a.outcome, 64)));
+}
+
+/* The members' values of one side (0 base, 1 server, 2 mobile) as an object. */
+static Jsonb *
+group_values(SrDecision **ms, int n, int side)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		SrValue *v = side == 0	 ? &ms[i]->base
+					 : side == 1 ? &ms[i]->server
+								 : &ms[i]->mobile;
+
+		sr_push_key(&ps, ms[i]->field->name);
+		sr_push_value(&ps, v, &ms[i]->field->type);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * Decide a field group in conflict (both sides changed members) as one
+ * unit: every member from the device (its whole group, also members only
+ * the server changed), every member from the server, or all to review.
+ * ms are the members' decisions (base, server, mobile filled in; a member
+ * the device did not change has its base as mobile).
+ */
+void
+sr_decide_group(SrTable *t, SrChange *c, SrGroup *g, SrDecision **ms, int n,
+				TimestampTz server_updated, bool has_server_updated)
+{
+	SrOutcome	outcome = SR_OUT_REVIEW;
+	const char *reason = "group_hard_conflict";
+
+	switch (g->policy)
+	{
+		case SR_MOBILE_WINS:
+			outcome = SR_OUT_MOBILE;
+			reason = "group_mobile_wins";
+			break;
+		case SR_SERVER_WINS:
+			outcome = SR_OUT_SERVER;
+			reason = "group_server_wins";
+			break;
+		case SR_LAST_WRITER_WINS:
+		{
+			/* the members' latest write clock, if they have clocks */
+			bool		clocked = false;
+			TimestampTz latest = 0;
+
+			for (int i = 0; i < n; i++)
+				if (ms[i]->has_clock && (!clocked || ms[i]->clock > latest))
+				{
+					latest = ms[i]->clock;
+					clocked = true;
+				}
+			if (clocked)
+			{
+				server_updated = latest;
+				has_server_updated = true;
+			}
+		}
+			if (!has_server_updated)
+				reason = "no_server_timestamp";
+			else if (within_skew(t, c->edited_at, server_updated))
+				reason = "within_clock_skew";
+			else if (c->edited_at > server_updated)
+			{
+				outcome = SR_OUT_MOBILE;
+				reason = "group_mobile_newer";
+			}
+			else
+			{
+				outcome = SR_OUT_SERVER;
+				reason = "group_server_newer";
+			}
+			break;
+		case SR_CUSTOM:
+		{
+			const char	*label = psprintf("field group \"%s\"", g->name);
+			CustomAnswer a;
+
+			call_resolver(g->resolver, &g->resolver_fn, g->resolver_name,
+						  label, g->name, group_values(ms, n, 0),
+						  group_values(ms, n, 1), group_values(ms, n, 2), c,
+						  &a);
+			reason = a.reason;
+			if (strcmp(a.outcome, "mobile") == 0)
+				outcome = SR_OUT_MOBILE;
+			else if (strcmp(a.outcome, "server") == 0)
+				outcome = SR_OUT_SERVER;
+			else if (strcmp(a.outcome, "review") != 0)
+				custom_failed(
+					g->resolver_name, label,
+					psprintf("its answer's outcome \"%s\" is not mobile, server or review",
+							 sr_capped(a.outcome, 64)));
+			break;
+		}
+		default:
+			break;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		/* a jsonb column's JSON null is SQL NULL, for every policy */
+		if (sr_value_is_null(&ms[i]->field->type, &ms[i]->server))
+			ms[i]->server.isnull = true;
+		decide(ms[i], outcome, reason);
+		ms[i]->grouped = true;
+	}
+}
+
+/*
  * Decide one field the device changed (mobile differs from base), given the
  * server's current value and edit time.  Fills d->outcome, d->reason,
  * d->result and d->write.  May raise a data exception (an out-of-range
@@ -804,7 +1137,7 @@ sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 			decide(d, SR_OUT_SERVER, "server_wins");
 			break;
 		case SR_LAST_WRITER_WINS:
-			last_writer(d, c, server_updated, has_server_updated);
+			last_writer(t, d, c, server_updated, has_server_updated);
 			break;
 		case SR_APPEND:
 			append_policy(d, c, server_updated, has_server_updated);
@@ -841,10 +1174,26 @@ sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
 		case SR_TRANSITION:
 			if (transition_allowed(f, &d->base, &d->server) &&
 				transition_allowed(f, &d->base, &d->mobile))
-				last_writer(d, c, server_updated, has_server_updated);
+				last_writer(t, d, c, server_updated, has_server_updated);
 			else
 				decide(d, SR_OUT_REVIEW, "invalid_transition");
 			break;
+		case SR_CUSTOM:
+			custom_policy(c, d);
+			break;
+		case SR_PRIORITY:
+		{
+			int64 mine = sr_actor_rank(c->actor);
+			int64 theirs = sr_actor_rank(d->server_actor);
+
+			if (mine > theirs)
+				decide(d, SR_OUT_MOBILE, "mobile_ranks_higher");
+			else if (mine < theirs)
+				decide(d, SR_OUT_SERVER, "server_ranks_higher");
+			else
+				decide(d, SR_OUT_REVIEW, "priority_tie");
+		}
+		break;
 		case SR_HARD_CONFLICT:
 		default:
 			decide(d, SR_OUT_REVIEW, "hard_conflict");

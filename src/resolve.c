@@ -14,6 +14,9 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "catalog/pg_type.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
 #include "utils/timestamp.h"
 
 #include "sync_resolver.h"
@@ -92,7 +95,8 @@ is_own_id(SrTable *t, JsonbValue *k, JsonbValue *v, Datum id)
  */
 static bool
 changed_fields(SrTable *t, SrChange *c, Datum id, SrDecision **ds_out,
-			   int *nd_out, Bitmapset **fields, char **reason)
+			   int *nd_out, Bitmapset **fields, Bitmapset **known,
+			   char **reason)
 {
 	JsonbIterator *it = JsonbIteratorInit(&c->new_state->root);
 	JsonbValue	   k = {0}, v, bbuf;
@@ -122,6 +126,8 @@ changed_fields(SrTable *t, SrChange *c, Datum id, SrDecision **ds_out,
 						 key_text(&k), t->relname);
 			return false;
 		}
+		if (known)
+			*known = bms_add_member(*known, idx);
 		d = &ds[nd];
 		d->field = f;
 		d->index = idx;
@@ -161,10 +167,244 @@ not_found(SrChange *c, SrResolution *o)
 	o->deleted = sr_find_tombstone(c->relid, c->row_id, &o->deleted_at);
 }
 
+/* Does the change touch a custom field?  Only then is a context built. */
+static bool
+needs_resolver(SrTable *t, SrResolution *o)
+{
+	if (!t->has_custom)
+		return false;
+	for (int i = 0; i < o->nd; i++)
+	{
+		SrDecision *d = &o->ds[i];
+
+		if (d->field->policy == SR_CUSTOM ||
+			(d->field->group >= 0 &&
+			 t->groups[d->field->group].policy == SR_CUSTOM))
+			return true;
+	}
+	return false;
+}
+
+/* Push a timestamp as a JSON string (NULL when missing). */
+static void
+push_kv_time(JsonbParseState **ps, const char *key, TimestampTz ts, bool has)
+{
+	char buf[MAXDATELEN + 1];
+
+	if (has)
+		JsonEncodeDateTime(buf, TimestampTzGetDatum(ts), TIMESTAMPTZOID, NULL);
+	sr_push_kv_string(ps, key, has ? pstrdup(buf) : NULL); /* kept by ps */
+}
+
+/*
+ * The context a custom resolver gets: table, id, change_id, actor,
+ * queued_at, edited_at, the row's updated_at, and the base, server and
+ * mobile rows (server: the row's current values of the eligible fields the
+ * device sent, the ones in known).
+ */
+static Jsonb *
+resolver_context(SrTable *t, SrChange *c, Bitmapset *known, SrValue *server,
+				 SrValue *updated)
+{
+	JsonbParseState *ps = NULL;
+	int				 i = -1;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	sr_push_kv_string(&ps, "table", t->qualname);
+	sr_push_kv_string(&ps, "id", c->row_id);
+	sr_push_kv_string(&ps, "change_id", sr_uuid_text(&c->change_id));
+	sr_push_kv_string(&ps, "actor", c->actor);
+	push_kv_time(&ps, "queued_at", c->queued_at, true);
+	push_kv_time(&ps, "edited_at", c->edited_at, true);
+	push_kv_time(&ps, "updated_at",
+				 updated->isnull ? 0 : DatumGetTimestampTz(updated->value),
+				 !updated->isnull);
+	sr_push_kv_jsonb(&ps, "base", c->base);
+	sr_push_key(&ps, "server");
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	while ((i = bms_next_member(known, i)) >= 0)
+	{
+		sr_push_key(&ps, t->fields[i].name);
+		sr_push_value(&ps, &server[i], &t->fields[i].type);
+	}
+	pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	sr_push_kv_jsonb(&ps, "mobile", c->new_state);
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * Field groups: for every group with a member the device changed, add
+ * decisions for the members it did not change (their base, which the
+ * device must send, is their device value) and lock them too.  Returns
+ * false with *reason set when a member's base is missing.
+ */
+static bool
+add_group_members(SrTable *t, SrChange *c, SrResolution *o, Bitmapset **lock,
+				  char **reason)
+{
+	Bitmapset *changed = NULL;
+	int		   nd = o->nd;
+
+	for (int i = 0; i < o->nd; i++)
+		changed = bms_add_member(changed, o->ds[i].index);
+	for (int g = 0; g < t->ngroups; g++)
+	{
+		SrGroup *grp = &t->groups[g];
+		bool	 touched = false;
+
+		for (int j = 0; j < grp->nmembers && !touched; j++)
+			touched = bms_is_member(grp->members[j], changed);
+		if (!touched)
+			continue;
+		for (int j = 0; j < grp->nmembers; j++)
+		{
+			int			idx = grp->members[j];
+			SrField	   *f = &t->fields[idx];
+			JsonbValue	buf;
+			JsonbValue *bv;
+			SrDecision *d;
+
+			if (bms_is_member(idx, changed))
+				continue;
+			bv = getKeyJsonValueFromContainer(&c->base->root, f->name,
+											  strlen(f->name), &buf);
+			if (bv == NULL)
+			{
+				*reason = psprintf(
+					"field \"%s\" of field group \"%s\" is missing from base: the device must send its base state for the whole group",
+					f->name, grp->name);
+				return false;
+			}
+			d = &o->ds[nd++];
+			memset(d, 0, sizeof(SrDecision));
+			d->field = f;
+			d->index = idx;
+			d->group_only = true;
+			if (!field_value(f, bv, &d->base, reason))
+				return false;
+			d->mobile = d->base;
+			*lock = bms_add_member(*lock, idx);
+		}
+	}
+	if (nd != o->nd)
+	{
+		o->nd = nd;
+		qsort(o->ds, nd, sizeof(SrDecision), decision_cmp);
+	}
+	return true;
+}
+
+/*
+ * Decide the groups in conflict -- the server changed a member, the device
+ * changed a member, and the two sides' members differ -- as units
+ * (merge.c); then forget the members added only for a group that turned
+ * out not to be in conflict (their own policies decide the rest).
+ */
+static void
+decide_groups(SrTable *t, SrChange *c, SrResolution *o, SrValue *updated,
+			  bool stale)
+{
+	SrDecision **ms = palloc(sizeof(SrDecision *) * Max(o->nd, 1));
+	int			 keep = 0;
+
+	for (int g = 0; g < t->ngroups && !stale; g++)
+	{
+		int	 n = 0;
+		bool server_changed = false;
+		bool differs = false;
+
+		for (int i = 0; i < o->nd; i++)
+			if (o->ds[i].field->group == g)
+				ms[n++] = &o->ds[i];
+		for (int i = 0; i < n; i++)
+		{
+			SrType *type = &ms[i]->field->type;
+			SrValue srv = ms[i]->server;
+
+			if (sr_value_is_null(type, &srv))
+				srv.isnull = true;
+			if (!sr_values_equal(type, &srv, &ms[i]->base))
+				server_changed = true;
+			if (!sr_values_equal(type, &srv, &ms[i]->mobile))
+				differs = true;
+		}
+		if (n > 0 && server_changed && differs)
+			sr_decide_group(t, c, &t->groups[g], ms, n,
+							DatumGetTimestampTz(updated->value),
+							!updated->isnull);
+	}
+	for (int i = 0; i < o->nd; i++)
+		if (!o->ds[i].group_only || o->ds[i].grouped)
+			o->ds[keep++] = o->ds[i];
+	o->nd = keep;
+}
+
+/*
+ * Policy priority: the server side's actor of each field both sides
+ * changed -- the field clock's actor (clocks.c) if there is one, else the
+ * actor of the last change the resolver wrote to the row (change_log, by
+ * its row index), read once per change and only if needed.
+ */
+static void
+server_actors(SrTable *t, SrChange *c, SrResolution *o)
+{
+	const char *actor = NULL;
+	bool		read = false;
+
+	for (int i = 0; i < o->nd; i++)
+	{
+		SrDecision *d = &o->ds[i];
+
+		if (d->field->policy != SR_PRIORITY || d->server_actor != NULL ||
+			sr_values_equal(&d->field->type, &d->server, &d->base))
+			continue;
+		if (!read)
+		{
+			Datum args[2] = {ObjectIdGetDatum(t->relid),
+							 CStringGetTextDatum(c->row_id)};
+
+			/* a new snapshot: the writer we waited for is seen */
+			if (sr_run_internal(SR_Q_LAST_ACTOR, args, NULL, false, 1) !=
+				SPI_OK_SELECT)
+				elog(ERROR, "could not read sync_resolver.change_log");
+			if (SPI_processed > 0)
+				actor = SPI_getvalue(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1);
+			read = true;
+		}
+		d->server_actor = actor;
+	}
+}
+
+/*
+ * Write the row (insert or update), the change's actor being the writer
+ * that track_field_clocks records (clocks.c).
+ */
+static bool
+write_as_actor(SrTable *t, SrChange *c, Datum id, Bitmapset *fields,
+			   SrValue *values, bool insert)
+{
+	bool ok = false;
+
+	sr_writing_actor = c->actor;
+	PG_TRY();
+	{
+		ok = insert ? sr_insert_row(t, id, fields, values)
+					: sr_try_update_row(t, id, fields, values);
+	}
+	PG_FINALLY();
+	{
+		sr_writing_actor = NULL;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 /* An update: the three-way merge of every field the device changed. */
 void
 sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 {
+	Bitmapset  *known = NULL;
 	Bitmapset  *fields = NULL;
 	SrValue	   *server = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
 	SrValue	   *values = palloc0(sizeof(SrValue) * Max(t->nfields, 1));
@@ -175,13 +415,21 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	bool		hold_all;
 	char	   *reason;
 
-	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, &reason))
+	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, &known, &reason))
 	{
 		o->status = SR_STATUS_REJECTED;
 		o->reason = reason;
 		return;
 	}
-	if (!sr_lock_row(t, id, fields, server, &updated))
+	if (t->ngroups > 0 && !add_group_members(t, c, o, &fields, &reason))
+	{
+		o->status = SR_STATUS_REJECTED;
+		o->reason = reason;
+		return;
+	}
+	/* a custom resolver sees every eligible field the device sent */
+	if (!sr_lock_row(t, id, t->has_custom ? bms_union(fields, known) : fields,
+					 server, &updated))
 	{
 		not_found(c, o);
 		return;
@@ -195,7 +443,23 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 		SrDecision *d = &o->ds[i];
 
 		d->server = server[d->index];
-		if (stale)
+	}
+	if (!stale)
+		sr_read_clocks(t, c->row_id, o->ds, o->nd);
+	c->resolver_context = NULL;
+	if (!stale && needs_resolver(t, o))
+		c->resolver_context = resolver_context(t, c, known, server, &updated);
+	if (t->ngroups > 0)
+		decide_groups(t, c, o, &updated, stale);
+	if (!stale)
+		server_actors(t, c, o);
+	for (int i = 0; i < o->nd; i++)
+	{
+		SrDecision *d = &o->ds[i];
+
+		if (d->grouped)
+			; /* decided with its group */
+		else if (stale)
 		{
 			d->outcome = SR_OUT_REVIEW;
 			d->reason = stale_reason;
@@ -223,7 +487,7 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 						 o->has_review ? SR_STATUS_REVIEW_REQUIRED
 									   : SR_STATUS_MERGED))
 		return;
-	if (writes && !sr_try_update_row(t, id, writes, values))
+	if (writes && !write_as_actor(t, c, id, writes, values, false))
 	{
 		/* a BEFORE trigger returned NULL, or a policy FOR UPDATE hides the row */
 		o->status = SR_STATUS_REJECTED;
@@ -261,7 +525,7 @@ sr_process_create(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	TimestampTz deleted_at;
 	char	   *reason;
 
-	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, &reason))
+	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, NULL, &reason))
 	{
 		o->status = SR_STATUS_REJECTED;
 		o->reason = reason;
@@ -296,7 +560,7 @@ sr_process_create(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	}
 	if (!sr_claim_change(c, o, SR_STATUS_CREATED))
 		return;
-	if (!sr_insert_row(t, id, fields, values))
+	if (!write_as_actor(t, c, id, fields, values, true))
 	{
 		/* a BEFORE INSERT trigger returned NULL: there is no row */
 		o->status = SR_STATUS_REJECTED;

@@ -657,6 +657,8 @@ close_review(SrReview *r, SrReviewStatus status, TimestampTz at,
 	rc = sr_run_internal(SR_Q_CLOSE_REVIEW, args, nulls, false, 0);
 	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not close review %lld", (long long) r->review_id);
+	sr_notify_review(r->review_id, r->relid, r->row_id,
+					 sr_decider_name(r->decider), review_status_name(status));
 }
 
 /*
@@ -683,6 +685,8 @@ requeue(SrReview *r, Jsonb *conflicts, Jsonb *held, TimestampTz at)
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									 SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
+	sr_notify_review(id, r->relid, r->row_id, sr_decider_name(r->decider),
+					 "pending");
 	return id;
 }
 
@@ -1172,6 +1176,8 @@ sr_escalate_review(PG_FUNCTION_ARGS)
 	rc = sr_run_internal(SR_Q_ESCALATE_REVIEW, args, nulls, false, 0);
 	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not escalate review %lld", (long long) review_id);
+	sr_notify_review(review_id, r.relid, r.row_id, sr_decider_name(SR_MANAGER),
+					 "escalated");
 
 	MemoryContextSwitchTo(outer);
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);

@@ -38,6 +38,8 @@ typedef enum SrPolicy
 	SR_MIN,
 	SR_UNION,
 	SR_TRANSITION,
+	SR_CUSTOM,
+	SR_PRIORITY,
 	SR_NUM_POLICIES
 } SrPolicy;
 
@@ -99,7 +101,23 @@ typedef struct SrField
 	int		   ntransitions;
 	Datum	  *trans_from; /* allowed transitions, as typed values */
 	Datum	  *trans_to;
+	Oid		   resolver;	  /* policy custom: the function, else 0 */
+	char	  *resolver_name; /* schema-qualified, for reasons */
+	FmgrInfo   resolver_fn;	  /* looked up once, with the policy */
+	int		   group;		  /* index into SrTable.groups, -1 if none */
 } SrField;
+
+/* A field group (sync_resolver.field_group): members decided as a unit. */
+typedef struct SrGroup
+{
+	char	*name;
+	SrPolicy policy;
+	int		 nmembers;
+	int		*members;  /* indexes into SrTable.fields */
+	Oid		 resolver; /* policy custom */
+	char	*resolver_name;
+	FmgrInfo resolver_fn;
+} SrGroup;
 
 /* A prepared, kept plan for one set of fields. */
 typedef struct SrPlan
@@ -126,8 +144,13 @@ typedef struct SrTable
 	bool			has_stale_after;
 	Interval		stale_after;
 	bool			apply_resolved;
+	bool			has_custom; /* a field has policy custom */
+	bool			has_clocks; /* track_field_clocks is a trigger of it */
+	int64			clock_skew; /* synced_table.clock_skew, microseconds */
 	int				nfields;
-	SrField		   *fields;		  /* sorted by name */
+	SrField		   *fields; /* sorted by name */
+	int				ngroups;
+	SrGroup		   *groups;
 	SrPlan		   *select_plans; /* SELECT ... FOR UPDATE, by field set */
 	SrPlan		   *update_plans; /* UPDATE, by field set */
 	SrPlan		   *insert_plans; /* INSERT for creates, by field set */
@@ -175,7 +198,12 @@ typedef struct SrDecision
 	SrValue		result; /* value to write (outcome mobile/merged) */
 	SrOutcome	outcome;
 	const char *reason;
-	bool		write; /* the row must change for this field */
+	bool		write;		/* the row must change for this field */
+	bool		group_only; /* unchanged by the device, added for its group */
+	bool		grouped;	/* decided with its group (merge.c) */
+	const char *server_actor; /* priority: who last wrote it on the server */
+	bool		has_clock;	  /* field_clock holds the field's write time */
+	TimestampTz clock;
 } SrDecision;
 
 /* Everything known about one incoming change. */
@@ -190,8 +218,9 @@ typedef struct SrChange
 	TimestampTz		edited_at;
 	const char	   *actor;
 	bool			preview;
-	bool			has_change_id; /* false only for a malformed envelope */
-	JsonbContainer *envelope;	   /* batches: the envelope to parse */
+	bool			has_change_id;	  /* false only for a malformed envelope */
+	JsonbContainer *envelope;		  /* batches: the envelope to parse */
+	Jsonb		   *resolver_context; /* merge.c: custom resolvers' context */
 	void		   *run; /* change.c's state while it resolves the change */
 } SrChange;
 
@@ -205,10 +234,11 @@ extern int	 sr_max_clock_skew_secs;
 
 /* cache.c: the per-backend table cache */
 extern SrTable *sr_get_table(Oid relid, bool missing_ok);
-extern SrField			   *
+extern SrField				*
 sr_find_field(SrTable *t, const char *name, int len, int *index);
-extern void sr_catalog_init(void);
-extern void sr_release_plan(SPIPlanPtr plan);
+extern int64 sr_actor_rank(const char *actor);
+extern void	 sr_catalog_init(void);
+extern void	 sr_release_plan(SPIPlanPtr plan);
 
 /* validate.c: the catalog's rules */
 typedef struct SyncedRow /* what we know of a synced_table row */
@@ -238,6 +268,12 @@ extern Relation sr_open_target(Oid relid, const char *what);
 extern void		sr_check_synced_row(Relation rel, SyncedRow *row, bool at_use);
 extern AttrNumber sr_check_field(Relation rel, SyncedRow *row,
 								 const char *field, SrPolicy policy);
+extern void
+sr_check_resolver(Oid fn, SrPolicy policy, const char *what, const char *field,
+				  const char *relname, bool writing);
+extern void
+sr_check_group(Relation rel, SyncedRow *row, const char *name, Datum fields,
+			   SrPolicy policy, Oid resolver, bool writing);
 extern bool sr_read_synced_row(Oid relid, SyncedRow *row, bool *has_stale,
 							   Interval *stale, bool *apply_resolved);
 
@@ -263,8 +299,11 @@ extern char *sr_value_text(SrValue *v, SrType *t);
 
 /* merge.c */
 extern void
-				   sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
-								   TimestampTz server_updated, bool has_server_updated);
+sr_decide_field(SrTable *t, SrChange *c, SrDecision *d,
+				TimestampTz server_updated, bool has_server_updated);
+extern void
+sr_decide_group(SrTable *t, SrChange *c, SrGroup *g, SrDecision **ms, int n,
+				TimestampTz server_updated, bool has_server_updated);
 extern const char *sr_outcome_name(SrOutcome o);
 extern bool		   sr_clock_ahead(SrChange *c);
 
@@ -318,6 +357,22 @@ sr_find_tombstone(Oid relid, const char *row_id, TimestampTz *deleted_at);
 extern int64 sr_queue_review(SrChange *c, const char *reason,
 							 SrDecider decider, Jsonb *conflicts, Jsonb *held);
 
+/* clocks.c: per-field write clocks */
+extern const char *sr_writing_actor;
+extern bool		   sr_is_clock_trigger(Oid fn);
+extern void
+sr_read_clocks(SrTable *t, const char *row_id, SrDecision *ds, int nd);
+
+/* clocks.c: per-field write clocks */
+extern const char *sr_writing_actor;
+extern bool		   sr_is_clock_trigger(Oid fn);
+extern void
+sr_read_clocks(SrTable *t, const char *row_id, SrDecision *ds, int nd);
+
+/* notify.c */
+extern void sr_notify_review(int64 review_id, Oid relid, const char *row_id,
+							 const char *decider, const char *status);
+
 /* visibility.c */
 extern bool sr_rls_applies(Oid relid);
 extern bool sr_row_visible(Oid relid, const char *row_id);
@@ -348,6 +403,7 @@ typedef enum SrStatement
 	SR_Q_PURGE_REPLAYS,
 	SR_Q_ROW_HISTORY,
 	SR_Q_STATS,
+	SR_Q_STATS_BY_REASON,
 	SR_Q_READ_REVIEW, /* review.c */
 	SR_Q_LOCK_REVIEW,
 	SR_Q_CLOSE_REVIEW,
@@ -357,11 +413,20 @@ typedef enum SrStatement
 	SR_Q_SYNCED_TABLE, /* cache.c, validate.c */
 	SR_Q_FIELD_POLICIES,
 	SR_Q_TRANSITIONS,
+	SR_Q_FIELD_GROUPS,
+	SR_Q_GROUP_OVERLAP,
+	SR_Q_ACTOR_RANKS,
+	SR_Q_LAST_ACTOR,
+	SR_Q_CLOCK_SKEW,
+	SR_Q_TOUCH_CLOCK,
+	SR_Q_FIELD_CLOCKS,
 	SR_Q_TABLE_POLICIES,
 	SR_Q_FIELD_POLICY,
 	SR_Q_DROPPED_REGISTERED,
+	SR_Q_DROPPED_RESOLVER,
 	SR_Q_FORGET_TABLE,
 	SR_Q_FORGET_COLUMN,
+	SR_Q_FORGET_GROUP_MEMBER,
 	SR_Q_REGISTERED_ID, /* visibility.c */
 	SR_Q_COUNT
 } SrStatement;

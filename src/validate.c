@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * validate.c
- *	  The policy catalog's rules: the checks of synced_table, field_policy
- *	  and state_transition rows against the tables they name (the same
+ *	  The policy catalog's rules: the checks of synced_table, field_policy,
+ *	  state_transition and field_group rows against the tables they name (the same
  *	  checks run when a DBA writes a row, from the catalog triggers here,
  *	  and when the resolver loads it, from cache.c), the policy and decider
  *	  names, running a table owner's input code as that owner, and the
@@ -25,7 +25,9 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "commands/extension.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
@@ -54,7 +56,7 @@ static const char *const policy_names[SR_NUM_POLICIES] =
 	{"mobile_wins", "server_wins",	 "last_writer_wins",
 	 "append",		"hard_conflict", "sum",
 	 "max",			"min",			 "union",
-	 "transition"};
+	 "transition",	"custom",		 "priority"};
 static const char *const decider_names[] = {"tech", "dispatcher", "manager"};
 
 /* Name of a policy as the SQL enum spells it. */
@@ -453,6 +455,206 @@ sr_check_field(Relation rel, SyncedRow *row, const char *field,
 }
 
 /*
+ * Check a field's resolver function (field_policy.resolver): required by
+ * policy custom and allowed with it only; a plain function of the fixed
+ * signature (field name, base jsonb, server jsonb, mobile jsonb, context
+ * jsonb) RETURNS jsonb.  When a role writes the row (writing), that role
+ * must be able to execute it.
+ */
+void
+sr_check_resolver(Oid fn, SrPolicy policy, const char *what, const char *field,
+				  const char *relname, bool writing)
+{
+	static const Oid sig[5] = {NAMEOID, JSONBOID, JSONBOID, JSONBOID,
+							   JSONBOID};
+	HeapTuple		 tup;
+	Form_pg_proc	 proc;
+	bool			 fits;
+
+	if (policy != SR_CUSTOM)
+	{
+		if (OidIsValid(fn))
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s \"%s\" of table \"%s\" has a resolver function but policy \"%s\"",
+						what, field, relname, sr_policy_name(policy)),
+				 errhint(
+					 "Only policy custom calls a resolver: set resolver to NULL, or the policy to custom.")));
+		return;
+	}
+	if (!OidIsValid(fn))
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("policy \"custom\" on %s \"%s\" of table \"%s\" needs a resolver function",
+					what, field, relname),
+			 errhint(
+				 "Set resolver to a function (field name, base jsonb, server jsonb, mobile jsonb, context jsonb) RETURNS jsonb.")));
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tup))
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_FUNCTION),
+			 errmsg("resolver function %u of %s \"%s\" of table \"%s\" does not exist",
+					fn, what, field, relname),
+			 errhint(
+				 "Create the function again, or give the column another policy.")));
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	fits = proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
+		   proc->prorettype == JSONBOID && proc->pronargs == 5 &&
+		   memcmp(proc->proargtypes.values, sig, sizeof(sig)) == 0;
+	ReleaseSysCache(tup);
+	if (!fits)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+			 errmsg("function %s cannot be the resolver of %s \"%s\" of table \"%s\"",
+					format_procedure(fn), what, field, relname),
+			 errdetail(
+				 "A resolver is a function (field name, base jsonb, server jsonb, mobile jsonb, context jsonb) RETURNS jsonb."),
+			 errhint("Write a function with that signature.")));
+	if (writing &&
+		sr_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for function %s", format_procedure(fn)),
+			 errdetail(
+				 "The role writing a field_policy row must be able to execute its resolver."),
+			 errhint("Grant EXECUTE on the function to role \"%s\".",
+					 GetUserNameFromId(GetUserId(), false))));
+}
+
+/*
+ * Check a field_group row: a name, one or more distinct member columns
+ * that could carry a policy (existing user columns, not generated, not the
+ * id or updated_at column), a policy a group can have, its resolver.  When
+ * a role writes the row (writing), no member may belong to another group
+ * of the table.  That every member has a field_policy row is checked when
+ * the policies are loaded (cache.c): pg_restore may load the groups first.
+ */
+void
+sr_check_group(Relation rel, SyncedRow *row, const char *name, Datum fields,
+			   SrPolicy policy, Oid resolver, bool writing)
+{
+	const char *relname = RelationGetRelationName(rel);
+	ArrayType  *arr = DatumGetArrayTypeP(fields);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (policy != SR_MOBILE_WINS && policy != SR_SERVER_WINS &&
+		policy != SR_LAST_WRITER_WINS && policy != SR_HARD_CONFLICT &&
+		policy != SR_CUSTOM)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("policy \"%s\" cannot decide field group \"%s\" of table \"%s\"",
+					sr_policy_name(policy), name, relname),
+			 errhint(
+				 "A group is decided by mobile_wins, server_wins, last_writer_wins, hard_conflict or custom.")));
+	if (policy == SR_LAST_WRITER_WINS && row->updated_column == NULL)
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("policy \"last_writer_wins\" on field group \"%s\" of table \"%s\" needs an updated_at column",
+					name, relname),
+			 errhint("Set updated_at_column for table \"%s\" in sync_resolver.synced_table.",
+					 relname)));
+	sr_check_resolver(resolver, policy, "field group", name, relname, writing);
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fields of field group \"%s\" must be a one-dimensional array",
+						name)));
+	deconstruct_array(arr, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &elems,
+					  &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("field group \"%s\" of table \"%s\" has no fields",
+						name, relname),
+				 errhint("List the member columns in fields.")));
+	for (int i = 0; i < n; i++)
+	{
+		const char *field;
+		HeapTuple	tup;
+
+		CHECK_FOR_INTERRUPTS();
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("fields of field group \"%s\" cannot contain NULL",
+							name)));
+		field = NameStr(*DatumGetName(elems[i]));
+		for (int j = 0; j < i; j++)
+			if (!nulls[j] &&
+				strcmp(field, NameStr(*DatumGetName(elems[j]))) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("field group \"%s\" lists column \"%s\" twice",
+								name, field)));
+		tup = find_column(row->relid, field);
+		if (!HeapTupleIsValid(tup))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of table \"%s\" does not exist",
+							field, relname),
+					 errhint(
+						 "A field group's fields must be existing columns.")));
+		if (((Form_pg_attribute) GETSTRUCT(tup))->attgenerated != '\0' ||
+			strcmp(field, row->id_column) == 0 ||
+			(row->updated_column && strcmp(field, row->updated_column) == 0))
+		{
+			ReleaseSysCache(tup);
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of table \"%s\" cannot be in a field group",
+						field, relname),
+				 errdetail(
+					 "The id, updated_at and generated columns are not offline-eligible.")));
+		}
+		ReleaseSysCache(tup);
+	}
+	if (writing)
+	{
+		Datum args[3] = {ObjectIdGetDatum(row->relid),
+						 CStringGetTextDatum(name), fields};
+
+		if (sr_run_internal(SR_Q_GROUP_OVERLAP, args, NULL, true, 1) !=
+			SPI_OK_SELECT)
+			elog(ERROR, "could not read sync_resolver.field_group");
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" of table \"%s\" is already in field group \"%s\"",
+							SPI_getvalue(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 2),
+							relname,
+							SPI_getvalue(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1)),
+					 errhint("A field belongs to at most one group.")));
+	}
+}
+
+/* The resolver column of the trigger's new field_policy row (0 if NULL). */
+static Oid
+new_resolver(HeapTuple tup, TupleDesc desc)
+{
+	int	  attno = SPI_fnumber(desc, "resolver");
+	bool  isnull;
+	Datum d;
+
+	if (attno <= 0)
+		elog(ERROR, "catalog column \"resolver\" not found");
+	d = heap_getattr(tup, attno, desc, &isnull);
+	return isnull ? InvalidOid : DatumGetObjectId(d);
+}
+
+/*
  * SPI helpers for reading the catalog (as the extension owner).
  */
 
@@ -660,7 +862,11 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 
 	rel = sr_open_target(relid, psprintf("sync_resolver.%s", catalog));
 	vc.table = RelationGetRelationName(rel);
-	check_table_owner(relid);
+	/* the extension owner removes a dropped column from its field group */
+	if (!(strcmp(catalog, "field_group") == 0 &&
+		  TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
+		  GetUserId() == sr_extension_owner()))
+		check_table_owner(relid);
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
 		Oid old_relid = new_relid(td->tg_trigtuple, desc);
@@ -697,6 +903,27 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 							   SPI_getvalue(tt->vals[i], tt->tupdesc, 2)));
 		}
 	}
+	else if (strcmp(catalog, "field_group") == 0)
+	{
+		int	  attno = SPI_fnumber(desc, "fields");
+		bool  isnull;
+		Datum fields = heap_getattr(tup, attno, desc, &isnull);
+		char *name = new_text(tup, desc, "group_name");
+
+		if (!sr_read_synced_row(relid, &row, NULL, NULL, NULL))
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("table \"%s\" is not registered in sync_resolver.synced_table",
+						RelationGetRelationName(rel)),
+				 errhint(
+					 "Insert a row for it into sync_resolver.synced_table first.")));
+		if (isnull)
+			elog(ERROR, "field_group.fields is NULL");
+		sr_check_group(rel, &row, name, fields,
+					   sr_policy_from_name(new_text(tup, desc, "policy")),
+					   new_resolver(tup, desc), true);
+	}
 	else
 	{
 		char *field = new_text(tup, desc, "field_name");
@@ -712,8 +939,14 @@ sr_validate_catalog_row(PG_FUNCTION_ARGS)
 					 "Insert a row for it into sync_resolver.synced_table first.")));
 
 		if (strcmp(catalog, "field_policy") == 0)
-			sr_check_field(rel, &row, field,
-						   sr_policy_from_name(new_text(tup, desc, "policy")));
+		{
+			SrPolicy policy =
+				sr_policy_from_name(new_text(tup, desc, "policy"));
+
+			sr_check_field(rel, &row, field, policy);
+			sr_check_resolver(new_resolver(tup, desc), policy, "column", field,
+							  RelationGetRelationName(rel), true);
+		}
 		else
 			check_transition_row(rel, relid, field, tup, desc);
 	}
@@ -770,6 +1003,42 @@ dropped_registered_unchecked(Oid schema, Oid owner)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the dropped objects");
 	return SPI_processed > 0;
+}
+
+/*
+ * A function that a remaining field_policy row names as its resolver cannot
+ * be dropped (as a dependency would refuse it): the policy would name an
+ * OID that no longer exists, and pg_dump output would not restore.  Runs
+ * after the dropped tables' and columns' rows are forgotten, so a DROP
+ * SCHEMA that takes both the table and its resolver goes through.
+ */
+static void
+refuse_dropped_resolver(void)
+{
+	HeapTuple tup;
+	TupleDesc desc;
+	Oid		  policies = get_relname_relid("field_policy", sr_schema_oid());
+
+	/* ALTER EXTENSION UPDATE runs this before the column exists */
+	if (!OidIsValid(policies) ||
+		get_attnum(policies, "resolver") == InvalidAttrNumber)
+		return;
+	/* not read-only: see the rows just forgotten */
+	if (sr_run_internal(SR_Q_DROPPED_RESOLVER, NULL, NULL, false, 1) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read the dropped objects");
+	if (SPI_processed == 0)
+		return;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	ereport(
+		ERROR,
+		(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+		 errmsg("cannot drop function %s because it is the resolver of column \"%s\" of table %s",
+				SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 2),
+				SPI_getvalue(tup, desc, 3)),
+		 errhint(
+			 "Give the column another policy or resolver in sync_resolver.field_policy first.")));
 }
 
 /*
@@ -837,6 +1106,11 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 				continue;
 			args[0] = relid;
 			args[1] = CStringGetTextDatum(column);
+			/* a dropped column leaves its field group (if any) */
+			if (OidIsValid(get_relname_relid("field_group", schema)) &&
+				sr_run_internal(SR_Q_FORGET_GROUP_MEMBER, args, NULL, false,
+								0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not update sync_resolver.field_group");
 			rc = sr_run_internal(SR_Q_FORGET_COLUMN, args, NULL, false, 0);
 		}
 		if (rc != SPI_OK_DELETE)
@@ -844,6 +1118,7 @@ sr_forget_dropped(PG_FUNCTION_ARGS)
 				 "could not remove the configuration of a dropped object: %s",
 				 SPI_result_code_string(rc));
 	}
+	refuse_dropped_resolver();
 	SPI_finish();
 	PG_RETURN_NULL();
 }
