@@ -120,3 +120,7 @@ SELECT count(*) AS recorded FROM sync_resolver.change_log WHERE change_id IN (cr
 SELECT count(*) AS rejections FROM sync_resolver.rejection_log WHERE change_id IN (cr.cid(20), cr.cid(21), cr.cid(22), cr.cid(23));
 -- and the same change sent again is processed again (rejections are not kept)
 SELECT sync_resolver.sync_apply('cr.job', '9', '{"minutes": 10}', '{"minutes": 50}', cr.cid(21)) ->> 'status' AS status;
+
+SET client_min_messages = warning;
+DROP SCHEMA cr CASCADE;
+DROP EXTENSION sync_resolver;
