@@ -101,7 +101,7 @@ AS $$
 				ELSE $1 END;
 $$;
 
-/* sync_resolver.sync_apply, reached through the proxy. */
+/* sync_resolver.sync_apply, reached through the proxy (plpgsql: its plan is kept per session). */
 CREATE FUNCTION @extschema@.sync_apply(
 	target		pg_catalog.text,
 	id			pg_catalog.text,
@@ -112,15 +112,22 @@ CREATE FUNCTION @extschema@.sync_apply(
 	edited_at	pg_catalog.text,
 	actor		pg_catalog.text)
 RETURNS pg_catalog.jsonb
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 AS $$
-	SELECT @extschema@.global_result(sync_resolver.sync_apply(
-		$1::pg_catalog.regclass, $2, $3, $4, $5, $6::pg_catalog.timestamptz,
-		$7::pg_catalog.timestamptz, $8));
+DECLARE
+	r pg_catalog.jsonb;
+BEGIN
+	r := sync_resolver.sync_apply(target::pg_catalog.regclass, id, base, new, change_id,
+		queued_at::pg_catalog.timestamptz, edited_at::pg_catalog.timestamptz, actor);
+	IF r OPERATOR(pg_catalog.?) 'review_id' THEN
+		r := @extschema@.global_result(r);
+	END IF;
+	RETURN r;
+END
 $$;
 
-/* sync_resolver.sync_preview, reached through the proxy. */
+/* sync_resolver.sync_preview, reached through the proxy (plpgsql: its plan is kept per session). */
 CREATE FUNCTION @extschema@.sync_preview(
 	target		pg_catalog.text,
 	id			pg_catalog.text,
@@ -131,12 +138,19 @@ CREATE FUNCTION @extschema@.sync_preview(
 	edited_at	pg_catalog.text,
 	actor		pg_catalog.text)
 RETURNS pg_catalog.jsonb
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 AS $$
-	SELECT @extschema@.global_result(sync_resolver.sync_preview(
-		$1::pg_catalog.regclass, $2, $3, $4, $5, $6::pg_catalog.timestamptz,
-		$7::pg_catalog.timestamptz, $8));
+DECLARE
+	r pg_catalog.jsonb;
+BEGIN
+	r := sync_resolver.sync_preview(target::pg_catalog.regclass, id, base, new, change_id,
+		queued_at::pg_catalog.timestamptz, edited_at::pg_catalog.timestamptz, actor);
+	IF r OPERATOR(pg_catalog.?) 'review_id' THEN
+		r := @extschema@.global_result(r);
+	END IF;
+	RETURN r;
+END
 $$;
 
 /*
