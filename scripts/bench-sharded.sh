@@ -113,5 +113,6 @@ awk -v p="$p" -v x="$x" 'BEGIN {
     printf "per change: %.3f ms CPU on the partition, %.3f ms CPU on the proxy\n", p, x
     printf "model, C = 8 cores per machine: N partitions ~ N x %.0f changes/s, one proxy machine ~ %.0f changes/s\n", 8000 / p, 8000 / x
     for (n = 1; n <= 16; n *= 2)
-        printf "  N = %2d: %7.0f changes/s (partitions), proxies needed: %d\n", n, n * 8000 / p, int(n * 8000 / p / (8000 / x)) + 1
+        { need = n * x / p; proxies = (need == int(need)) ? need : int(need) + 1
+          printf "  N = %2d: %7.0f changes/s (partitions), proxy machines needed: %d\n", n, n * 8000 / p, proxies }
 }'
