@@ -471,31 +471,5 @@ WITH (security_barrier = true)
 AS
 SELECT s.* FROM @extschema@.stats('1 hour'::pg_catalog.interval) AS s;
 
--- the remote-call functions are internals; the API above is for everyone
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION
-	@extschema@.route_key(pg_catalog.text, pg_catalog.text),
-	@extschema@.route_hash(pg_catalog.text, pg_catalog.text),
-	@extschema@.route_hash_envelope(pg_catalog.jsonb),
-	@extschema@.review_partition(pg_catalog.int8),
-	@extschema@.iso(pg_catalog.timestamptz),
-	@extschema@.check_partitions(),
-	@extschema@.proxy_whoami(pg_catalog.int4),
-	@extschema@.proxy_sync_apply(pg_catalog.int4, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb, pg_catalog.uuid, pg_catalog.text, pg_catalog.text, pg_catalog.text),
-	@extschema@.proxy_sync_preview(pg_catalog.int4, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb, pg_catalog.uuid, pg_catalog.text, pg_catalog.text, pg_catalog.text),
-	@extschema@.proxy_sync_apply_batch(pg_catalog.int4[], pg_catalog.jsonb[]),
-	@extschema@.proxy_sync_apply_batch_whole(pg_catalog.jsonb),
-	@extschema@.proxy_resolve_review(pg_catalog.int8, pg_catalog.jsonb, pg_catalog.text),
-	@extschema@.proxy_escalate_review(pg_catalog.int8, pg_catalog.text),
-	@extschema@.proxy_pending_reviews(),
-	@extschema@.proxy_row_history(pg_catalog.int4, pg_catalog.text, pg_catalog.text),
-	@extschema@.proxy_stats_part(pg_catalog.interval),
-	@extschema@.sync_apply(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb, pg_catalog.uuid, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.text),
-	@extschema@.sync_preview(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb, pg_catalog.uuid, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.text),
-	@extschema@.sync_apply_batch(pg_catalog.jsonb),
-	@extschema@.resolve_review(pg_catalog.int8, pg_catalog.jsonb, pg_catalog.text),
-	@extschema@.escalate_review(pg_catalog.int8, pg_catalog.text),
-	@extschema@.row_history(pg_catalog.text, pg_catalog.text),
-	@extschema@.stats(pg_catalog.interval)
-TO PUBLIC;
+-- every function but configure_partitions is for everyone (EXECUTE is PUBLIC's by default)
 GRANT SELECT ON @extschema@.pending_reviews, @extschema@.stats TO PUBLIC;
