@@ -12,7 +12,8 @@
 #     naming it (part2), calls for the others go on; after it is back,
 #     re-sending every change applies each exactly once;
 #  4. two sessions sending the same change_id at once through the proxy:
-#     one applies, the other replays.
+#     one applies, the other replays;
+#  5. sync-push, unchanged, flushes its queue through the proxy.
 # Skipped (77) when PL/Proxy is not installed for this server.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -165,5 +166,23 @@ sed 's/^/    /' "$work/both"
 [ "$(grep -c '"status": "merged"' "$work/both")" = 2 ] &&
     [ "$(grep -c '"replayed": true' "$work/both")" = 1 ]
 check "two sessions, one change_id through the proxy: one applies, one replays" $?
+
+# --- 5. sync-push, unchanged, through the proxy (only the host differs)
+if command -v sync-push >/dev/null; then
+    for i in 17 18 19 20 21 22 23 24 25 26 27 28; do
+        printf '{"change_id": "6f1c2a9e-0012-4000-8000-0000000000%s", "table": "work_order", "id": %s, "base_state": {"customer_signature": null}, "new_state": {"customer_signature": "pushed-%s"}, "queued_at": "2026-12-01T15:32:11Z", "actor": "tech-7"}\n' "$i" "$i" "$i"
+    done >"$work/changes.ndjson"
+    sync-push enqueue "$work/q" "$work/changes.ndjson" >/dev/null
+    pushed=$(sync-push flush "$work/q" --batch-size 5 -d "host=$SHARD_PROXY_DIR port=$CLUSTER_PORT dbname=postgres user=postgres" 2>&1) || true
+    echo "$pushed" | sed 's/^/    /'
+    n=0
+    for k in 0 1 2 3; do
+        n=$((n + $(shard_psql "$k" -At -c "SELECT count(*) FROM sync_resolver.change_log WHERE change_id::text LIKE '6f1c2a9e-0012-%'")))
+    done
+    [ "$n" -eq 12 ]
+    check "sync-push flushes through the proxy: 12 changes in 3 batches, each recorded once on its partition" $?
+else
+    echo "sync-push not installed: part 5 not run"
+fi
 
 exit $fail
