@@ -66,6 +66,18 @@ clean-client:
 .PHONY: install-client clean-client
 endif
 
+# The sharded deployment's SQL extensions (proxy/: sync_resolver_proxy,
+# sync_resolver_shard), installed with the extension; `make demo-sharded`
+# and `make bench-sharded` run a proxy and partitions (README, Scaling out).
+install: install-proxy
+install-proxy:
+	$(MAKE) -C proxy install PG_CONFIG=$(PG_CONFIG)
+demo-sharded bench-sharded: deps
+	$(MAKE) all
+	$(SUDO) $(MAKE) install
+	@scripts/$@.sh
+.PHONY: install-proxy demo-sharded bench-sharded
+
 # `make indent`: format the C sources with clang-format and the checked-in
 # .clang-format (an approximation of pgindent; client/ has its own, with
 # spaces).  `make indent-check` only reports files that would change.

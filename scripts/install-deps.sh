@@ -2,7 +2,8 @@
 # install-deps.sh: make sure this machine can build and test sync_resolver.
 # Owns: the Debian packages the build needs (PGXS, json-c and libpq headers)
 # for the newest PostgreSQL server installed here, and the test tools
-# (valgrind, clang with libFuzzer).  Installs them with
+# (valgrind, clang with libFuzzer, PL/Proxy for the sharded tests and
+# demo).  Installs them with
 # apt-get only when something is missing; otherwise does nothing.
 set -euo pipefail
 
@@ -39,6 +40,12 @@ if ! command -v clang >/dev/null ||
    ! compgen -G "$(clang -print-resource-dir 2>/dev/null)/lib/linux/libclang_rt.fuzzer_no_main-*.a" >/dev/null; then
     missing+=("clang/libFuzzer")
     extra+=(clang libclang-rt-dev)
+fi
+
+# PL/Proxy for the server's major (test/scripts/80_sharded.sh, make demo-sharded).
+if [ ! -f "/usr/share/postgresql/$major/extension/plproxy.control" ]; then
+    missing+=("plproxy")
+    extra+=(postgresql-"$major"-plproxy)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
