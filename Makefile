@@ -9,7 +9,7 @@ PGFILEDESC = "sync_resolver - per-field conflict resolution for offline sync"
 PG_CPPFLAGS = -DSR_EXTVERSION=\"$(EXTVERSION)\"
 PG_CFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter
 
-REGRESS        = catalog resolver create_delete batch review hostile_input privileges search_path \
+REGRESS        = catalog resolver create_delete batch batch_equivalence review hostile_input privileges search_path \
                  trust_catalog trust_values trust_changes trust_review \
                  house_review_values house_plan_rename memory trust_values_load \
                  change_record \
@@ -39,7 +39,7 @@ SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: deps demo test bench test-majors
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh $(filter bench,$(MAKECMDGOALS))
 demo test bench: deps
 	$(MAKE) all
 	$(SUDO) $(MAKE) install

@@ -17,13 +17,19 @@
 # synchronous_commit=off in the benchmark's sessions:
 #   1. floor       UPDATE of the row + INSERT of an idempotency record, one
 #                  statement (test/bench/floor.sql)
-#      floor, batched: the same for BENCH_BATCH changes in one statement
-#                  (floor_batch.sql; a reference for workload 4)
+#      floor, batched (typed): the same for BENCH_BATCH changes in one
+#                  statement, values already typed (floor_batch.sql)
+#      floor, batched from JSON: the same, handed the JSON array of envelopes
+#                  the batch gets and parsing it (floor_batch_json.sql)
 #   2. no conflict sync_apply, base = the row      (apply_noconflict.sql)
 #   3. conflicts   sync_apply, 4 fields settled by policy (apply_conflict.sql)
 #   4. batch       sync_apply_batch of BENCH_BATCH changes (apply_batch.sql)
-# then workload 2 again on the grown change_log (is the cost flat?), and the
-# backend memory of one long batch and of many calls in one session.
+#   5. batch, conflicts: the same with workload 3's changes
+#                  (apply_batch_conflict.sql)
+# then workload 4 with batches of 1, 10, 100 and 1000 changes (changes/s
+# against batch size: a table and a PNG plot in BENCH_OUT), workload 2
+# again on the grown change_log (is the cost flat?), and the backend memory
+# of one long batch and of many calls in one session.
 #
 # Besides changes per second, each run reports the server's CPU time per
 # change: the CPU of every process of the cluster (backends, WAL writer,
@@ -38,6 +44,12 @@
 #   BENCH_MEM_CHANGES  changes in the one-call memory batch (default 100000)
 #   BENCH_MEM_CALLS    sync_apply calls in the one-session memory test
 #                      (default 200000)
+#   BENCH_PGOPTIONS    more settings for every session of the benchmark, as in
+#                      PGOPTIONS (e.g. "-c work_mem=64MB")
+#   BENCH_OUT          directory for the results: the table (bench.txt), the
+#                      batch-size series (batch_sizes.tsv) and its plot
+#                      (batch_sizes.png, if gnuplot is installed); default
+#                      bench-results
 #   BENCH_SCALE_ROWS   if set (e.g. 10000000): afterwards grow work_order to
 #                      this many rows and the change log by as many records,
 #                      and run the floor and workload 2 again (default: no)
@@ -63,6 +75,8 @@ MEM_CALLS=${BENCH_MEM_CALLS:-200000}
 SCALE_ROWS=${BENCH_SCALE_ROWS:-}
 PLANS_FILE=${BENCH_PLANS:-}
 PROFILE_DIR=${BENCH_PROFILE:-}
+OUT_DIR=${BENCH_OUT:-bench-results}
+SERIES_SIZES=(1 10 100 1000)
 
 for v in SECS ROWS CLIENTS BATCH MEM_CHANGES MEM_CALLS ${SCALE_ROWS:+SCALE_ROWS}; do
     if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then
@@ -89,7 +103,7 @@ cleanup() {
 trap cleanup EXIT
 
 # Every session of the benchmark, pgbench's and ours, commits asynchronously.
-export PGOPTIONS="-c synchronous_commit=off"
+export PGOPTIONS="-c synchronous_commit=off${BENCH_PGOPTIONS:+ $BENCH_PGOPTIONS}"
 export PGDATABASE=bench
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
@@ -277,8 +291,10 @@ workload() {
 
 workload floor floor.sql nc 1
 workload floor_batch floor_batch.sql nc "$BATCH"
+workload floor_json floor_batch_json.sql nc "$BATCH"
 workload noconflict apply_noconflict.sql nc 1 "$NC_REASONS"
 workload conflict apply_conflict.sql conflict 1 "$CONFLICT_REASONS"
+workload batch_conflict apply_batch_conflict.sql conflict "$BATCH" "$CONFLICT_REASONS"
 workload batch apply_batch.sql nc "$BATCH" "$NC_REASONS"
 batch_tps=$tps
 
@@ -294,6 +310,23 @@ batch_net=$(awk -v b="$batch_tps" -v c="$build_tps" -v n="$BATCH" \
 batch_net_cpu=$(calc "%.1f" "${cpu[batch]} - $build_cpu")
 build_us=$(calc "%.0f" "$CLIENTS * 1000000 / $build_tps")
 batch_us=$(calc "%.0f" "$CLIENTS * 1000000 / $batch_tps")
+
+# Changes/s against batch size: workload 4 with each size (BENCH_BATCH's
+# run is reused for its size; sizes above a client's rows are skipped).
+series_sizes=()
+for size in "${SERIES_SIZES[@]}"; do
+    [ "$size" -le "$PART" ] || continue
+    series_sizes+=("$size")
+    if [ "$size" -eq "$BATCH" ]; then
+        rate[batch_$size]=${rate[batch]} cpu[batch_$size]=${cpu[batch]}
+        walpc[batch_$size]=${walpc[batch]} seqs[batch_$size]=${seqs[batch]}
+        continue
+    fi
+    BATCH_SAVED=$BATCH
+    BATCH=$size
+    workload "batch_$size" apply_batch.sql nc "$size" "$NC_REASONS"
+    BATCH=$BATCH_SAVED
+done
 
 log_rows_before=$(q "SELECT count(*) FROM sync_resolver.change_log")
 workload again apply_noconflict.sql nc 1 "$NC_REASONS"
@@ -498,6 +531,8 @@ row() {
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 pgver=$(q "SHOW server_version")
 
+mkdir -p "$OUT_DIR"
+report() {
 echo
 echo "sync_resolver benchmark"
 echo "  machine:   $(nproc) CPUs, ${cpu_model:-unknown CPU}; PostgreSQL $pgver"
@@ -512,7 +547,18 @@ row "floor (UPDATE + INSERT)" floor
 row "sync_apply, no conflict" noconflict
 row "sync_apply, conflicts on 4 fields" conflict
 row "sync_apply_batch, $BATCH per call" batch
-row "floor, $BATCH per statement (ref.)" floor_batch
+row "sync_apply_batch, $BATCH, conflicts" batch_conflict
+row "floor, $BATCH per statement (typed)" floor_batch
+row "floor, $BATCH per statement, from JSON" floor_json
+echo
+echo "  batch of $BATCH / floor of $BATCH from JSON: $(ratio batch floor_json);" \
+     "/ typed floor of $BATCH: $(ratio batch floor_batch) (CPU $(cpu_ratio batch floor_json)," \
+     "$(cpu_ratio batch floor_batch))"
+echo "  sync_apply_batch by batch size (changes/s, ratio to floor, CPU/change):" \
+     "$(for size in "${series_sizes[@]}"; do
+            printf '%s: %s (%s, %s us); ' "$size" "$(commas "${rate[batch_$size]}")" \
+                "$(ratio "batch_$size")" "$(calc "%.0f" "${cpu[batch_$size]}")"
+        done | sed 's/; $//')"
 echo
 echo "  changes/s: all clients together.  CPU/change: the server's CPU time (every process"
 echo "  of the cluster) per change; CPU ratio = the floor's CPU/change over the workload's,"
@@ -543,8 +589,10 @@ echo "  memory: $(commas "$MEM_CHANGES")-change batch in one call: peak +$(mb "$
 echo "          $(commas "$MEM_CALLS") sync_apply calls in one session ($(calc "%.0f" "$calls_tps") calls/s):" \
      "$(signed "$calls_rss") kB RssAnon, peak $(signed "$calls_peak") kB ($calls_note)"
 echo "  targets: no conflict >= 0.8x $(yes_no "$(ratio noconflict)" 0.8);" \
-     "conflicts >= 0.7x $(yes_no "$(ratio conflict)" 0.7);" \
-     "batch >= 3x $(yes_no "$(ratio batch)" 3);" \
+     "conflicts >= 0.75x $(yes_no "$(ratio conflict)" 0.75);" \
+     "batch >= 2.5x $(yes_no "$(ratio batch)" 2.5);" \
+     "batch >= 0.7x JSON floor $(yes_no "$(ratio batch floor_json)" 0.7);" \
+     "batch with conflicts >= 2x $(yes_no "$(ratio batch_conflict)" 2);" \
      "batch < 50 MB $(yes_no 51200 "$own_peak") (the resolver's own);" \
      "no growth across calls $(yes_no 1024 "$calls_rss") (< 1 MB)"
 echo
@@ -557,6 +605,39 @@ echo "  all 4 fields since base; decided by transition (last writer), append, su
 echo "  last_writer_wins.  The floor writes the same 4 values to the same rows.  Every run is"
 echo "  checked afterwards: each change merged with exactly those decisions, none rejected."
 echo "  Memory is the backend's RssAnon (private memory, shared buffers excluded); after warm-up."
+}
+report | tee "$OUT_DIR/bench.txt"
+
+# The batch-size series as a table and, with gnuplot, a small plot.
+{
+    printf '# batch_size\tchanges_per_s\tratio_to_floor\tcpu_us_per_change\n'
+    for size in "${series_sizes[@]}"; do
+        printf '%s\t%s\t%s\t%s\n' "$size" "${rate[batch_$size]}" "$(ratio "batch_$size")" \
+            "${cpu[batch_$size]}"
+    done
+} >"$OUT_DIR/batch_sizes.tsv"
+if command -v gnuplot >/dev/null; then
+    gnuplot <<GP
+set terminal png size 640,480
+set output '$OUT_DIR/batch_sizes.png'
+set title 'sync\_apply\_batch: changes/s by batch size ($CLIENTS clients, $(commas "$ROWS") rows)'
+set xlabel 'changes per call'
+set ylabel 'changes/s'
+set logscale x
+set xtics (1, 10, 100, 1000)
+set yrange [0:*]
+set grid
+set key below
+plot '$OUT_DIR/batch_sizes.tsv' using 1:2 with linespoints lw 2 pt 7 title 'sync\_apply\_batch', \
+     ${rate[floor]} with lines lw 2 title 'floor, one change per statement', \
+     ${rate[floor_json]} with lines lw 2 title 'set-based floor of $BATCH from JSON', \\
+     ${rate[floor_batch]} with lines lw 2 title 'set-based floor of $BATCH, typed'
+GP
+    echo "  results in $OUT_DIR: bench.txt, batch_sizes.tsv, batch_sizes.png"
+else
+    echo "  results in $OUT_DIR: bench.txt, batch_sizes.tsv (no plot: gnuplot is not installed;" \
+         "apt-get install gnuplot-nox, or make bench installs it)"
+fi
 
 if [ -n "$PLANS_FILE" ]; then
     echo

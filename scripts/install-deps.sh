@@ -3,7 +3,8 @@
 # Owns: the Debian packages the build needs (PGXS, json-c and libpq headers)
 # for the newest PostgreSQL server installed here, and the test tools
 # (valgrind, clang with libFuzzer, PL/Proxy for the sharded tests and
-# demo).  Installs them with
+# demo), and for `make bench` (argument "bench") gnuplot, which draws its
+# batch-size plot.  Installs them with
 # apt-get only when something is missing; otherwise does nothing.
 set -euo pipefail
 
@@ -46,6 +47,12 @@ fi
 if [ ! -f "/usr/share/postgresql/$major/extension/plproxy.control" ]; then
     missing+=("plproxy")
     extra+=(postgresql-"$major"-plproxy)
+fi
+
+# make bench's plot (optional there: without gnuplot it says so and goes on)
+if [ "${1:-}" = bench ] && ! command -v gnuplot >/dev/null; then
+    missing+=("gnuplot")
+    extra+=(gnuplot-nox)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
