@@ -819,13 +819,16 @@ custom_failed(const char *rname, const char *label, const char *why)
 }
 
 /*
- * In PG_CATCH around the DBA's code: an error the caller must retry (or a
- * server fault, errclass.h) propagates as it is; any other becomes the
- * custom resolver's failure.  Nothing but raising happens after the catch:
- * the change's subtransaction (change.c) undoes what the function did.
+ * In PG_CATCH around the DBA's code (or the conversion of its value, when
+ * value is true: worded as a soft input error on 16+ is, so the reason is
+ * the same on every major): an error the caller must retry (or a server
+ * fault, errclass.h) propagates as it is; any other becomes the custom
+ * resolver's failure.  Nothing but raising happens after the catch: the
+ * change's subtransaction (change.c) undoes what the function did.
  */
 static void
-custom_caught(const char *rname, const char *label, MemoryContext cxt)
+custom_caught(const char *rname, const char *label, MemoryContext cxt,
+			  bool value)
 {
 	ErrorData *edata;
 	SrErrClass cls;
@@ -836,6 +839,8 @@ custom_caught(const char *rname, const char *label, MemoryContext cxt)
 	if (cls == SR_ERR_RETRY || cls == SR_ERR_SERVER)
 		PG_RE_THROW();
 	FlushErrorState();
+	if (value)
+		custom_failed(rname, label, psprintf("its value: %s", edata->message));
 	custom_failed(rname, label,
 				  psprintf("%s [SQLSTATE %s]", edata->message,
 						   unpack_sql_state(edata->sqlerrcode)));
@@ -905,7 +910,7 @@ call_resolver(Oid fn, FmgrInfo *finfo, const char *rname, const char *label,
 	}
 	PG_CATCH();
 	{
-		custom_caught(rname, label, cxt);
+		custom_caught(rname, label, cxt, false);
 	}
 	PG_END_TRY();
 
@@ -962,7 +967,7 @@ custom_policy(SrChange *c, SrDecision *d)
 		}
 		PG_CATCH();
 		{
-			custom_caught(rname, label, cxt);
+			custom_caught(rname, label, cxt, true);
 		}
 		PG_END_TRY();
 		if (!ok)
