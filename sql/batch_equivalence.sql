@@ -392,7 +392,7 @@ CREATE FUNCTION side_rows2(what text) RETURNS TABLE (side text, j jsonb) LANGUAG
 									  'result', norm(sync_resolver.change_result(l.status, l.change_id, l.result, l.fields)),
 									  'detail', norm(sync_resolver.change_detail(l.fields))))
 	  FROM sync_resolver.change_log AS l
-	 WHERE what = 'change_log' AND l.target_table::text ~ '_side\.(pri|cus|grp)_t$'
+	 WHERE what = 'change_log' AND split_part(l.target_table::text, '.', 2) IN ('pri_t', 'cus_t', 'grp_t')
 $$;
 SELECT what,
 	   (SELECT count(*) FROM side_rows2(what) WHERE side = 'batch_side') AS n,
