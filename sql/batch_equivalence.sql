@@ -271,6 +271,142 @@ SELECT r ->> 'status' AS status, r ? 'replayed' AS replayed
 	{"change_id": "00000000-0000-0000-0000-0000000000c3", "table": "mid", "id": "3",
 	 "base_state": {"v": 3}, "new_state": {"v": 30}, "queued_at": "2026-05-14T10:30:00Z"}]') r;
 
+--
+-- Tables whose decisions need more than a change and its row go through a
+-- batch exactly as one by one (the set-based window must not decide them):
+-- a priority policy (the server side's actor from change_log), a custom
+-- resolver, a field group.  Each table gets a run of plain updates of
+-- distinct rows, which the window would otherwise take.
+--
+CREATE FUNCTION join_values(field name, base jsonb, server jsonb, mobile jsonb, context jsonb)
+RETURNS jsonb LANGUAGE sql AS $$
+	-- the row's id from its context (which only the per-change path builds)
+	SELECT jsonb_build_object('outcome', 'value', 'reason', 'joined',
+		'value', (server ->> 0) || '+' || (mobile ->> 0) || '@' || coalesce(context ->> 'id', '?'))
+$$;
+INSERT INTO sync_resolver.actor_rank VALUES ('boss', 30), ('tech', 10);
+DO $$
+DECLARE s text;
+BEGIN
+	FOREACH s IN ARRAY ARRAY['batch_side', 'single_side'] LOOP
+		EXECUTE format($f$
+			CREATE TABLE %1$I.pri_t (id int PRIMARY KEY, who text, note text, updated_at timestamptz);
+			CREATE TABLE %1$I.cus_t (id int PRIMARY KEY, val text, note text, updated_at timestamptz);
+			CREATE TABLE %1$I.grp_t (id int PRIMARY KEY, street text, city text, note text,
+									 updated_at timestamptz);
+			INSERT INTO sync_resolver.synced_table (target_table, updated_at_column) VALUES
+				('%1$I.pri_t', 'updated_at'), ('%1$I.cus_t', 'updated_at'), ('%1$I.grp_t', 'updated_at');
+			INSERT INTO sync_resolver.field_policy (target_table, field_name, policy, resolver) VALUES
+				('%1$I.pri_t', 'who', 'priority', NULL), ('%1$I.pri_t', 'note', 'mobile_wins', NULL),
+				('%1$I.cus_t', 'val', 'custom', 'join_values(name,jsonb,jsonb,jsonb,jsonb)'),
+				('%1$I.cus_t', 'note', 'mobile_wins', NULL),
+				('%1$I.grp_t', 'street', 'mobile_wins', NULL), ('%1$I.grp_t', 'city', 'mobile_wins', NULL),
+				('%1$I.grp_t', 'note', 'mobile_wins', NULL);
+			INSERT INTO sync_resolver.field_group VALUES ('%1$I.grp_t', 'addr', '{street,city}', 'server_wins');
+			INSERT INTO %1$I.pri_t SELECT i, 'ann', 'p' || i, '2026-05-14 10:00+00' FROM generate_series(1, 3) i;
+			INSERT INTO %1$I.cus_t SELECT i, 'v' || i, 'c' || i, '2026-05-14 10:00+00' FROM generate_series(1, 3) i;
+			INSERT INTO %1$I.grp_t SELECT i, 's' || i, 't' || i, 'g' || i, '2026-05-14 10:00+00'
+			  FROM generate_series(1, 3) i;
+			-- the server side changed val and city of rows 1 and 2
+			UPDATE %1$I.cus_t SET val = 'office' || id WHERE id <= 2;
+			UPDATE %1$I.grp_t SET city = 'moved' || id WHERE id <= 2;
+		$f$, s);
+	END LOOP;
+END $$;
+-- the boss reassigns rows 1 and 2 through the resolver (the server side's actor)
+SELECT s, sync_resolver.sync_apply(s || '.pri_t', i::text, '{"who": "ann"}', '{"who": "bob"}',
+		format('0000000%s-0000-0000-0001-00000000000%s', x, i)::uuid,
+		'2026-05-14T10:20:00Z', NULL, 'boss') ->> 'status' AS pre
+  FROM (VALUES ('batch_side', 'a'), ('single_side', 'b')) AS v(s, x), generate_series(1, 2) AS i
+ ORDER BY 1 DESC, i;
+
+CREATE TABLE envelopes2 AS SELECT $$[
+ {"change_id": "0000000@X@-0000-0000-0002-000000000001", "table": "@S@.pri_t", "id": "1",
+  "base_state": {"who": "ann", "note": "p1"}, "new_state": {"who": "tom", "note": "p1 tech"},
+  "queued_at": "2026-05-14T10:30:00Z", "edited_at": "2026-05-14T10:30:00Z", "actor": "tech"},
+ {"change_id": "0000000@X@-0000-0000-0002-000000000002", "table": "@S@.pri_t", "id": "2",
+  "base_state": {"who": "ann"}, "new_state": {"who": "tim"},
+  "queued_at": "2026-05-14T10:30:00Z", "edited_at": "2026-05-14T10:30:00Z", "actor": "tech"},
+ {"change_id": "0000000@X@-0000-0000-0002-000000000003", "table": "@S@.pri_t", "id": "3",
+  "base_state": {"who": "ann"}, "new_state": {"who": "tia"},
+  "queued_at": "2026-05-14T10:30:00Z", "edited_at": "2026-05-14T10:30:00Z", "actor": "tech"},
+ {"change_id": "0000000@X@-0000-0000-0002-000000000004", "table": "@S@.cus_t", "id": "1",
+  "base_state": {"val": "v1", "note": "c1"}, "new_state": {"val": "device1", "note": "c1 tech"},
+  "queued_at": "2026-05-14T10:31:00Z"},
+ {"change_id": "0000000@X@-0000-0000-0002-000000000005", "table": "@S@.cus_t", "id": "2",
+  "base_state": {"val": "v2"}, "new_state": {"val": "device2"}, "queued_at": "2026-05-14T10:31:00Z"},
+ {"change_id": "0000000@X@-0000-0000-0002-000000000006", "table": "@S@.cus_t", "id": "3",
+  "base_state": {"val": "v3"}, "new_state": {"val": "device3"}, "queued_at": "2026-05-14T10:31:00Z"},
+ {"change_id": "0000000@X@-0000-0000-0002-000000000007", "table": "@S@.grp_t", "id": "1",
+  "base_state": {"street": "s1", "city": "t1", "note": "g1"}, "new_state": {"street": "main st", "note": "g1 tech"},
+  "queued_at": "2026-05-14T10:32:00Z"},
+ {"change_id": "0000000@X@-0000-0000-0002-000000000008", "table": "@S@.grp_t", "id": "2",
+  "base_state": {"street": "s2", "city": "t2"}, "new_state": {"street": "high st"}, "queued_at": "2026-05-14T10:32:00Z"},
+ {"change_id": "0000000@X@-0000-0000-0002-000000000009", "table": "@S@.grp_t", "id": "3",
+  "base_state": {"street": "s3", "city": "t3"}, "new_state": {"street": "low st"}, "queued_at": "2026-05-14T10:32:00Z"}
+]$$::text AS template;
+
+CREATE TABLE res2_batch AS
+SELECT n, norm(r) AS r
+  FROM sync_resolver.sync_apply_batch(replace(replace((SELECT template FROM envelopes2),
+		'@S@', 'batch_side'), '@X@', 'a')::jsonb) WITH ORDINALITY AS b(r, n);
+CREATE TABLE res2_single (n bigint, r jsonb);
+DO $$
+DECLARE e jsonb; i bigint;
+BEGIN
+	FOR e, i IN SELECT * FROM jsonb_array_elements(replace(replace((SELECT template FROM envelopes2),
+		'@S@', 'single_side'), '@X@', 'b')::jsonb) WITH ORDINALITY
+	LOOP
+		INSERT INTO res2_single VALUES (i, norm(sync_resolver.sync_apply(
+			(e ->> 'table')::regclass, e ->> 'id', e -> 'base_state', e -> 'new_state',
+			(e ->> 'change_id')::uuid, (e ->> 'queued_at')::timestamptz,
+			(e ->> 'edited_at')::timestamptz, e ->> 'actor')));
+	END LOOP;
+END $$;
+-- the decisions the window does not know: priority, custom, group
+SELECT n, r ->> 'status' AS status, r -> 'decisions' AS decisions FROM res2_batch ORDER BY n;
+SELECT 'results' AS what,
+	   CASE WHEN (SELECT count(*) FROM res2_batch) = (SELECT count(*) FROM res2_single)
+			 AND NOT EXISTS (SELECT n, r FROM res2_batch EXCEPT SELECT n, r FROM res2_single)
+			 AND NOT EXISTS (SELECT n, r FROM res2_single EXCEPT SELECT n, r FROM res2_batch)
+			THEN 'equal' ELSE 'DIFFERENT' END AS verdict;
+-- rows and change records, both sides
+CREATE FUNCTION side_rows2(what text) RETURNS TABLE (side text, j jsonb) LANGUAGE sql AS $$
+	SELECT 'batch_side', jsonb_build_object('t', 'pri', 'r', to_jsonb(t) - 'updated_at')
+	  FROM batch_side.pri_t t WHERE what = 'rows'
+	UNION ALL SELECT 'single_side', jsonb_build_object('t', 'pri', 'r', to_jsonb(t) - 'updated_at')
+	  FROM single_side.pri_t t WHERE what = 'rows'
+	UNION ALL SELECT 'batch_side', jsonb_build_object('t', 'cus', 'r', to_jsonb(t) - 'updated_at')
+	  FROM batch_side.cus_t t WHERE what = 'rows'
+	UNION ALL SELECT 'single_side', jsonb_build_object('t', 'cus', 'r', to_jsonb(t) - 'updated_at')
+	  FROM single_side.cus_t t WHERE what = 'rows'
+	UNION ALL SELECT 'batch_side', jsonb_build_object('t', 'grp', 'r', to_jsonb(t) - 'updated_at')
+	  FROM batch_side.grp_t t WHERE what = 'rows'
+	UNION ALL SELECT 'single_side', jsonb_build_object('t', 'grp', 'r', to_jsonb(t) - 'updated_at')
+	  FROM single_side.grp_t t WHERE what = 'rows'
+	UNION ALL
+	SELECT CASE WHEN l.target_table::text LIKE 'batch_side.%' THEN 'batch_side' ELSE 'single_side' END,
+		   norm(to_jsonb(l) - 'received_at' - 'review_id' - 'result' - 'fields'
+				|| jsonb_build_object('has_review', l.review_id IS NOT NULL,
+									  'stored_result', l.result IS NOT NULL,
+									  'result', norm(sync_resolver.change_result(l.status, l.change_id, l.result, l.fields)),
+									  'detail', norm(sync_resolver.change_detail(l.fields))))
+	  FROM sync_resolver.change_log AS l
+	 WHERE what = 'change_log' AND split_part(l.target_table::text, '.', 2) IN ('pri_t', 'cus_t', 'grp_t')
+$$;
+SELECT what,
+	   (SELECT count(*) FROM side_rows2(what) WHERE side = 'batch_side') AS n,
+	   CASE WHEN (SELECT count(*) FROM side_rows2(what) WHERE side = 'batch_side')
+				 = (SELECT count(*) FROM side_rows2(what) WHERE side = 'single_side')
+			 AND NOT EXISTS (SELECT j FROM side_rows2(what) WHERE side = 'batch_side'
+							 EXCEPT ALL SELECT j FROM side_rows2(what) WHERE side = 'single_side')
+			 AND NOT EXISTS (SELECT j FROM side_rows2(what) WHERE side = 'single_side'
+							 EXCEPT ALL SELECT j FROM side_rows2(what) WHERE side = 'batch_side')
+			THEN 'equal' ELSE 'DIFFERENT' END AS verdict
+  FROM unnest(ARRAY['rows', 'change_log']) AS what;
+-- the final rows (batch side)
+SELECT j ->> 't' AS t, j -> 'r' AS r FROM side_rows2('rows') WHERE side = 'batch_side' ORDER BY 1, 2;
+
 DROP SCHEMA batch_side, single_side CASCADE;
-DROP TABLE mid, envelopes, res_batch, res_single;
+DROP TABLE mid, envelopes, res_batch, res_single, envelopes2, res2_batch, res2_single;
 DROP EXTENSION sync_resolver CASCADE;

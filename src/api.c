@@ -170,7 +170,13 @@ sr_sync_apply_batch(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(outer);
 	MemoryContextReset(cxt);
 
-	for (int i = 0; i < n; i++)
+	/*
+	 * Windows of plain updates go set-based (batch_set.c); what a window
+	 * hands back, one change at a time (and a last single change: a window
+	 * of one costs more than the per-change path).  Each window and each change has
+	 * its own SPI connection and memory, freed after it.
+	 */
+	for (int i = 0, one_by_one = 0; i < n;)
 	{
 		SrChange	c;
 		JsonbValue *v;
@@ -181,6 +187,23 @@ sr_sync_apply_batch(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
+		if (one_by_one == 0 && sr_batch_set && n - i >= 2)
+		{
+			int done;
+
+			MemoryContextSwitchTo(cxt);
+			done = sr_batch_window(&changes->root, i, n, rsinfo->setResult,
+								   rsinfo->setDesc);
+			MemoryContextSwitchTo(outer);
+			SPI_finish();
+			MemoryContextSwitchTo(outer);
+			MemoryContextReset(cxt);
+			if (done > 0)
+				i += done;
+			else
+				one_by_one = -done;
+			continue;
+		}
 		MemoryContextSwitchTo(cxt);
 		memset(&c, 0, sizeof(c));
 		v = getIthJsonbValueFromContainer(&changes->root, i);
@@ -203,6 +226,9 @@ sr_sync_apply_batch(PG_FUNCTION_ARGS)
 		SPI_finish();
 		MemoryContextSwitchTo(outer);
 		MemoryContextReset(cxt);
+		i++;
+		if (one_by_one > 0)
+			one_by_one--;
 	}
 	MemoryContextDelete(cxt);
 	return (Datum) 0;

@@ -483,3 +483,150 @@ sr_lock_rows(SrTable *t, Datum *ids, int n)
 		elog(ERROR, "could not lock rows: %s", SPI_result_code_string(rc));
 	SPI_freetuptable(SPI_tuptable);
 }
+
+/*
+ * batch_set.c's statements on a table, kept like the others (one per set
+ * of fields, in SrTable.batch_read_plans / batch_update_plans, generic
+ * plans: their parameters are arrays).
+ */
+static SPIPlanPtr
+batch_plan(SrTable *t, bool update, Bitmapset *fields)
+{
+	SrPlan		**list = update ? &t->batch_update_plans : &t->batch_read_plans;
+	SrPlan		 *p;
+	StringInfoData sql;
+	Oid			 *argtypes;
+	int			  nargs = 1;
+	int			  i = -1;
+	SPIPlanPtr	  plan;
+	MemoryContext old;
+
+	for (p = *list; p != NULL; p = p->next)
+		if (bms_equal(p->fields, fields))
+			return p->plan;
+
+	argtypes = palloc(sizeof(Oid) * (bms_num_members(fields) + 1));
+	argtypes[0] = get_array_type(t->id_type.typid);
+	initStringInfo(&sql);
+	if (!update)
+	{
+		/* lock and read the rows, in id order (as the batch pre-lock does) */
+		appendStringInfo(&sql, "SELECT %s, %s", quote_identifier(t->id_name),
+						 t->updated_name ? quote_identifier(t->updated_name)
+										 : "NULL");
+		while ((i = bms_next_member(fields, i)) >= 0)
+			appendStringInfo(&sql, ", %s",
+							 quote_identifier(t->fields[i].name));
+		appendStringInfo(&sql, " FROM %s WHERE %s ORDER BY %s FOR UPDATE",
+						 t->qualname, id_condition(t, "ANY ($1)"),
+						 quote_identifier(t->id_name));
+	}
+	else
+	{
+		/* one UPDATE of many rows: the values come as arrays, unnested */
+		StringInfoData cols;
+		StringInfoData args;
+		bool		   first = true;
+
+		initStringInfo(&cols);
+		initStringInfo(&args);
+		appendStringInfoString(&cols, "sr_k");
+		appendStringInfoString(&args, "pg_catalog.unnest($1)");
+		appendStringInfo(&sql, "UPDATE %s SET ", t->qualname);
+		while ((i = bms_next_member(fields, i)) >= 0)
+		{
+			nargs++;
+			argtypes[nargs - 1] = get_array_type(t->fields[i].type.basetype);
+			appendStringInfo(&sql, "%s%s = sr_v.sr_c%d", first ? "" : ", ",
+							 quote_identifier(t->fields[i].name), nargs);
+			appendStringInfo(&cols, ", sr_c%d", nargs);
+			appendStringInfo(&args, ", pg_catalog.unnest($%d)", nargs);
+			first = false;
+		}
+		if (t->updated_name)
+			appendStringInfo(&sql, "%s%s = pg_catalog.now()", first ? "" : ", ",
+							 quote_identifier(t->updated_name));
+		appendStringInfo(&sql,
+						 " FROM ROWS FROM (%s) AS sr_v(%s) WHERE %s",
+						 args.data, cols.data, id_condition(t, "sr_v.sr_k"));
+	}
+	plan = SPI_prepare_cursor(sql.data, nargs, argtypes,
+							  CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql.data,
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	old = MemoryContextSwitchTo(t->cxt);
+	p = palloc(sizeof(SrPlan));
+	p->fields = bms_copy(fields);
+	p->plan = plan;
+	p->next = *list;
+	*list = p;
+	MemoryContextSwitchTo(old);
+	return plan;
+}
+
+/*
+ * Lock and read many rows (SELECT ... FOR UPDATE of the ids, as the
+ * caller): columns id, updated_at (or NULL), then the fields in field
+ * order.  The rows are left in SPI_tuptable for the caller.
+ */
+void
+sr_lock_read_rows(SrTable *t, Datum *ids, int n, Bitmapset *fields)
+{
+	Datum args[1];
+	int	  rc;
+
+	args[0] = PointerGetDatum(
+		construct_array(ids, n, t->id_type.typid, t->id_type.typlen,
+						t->id_type.typbyval, t->id_type.typalign));
+	rc = SPI_execute_plan(batch_plan(t, false, fields), args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not lock rows: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Write the given fields of n rows in one UPDATE (and stamp updated_at), as
+ * the caller: values[k][field index] is row k's value.  Returns how many
+ * rows it wrote (fewer than n: a BEFORE trigger or a policy skipped some).
+ */
+uint64
+sr_update_rows(SrTable *t, Datum *ids, int n, Bitmapset *fields,
+			   SrValue **values)
+{
+	int	   nargs = bms_num_members(fields) + 1;
+	Datum *args = palloc(sizeof(Datum) * nargs);
+	Datum *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool  *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int	   dims[1] = {n};
+	int	   lbs[1] = {1};
+	int	   a = 1;
+	int	   i = -1;
+	int	   rc;
+
+	args[0] = PointerGetDatum(
+		construct_array(ids, n, t->id_type.typid, t->id_type.typlen,
+						t->id_type.typbyval, t->id_type.typalign));
+	while ((i = bms_next_member(fields, i)) >= 0)
+	{
+		SrType *ty = &t->fields[i].type;
+		int16	typlen;
+		bool	typbyval;
+		char	typalign;
+
+		for (int k = 0; k < n; k++)
+		{
+			elems[k] = values[k][i].value;
+			nulls[k] = values[k][i].isnull;
+		}
+		get_typlenbyvalalign(ty->basetype, &typlen, &typbyval, &typalign);
+		args[a++] = PointerGetDatum(
+			construct_md_array(elems, nulls, 1, dims, lbs, ty->basetype,
+							   typlen, typbyval, typalign));
+	}
+	rc = SPI_execute_plan(batch_plan(t, true, fields), args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "could not update rows: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}

@@ -243,7 +243,8 @@ sr_catalog_init(void)
 static void
 free_table(SrTable *t)
 {
-	SrPlan *lists[3] = {t->select_plans, t->update_plans, t->insert_plans};
+	SrPlan *lists[5] = {t->select_plans, t->update_plans, t->insert_plans,
+						t->batch_read_plans, t->batch_update_plans};
 
 	for (int i = 0; i < (int) lengthof(lists); i++)
 		for (SrPlan *p = lists[i]; p != NULL; p = p->next)

@@ -23,6 +23,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
@@ -330,20 +331,19 @@ sr_change_log_has_triggers(void)
 }
 
 /*
- * Insert a change record with statement q (SR_Q_RECORD_CHANGE: ON CONFLICT
- * DO NOTHING; SR_Q_CLAIM_CHANGE: a plain insert).  Returns whether a row
- * was inserted.
+ * The columns of a change record, as change_log stores them ($1..$13 of
+ * SR_Q_RECORD_CHANGE but $12, received_at): the one place that decides the
+ * record's form (a compact record in fields and no stored result, or the
+ * whole form when sr_compact_record falls back).
  */
-static bool
-insert_record(SrStatement q, SrChange *c, SrPayloadId *payload,
-			  SrStatus status, int64 review_id, Jsonb *result, Jsonb *fields)
+static void
+record_columns(SrChange *c, SrPayloadId *payload, SrStatus status,
+			   int64 review_id, Jsonb *result, Jsonb *fields, Datum *args,
+			   bool *nulls)
 {
-	Datum  args[13];
-	char   nulls[13];
 	bytea *digest = palloc(VARHDRSZ + SR_DIGEST_LEN);
-	int	   rc;
 
-	memset(nulls, ' ', sizeof(nulls));
+	memset(nulls, 0, sizeof(bool) * 13);
 	args[0] = UUIDPGetDatum(&c->change_id);
 	args[1] = ObjectIdGetDatum(c->relid);
 	args[2] = CStringGetTextDatum(c->row_id);
@@ -353,7 +353,7 @@ insert_record(SrStatement q, SrChange *c, SrPayloadId *payload,
 	args[6] = TimestampTzGetDatum(c->queued_at);
 	args[7] = TimestampTzGetDatum(c->edited_at);
 	args[8] = Int64GetDatum(review_id);
-	nulls[8] = review_id > 0 ? ' ' : 'n';
+	nulls[8] = review_id <= 0;
 	args[9] = JsonbPGetDatum(result);
 	args[10] = JsonbPGetDatum(fields);
 	if (status != SR_STATUS_REJECTED)
@@ -365,19 +365,100 @@ insert_record(SrStatement q, SrChange *c, SrPayloadId *payload,
 
 		if (compact != NULL)
 		{
-			nulls[9] = 'n';
+			nulls[9] = true;
+			args[9] = (Datum) 0;
 			args[10] = JsonbPGetDatum(compact);
 		}
 	}
-	args[11] = TimestampTzGetDatum(GetCurrentTimestamp());
+	args[11] = (Datum) 0; /* received_at: the statement's */
 	SET_VARSIZE(digest, VARHDRSZ + SR_DIGEST_LEN);
 	memcpy(VARDATA(digest), payload->digest, SR_DIGEST_LEN);
 	args[12] = PointerGetDatum(digest);
+}
+
+/*
+ * Insert a change record with statement q (SR_Q_RECORD_CHANGE: ON CONFLICT
+ * DO NOTHING; SR_Q_CLAIM_CHANGE: a plain insert).  Returns whether a row
+ * was inserted.
+ */
+static bool
+insert_record(SrStatement q, SrChange *c, SrPayloadId *payload,
+			  SrStatus status, int64 review_id, Jsonb *result, Jsonb *fields)
+{
+	Datum args[13];
+	bool  isnull[13];
+	char  nulls[13];
+	int	  rc;
+
+	record_columns(c, payload, status, review_id, result, fields, args,
+				   isnull);
+	args[11] = TimestampTzGetDatum(GetCurrentTimestamp());
+	for (int i = 0; i < 13; i++)
+		nulls[i] = isnull[i] ? 'n' : ' ';
 
 	rc = sr_run_internal(q, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not write sync_resolver.change_log");
 	return SPI_processed == 1;
+}
+
+/* A one-dimensional array of n Datums of a built-in type (nulls may be NULL). */
+static Datum
+record_array(Datum *elems, bool *nulls, int n, Oid typid)
+{
+	int16 typlen;
+	bool  typbyval;
+	char  typalign;
+	int	  dims[1] = {n};
+	int	  lbs[1] = {1};
+
+	get_typlenbyvalalign(typid, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, typid,
+											  typlen, typbyval, typalign));
+}
+
+/*
+ * Record many processed changes in one multi-row insert (a batch's set-based
+ * path): the same records, column by column, as sr_record_change writes
+ * (record_columns builds both).  Returns how many were inserted: fewer than
+ * n when a concurrent transaction committed a record for one of the
+ * change_ids first.
+ */
+uint64
+sr_record_changes(SrChangeRecord *recs, int n)
+{
+	static const Oid types[13] = {UUIDOID, OIDOID, TEXTOID, INT8OID, TEXTOID,
+								  TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+								  INT8OID, JSONBOID, JSONBOID, InvalidOid,
+								  BYTEAOID};
+	Datum  args[13];
+	Datum *col = palloc(sizeof(Datum) * n * 13);
+	bool  *colnull = palloc(sizeof(bool) * n * 13);
+	int	   rc;
+
+	for (int k = 0; k < n; k++)
+	{
+		SrChangeRecord *r = &recs[k];
+		Datum			one[13];
+		bool			onenull[13];
+
+		record_columns(r->c, r->payload, r->status, r->review_id, r->result,
+					   r->fields, one, onenull);
+		for (int i = 0; i < 13; i++)
+		{
+			col[i * n + k] = one[i];
+			colnull[i * n + k] = onenull[i];
+		}
+	}
+	for (int i = 0; i < 13; i++)
+		if (i != 11)
+			args[i] = record_array(col + i * n, colnull + i * n, n, types[i]);
+	args[11] = TimestampTzGetDatum(GetCurrentTimestamp());
+
+	rc = sr_run_internal(SR_Q_RECORD_CHANGES, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not write sync_resolver.change_log");
+	return SPI_processed;
 }
 
 /*

@@ -21,6 +21,7 @@ int	  sr_audit_retention_secs = 0;
 char *sr_append_separator = NULL;
 bool  sr_log_rejections = true;
 int	  sr_max_clock_skew_secs = 300;
+bool  sr_batch_set = true;
 
 void _PG_init(void);
 
@@ -87,6 +88,11 @@ _PG_init(void)
 							 "Log every rejected change to the server log.",
 							 NULL, &sr_log_rejections, true, PGC_SUSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable(
+		"sync_resolver.batch_set_based",
+		"Process runs of plain updates in a batch set-based (one statement per window).",
+		"Off: every change of a batch goes through the per-change path; the results are the same.",
+		&sr_batch_set, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("sync_resolver");
 	sr_catalog_init();
 }

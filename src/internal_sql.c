@@ -247,6 +247,22 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 		 {UUIDOID, OIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
 		  TIMESTAMPTZOID, INT8OID, JSONBOID, JSONBOID, TIMESTAMPTZOID,
 		  BYTEAOID}},
+	[SR_Q_RECORD_CHANGES] =
+		{"INSERT INTO @extschema@.change_log (change_id, target_table, row_id, payload_hash, "
+		 "status, actor, queued_at, edited_at, review_id, result, fields, received_at, "
+		 "payload_digest) "
+		 "SELECT u.c, u.t::pg_catalog.oid::pg_catalog.regclass, u.r, u.h, u.s, u.a, u.q, u.e, "
+		 "u.v, u.res, u.f, $12, u.d "
+		 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+		 "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), "
+		 "pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9), "
+		 "pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($13)) "
+		 "AS u(c, t, r, h, s, a, q, e, v, res, f, d) "
+		 "ON CONFLICT (change_id) DO NOTHING",
+		 13,
+		 {UUIDARRAYOID, OIDARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+		  TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID,
+		  JSONBARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID, BYTEAARRAYOID}},
 	[SR_Q_RECORD_REJECTION] =
 		{"INSERT INTO @extschema@.rejection_log (change_id, target_table, row_id, actor, reason, received_at) "
 		 "VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6)",

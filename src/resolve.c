@@ -29,8 +29,8 @@ decision_cmp(const void *a, const void *b)
 }
 
 /* Is the change older than the table's staleness threshold? */
-static bool
-is_stale(SrTable *t, SrChange *c)
+bool
+sr_is_stale(SrTable *t, SrChange *c)
 {
 	Interval	limit;
 	TimestampTz deadline;
@@ -93,10 +93,10 @@ is_own_id(SrTable *t, JsonbValue *k, JsonbValue *v, Datum id)
  * Collect the fields the device changed (new_state differs from base, typed).
  * Returns false with *reason set when the change must be rejected.
  */
-static bool
-changed_fields(SrTable *t, SrChange *c, Datum id, SrDecision **ds_out,
+bool
+sr_changed_fields(SrTable *t, SrChange *c, Datum id, SrDecision **ds_out,
 			   int *nd_out, Bitmapset **fields, Bitmapset **known,
-			   char **reason)
+				  char **reason)
 {
 	JsonbIterator *it = JsonbIteratorInit(&c->new_state->root);
 	JsonbValue	   k = {0}, v, bbuf;
@@ -415,7 +415,7 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	bool		hold_all;
 	char	   *reason;
 
-	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, &known, &reason))
+	if (!sr_changed_fields(t, c, id, &o->ds, &o->nd, &fields, &known, &reason))
 	{
 		o->status = SR_STATUS_REJECTED;
 		o->reason = reason;
@@ -437,7 +437,7 @@ sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 
 	/* a device clock ahead of ours is suspect as a stale one (merge.c) */
 	stale_reason = sr_clock_ahead(c) ? "future_clock" : "stale";
-	stale = is_stale(t, c) || sr_clock_ahead(c);
+	stale = sr_is_stale(t, c) || sr_clock_ahead(c);
 	for (int i = 0; i < o->nd; i++)
 	{
 		SrDecision *d = &o->ds[i];
@@ -525,7 +525,7 @@ sr_process_create(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	TimestampTz deleted_at;
 	char	   *reason;
 
-	if (!changed_fields(t, c, id, &o->ds, &o->nd, &fields, NULL, &reason))
+	if (!sr_changed_fields(t, c, id, &o->ds, &o->nd, &fields, NULL, &reason))
 	{
 		o->status = SR_STATUS_REJECTED;
 		o->reason = reason;
@@ -655,7 +655,7 @@ sr_process_delete(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 	}
 	/* a device clock ahead of ours is suspect as a stale one (merge.c) */
 	stale_reason = sr_clock_ahead(c) ? "future_clock" : "stale";
-	stale = is_stale(t, c) || sr_clock_ahead(c);
+	stale = sr_is_stale(t, c) || sr_clock_ahead(c);
 	if (!changed && !stale)
 	{
 		o->delete_state = sr_delete_state(ds, nd); /* for the audit trail */

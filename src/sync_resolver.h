@@ -21,6 +21,7 @@
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
 #include "utils/resowner.h"
+#include "utils/tuplestore.h"
 #include "utils/uuid.h"
 
 #include "compat.h"
@@ -157,6 +158,8 @@ typedef struct SrTable
 	SPIPlanPtr		delete_plan;
 	SPIPlanPtr		exists_plan;
 	SPIPlanPtr		prelock_plan; /* batches: lock many ids in id order */
+	SrPlan		   *batch_read_plans;	/* batch_set.c: lock + read many rows */
+	SrPlan		   *batch_update_plans; /* batch_set.c: UPDATE many rows */
 	struct SrTable *retired_next; /* cache.c: replaced, freed at xact end */
 } SrTable;
 
@@ -230,6 +233,7 @@ extern int	 sr_change_retention_secs;
 extern int	 sr_audit_retention_secs;
 extern char *sr_append_separator;
 extern bool	 sr_log_rejections;
+extern bool	 sr_batch_set;
 extern int	 sr_max_clock_skew_secs;
 
 /* cache.c: the per-backend table cache */
@@ -327,6 +331,10 @@ sr_insert_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *values);
 extern bool sr_delete_row(SrTable *t, Datum id);
 extern bool sr_row_exists(SrTable *t, Datum id);
 extern void sr_lock_rows(SrTable *t, Datum *ids, int n);
+extern void
+sr_lock_read_rows(SrTable *t, Datum *ids, int n, Bitmapset *fields);
+extern uint64 sr_update_rows(SrTable *t, Datum *ids, int n, Bitmapset *fields,
+							 SrValue **values);
 
 /* changelog.c: the identity of a change's payload, the records */
 extern const char *sr_status_name(SrStatus s);
@@ -346,6 +354,17 @@ sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
 extern void	 sr_claim_record(SrChange *c, SrPayloadId *payload, SrStatus status,
 							 Jsonb *result, Jsonb *fields);
 extern void sr_record_rejection(SrChange *c, const char *reason);
+/* One change record of a batch's multi-row insert (sr_record_changes). */
+typedef struct SrChangeRecord
+{
+	SrChange	*c;
+	SrPayloadId *payload;
+	SrStatus	 status;
+	int64		 review_id;
+	Jsonb		*result;
+	Jsonb		*fields;
+} SrChangeRecord;
+extern uint64 sr_record_changes(SrChangeRecord *recs, int n);
 extern void sr_record_replay(SrChange *c);
 extern void sr_payload_id(Jsonb *base, Jsonb *new_state, SrPayloadId *out);
 extern bool
@@ -394,6 +413,7 @@ typedef enum SrStatement
 {
 	SR_Q_RECORD_CHANGE, /* changelog.c */
 	SR_Q_CLAIM_CHANGE,
+	SR_Q_RECORD_CHANGES,
 	SR_Q_RECORD_REJECTION,
 	SR_Q_RECORD_REPLAY,
 	SR_Q_FIND_TOMBSTONE,
@@ -496,6 +516,10 @@ typedef struct SrResolution
 } SrResolution;
 
 extern char *sr_uuid_text(pg_uuid_t *u);
+
+/* batch_set.c: the set-based path of a batch */
+extern int sr_batch_window(JsonbContainer *arr, int from, int n,
+						   Tuplestorestate *ts, TupleDesc desc);
 extern void
 sr_push_kv_string(JsonbParseState **ps, const char *key, const char *val);
 extern void sr_push_kv_true(JsonbParseState **ps, const char *key);
@@ -527,7 +551,12 @@ sr_expand_result(const char *status, const char *change_id, Jsonb *c);
 	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg(msg), \
 					errhint(hint)))
 
-/* resolve.c: an update, a create, a delete */
+/* resolve.c: an update, a create, a delete; what batch_set.c shares */
+extern bool sr_is_stale(SrTable *t, SrChange *c);
+extern bool sr_changed_fields(SrTable *t, SrChange *c, Datum id,
+							  SrDecision **ds_out, int *nd_out,
+							  Bitmapset **fields, Bitmapset **known,
+							  char **reason);
 extern void
 sr_process_update(SrTable *t, SrChange *c, Datum id, SrResolution *o);
 extern void
