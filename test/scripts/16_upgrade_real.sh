@@ -119,8 +119,16 @@ psql_app() {
     "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -At -d app "$@"
 }
 
+# The batches' queued_at: ten minutes ago, so that only the change meant to
+# be stale (three days, stale_after a day) is; a date written into the test
+# would make every batch change stale a day later.
+recent=$(date -u -d '10 minutes ago' '+%Y-%m-%dT%H:%M')
+with_recent() {
+    sed "s/2026-12-01T10:00/$recent/g"
+}
+
 # Filled as a user of 0.1 would; what 0.1 returned is kept in public.seen.
-psql_app <<'SQL'
+with_recent <<'SQL' | psql_app
 CREATE EXTENSION sync_resolver;
 CREATE TABLE public.seen (name text PRIMARY KEY, result jsonb NOT NULL);
 CREATE TABLE public.work_order (
@@ -389,7 +397,7 @@ echo "0.1 updated to $default has the same $(grep -c '^member ' "$work/fresh.des
 # 6. The old rows still used.  Replays of 0.1's change_ids: the result 0.1
 # stored, as 0.1 itself answered a replay; a reuse with another payload is
 # still rejected.
-got=$(psql_app <<'SQL'
+got=$(with_recent <<'SQL' | psql_app
 SELECT format('c01 %s replayed %s, as 0.1 replayed %s, stored %s', r->>'status', r->>'replayed',
               (r = (SELECT result FROM public.seen WHERE name = 'c01_replay'))::text,
               ((r - 'replayed') = (SELECT result FROM public.seen WHERE name = 'c01'))::text)
