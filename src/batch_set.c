@@ -137,10 +137,12 @@ window_table(const char *name, int n)
 
 /*
  * Read the window: parse envelopes from `from` on while each is an update
- * of the same table that the set-based path can take, up to limit.
- * Returns how many; *tp is the table.  Runs in a subtransaction: an error
- * (a malformed envelope, a value that does not convert) ends the window
- * before the change that raised it.
+ * of the same table that the set-based path can take, up to limit, then
+ * look their change_ids up in change_log in one pass: the window ends
+ * before the first one recorded before (a replay or a reuse, for the
+ * per-change path).  Returns how many; *tp is the table.  The parsing runs
+ * in a subtransaction: an error (a malformed envelope, a value that does
+ * not convert) ends the window before the change that raised it.
  */
 static int
 read_window(JsonbContainer *arr, int from, int limit, FastChange *fc,
@@ -161,10 +163,6 @@ read_window(JsonbContainer *arr, int from, int limit, FastChange *fc,
 			JsonbValue *v = getIthJsonbValueFromContainer(arr, i);
 			FastChange *f = &fc[nf];
 			char	   *reason;
-			Oid			prior_relid;
-			char	   *prior_row;
-			SrPayloadId prior_payload;
-			bool		has_digest;
 			bool		fits = true;
 			int			k = -1;
 
@@ -202,9 +200,6 @@ read_window(JsonbContainer *arr, int from, int limit, FastChange *fc,
 			if (!fits)
 				break;
 			sr_payload_id(f->c.base, f->c.new_state, &f->payload);
-			if (sr_find_change(&f->c.change_id, &prior_relid, &prior_row,
-							   &prior_payload, &has_digest) != NULL)
-				break;
 			nf++;
 		}
 		sr_subxact_commit(&sx);
@@ -214,6 +209,16 @@ read_window(JsonbContainer *arr, int from, int limit, FastChange *fc,
 		sr_subxact_absorb(&sx);
 	}
 	PG_END_TRY();
+
+	/* the window ends before the first change_id that was recorded before */
+	if (nf > 0)
+	{
+		pg_uuid_t **cids = palloc(sizeof(pg_uuid_t *) * nf);
+
+		for (int j = 0; j < nf; j++)
+			cids[j] = &fc[j].c.change_id;
+		nf = sr_first_recorded(cids, nf);
+	}
 	*tp = t;
 	return nf;
 }
@@ -325,8 +330,9 @@ merge_window(SrTable *t, FastChange *fc, int nf)
 /*
  * Write the window: one UPDATE per set of written fields, then the change
  * records in one insert.  Returns false when a write did not touch every
- * row it should (a trigger or policy skipped one) or a change_id was
- * recorded concurrently: the caller rolls back and goes change by change.
+ * row it should (a trigger or policy skipped one); a change_id recorded
+ * concurrently raises the unique violation.  Either way the caller rolls
+ * back and goes change by change.
  */
 static bool
 write_window(SrTable *t, FastChange *fc, int nf, Jsonb **results)

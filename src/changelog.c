@@ -227,6 +227,35 @@ log_columns(Relation rel)
 }
 
 /*
+ * Open change_log for a lookup by its primary key (*pkey), with the
+ * snapshot sr_find_change describes pushed; close_change_log undoes both.
+ */
+static Relation
+open_change_log(Oid *pkey)
+{
+	Oid		 logid = get_relname_relid("change_log", sr_schema_oid());
+	Relation rel;
+
+	if (!OidIsValid(logid))
+		elog(ERROR, "could not find sync_resolver.change_log");
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	rel = table_open(logid, AccessShareLock);
+	*pkey = sr_relation_get_primary_key_index(rel);
+	if (!OidIsValid(*pkey))
+		elog(ERROR, "sync_resolver.change_log has no primary key");
+	return rel;
+}
+
+static void
+close_change_log(Relation rel)
+{
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+}
+
+/*
  * Look up a processed change.  Returns its stored result (NULL if the
  * change_id is unknown) and the target, row and payload identity it was
  * for (*has_digest false for a record of 0.1, which has only the hash).
@@ -244,7 +273,6 @@ Jsonb *
 sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 			   SrPayloadId *payload, bool *has_digest)
 {
-	Oid				  logid = get_relname_relid("change_log", sr_schema_oid());
 	Relation		  rel;
 	Oid				  pkey;
 	ScanKeyData		  key;
@@ -253,15 +281,7 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 	const AttrNumber *cols;
 	Jsonb			 *result = NULL;
 
-	if (!OidIsValid(logid))
-		elog(ERROR, "could not find sync_resolver.change_log");
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	UpdateActiveSnapshotCommandId();
-	rel = table_open(logid, AccessShareLock);
-	pkey = sr_relation_get_primary_key_index(rel);
-	if (!OidIsValid(pkey))
-		elog(ERROR, "sync_resolver.change_log has no primary key");
+	rel = open_change_log(&pkey);
 	cols = log_columns(rel);
 	ScanKeyInit(&key, cols[LOG_CHANGE_ID], BTEqualStrategyNumber, F_UUID_EQ,
 				UUIDPGetDatum(change_id));
@@ -306,9 +326,41 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 		}
 	}
 	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	PopActiveSnapshot();
+	close_change_log(rel);
 	return result;
+}
+
+/*
+ * The first of n change_ids that has a change record (its index), or n if
+ * none has: one opening of change_log and one snapshot for all of them, a
+ * descent of the primary key each (a batch window's replay check).
+ */
+int
+sr_first_recorded(pg_uuid_t **change_ids, int n)
+{
+	Oid				  pkey;
+	Relation		  rel = open_change_log(&pkey);
+	const AttrNumber *cols = log_columns(rel);
+	int				  i;
+
+	for (i = 0; i < n; i++)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		ScanKeyInit(&key, cols[LOG_CHANGE_ID], BTEqualStrategyNumber,
+					F_UUID_EQ, UUIDPGetDatum(change_ids[i]));
+		scan = systable_beginscan(rel, pkey, true, GetActiveSnapshot(), 1,
+								  &key);
+		found = HeapTupleIsValid(systable_getnext(scan));
+		systable_endscan(scan);
+		if (found)
+			break;
+	}
+	close_change_log(rel);
+	return i;
 }
 
 /*
@@ -420,9 +472,11 @@ record_array(Datum *elems, bool *nulls, int n, Oid typid)
 /*
  * Record many processed changes in one multi-row insert (a batch's set-based
  * path): the same records, column by column, as sr_record_change writes
- * (record_columns builds both).  Returns how many were inserted: fewer than
- * n when a concurrent transaction committed a record for one of the
- * change_ids first.
+ * (record_columns builds both).  A plain insert (the window looked its
+ * change_ids up already): a change_id that a concurrent transaction
+ * recorded first raises the unique violation, and the window goes change
+ * by change.  Returns how many were inserted (fewer than n: a trigger on
+ * change_log skipped one).
  */
 uint64
 sr_record_changes(SrChangeRecord *recs, int n)

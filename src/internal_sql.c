@@ -257,8 +257,7 @@ static const SrStatementDef sr_statements[SR_Q_COUNT] = {
 		 "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), "
 		 "pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9), "
 		 "pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($13)) "
-		 "AS u(c, t, r, h, s, a, q, e, v, res, f, d) "
-		 "ON CONFLICT (change_id) DO NOTHING",
+		 "AS u(c, t, r, h, s, a, q, e, v, res, f, d)",
 		 13,
 		 {UUIDARRAYOID, OIDARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
 		  TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID,

@@ -348,6 +348,7 @@ typedef struct SrPayloadId
 extern bool sr_change_log_has_triggers(void);
 extern Jsonb *sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 							 SrPayloadId *payload, bool *has_digest);
+extern int	sr_first_recorded(pg_uuid_t **change_ids, int n);
 extern bool
 sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
 				 int64 review_id, Jsonb *result, Jsonb *fields);
