@@ -593,6 +593,9 @@ echo "  targets: no conflict >= 0.8x $(yes_no "$(ratio noconflict)" 0.8);" \
      "batch >= 2.5x $(yes_no "$(ratio batch)" 2.5);" \
      "batch >= 0.7x JSON floor $(yes_no "$(ratio batch floor_json)" 0.7);" \
      "batch with conflicts >= 2x $(yes_no "$(ratio batch_conflict)" 2);" \
+     "WAL/change <= 2x floor: no conflict $(calc "%.2f" "${walpc[noconflict]} / ${walpc[floor]}")x $(yes_no "$(calc "%.2f" "2 * ${walpc[floor]}")" "${walpc[noconflict]}")," \
+     "conflicts $(calc "%.2f" "${walpc[conflict]} / ${walpc[floor]}")x $(yes_no "$(calc "%.2f" "2 * ${walpc[floor]}")" "${walpc[conflict]}")," \
+     "batch $(calc "%.2f" "${walpc[batch]} / ${walpc[floor]}")x $(yes_no "$(calc "%.2f" "2 * ${walpc[floor]}")" "${walpc[batch]}");" \
      "batch < 50 MB $(yes_no 51200 "$own_peak") (the resolver's own);" \
      "no growth across calls $(yes_no 1024 "$calls_rss") (< 1 MB)"
 echo

@@ -45,6 +45,7 @@ expect '^  sync_apply_batch by batch size .*1: [0-9,]+ .*10: [0-9,]+ .*100: [0-9
 expect '^  memory: 2,000-change batch in one call: peak ' "the batch memory line"
 expect '2,000 sync_apply calls in one session' "the one-session memory line"
 expect '^  targets: ' "the targets line"
+expect '^  targets: .*WAL/change <= 2x floor: no conflict [0-9]+\.[0-9]{2}x (met|NOT met), conflicts [0-9]+\.[0-9]{2}x (met|NOT met), batch [0-9]+\.[0-9]{2}x (met|NOT met);' "the WAL target"
 expect 'synchronous_commit=off' "the synchronous_commit=off note"
 
 # The results directory: the table, the series, and its plot with gnuplot.
