@@ -20,6 +20,13 @@
 
 #include "sync_resolver.h"
 
+/*
+ * SR_SORTED_KEYS: a jsonb object stores its keys sorted (shorter first,
+ * then bytewise), and pushJsonbValue sorts them when the object ends.  The
+ * objects of fixed keys below push them in that order already, so the
+ * sort finds them in place; the document is the same in any order.
+ */
+
 /* uuid as text. */
 char *
 sr_uuid_text(pg_uuid_t *u)
@@ -185,11 +192,12 @@ sr_build_result(SrChange *c, SrResolution *o, bool hold_all)
 		{
 			SrDecision *d = &o->ds[i];
 
+			/* in jsonb's key order (see SR_SORTED_KEYS) */
 			sr_push_key(&ps, d->field->name);
 			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 			sr_push_kv_string(&ps, "policy", sr_policy_name(d->field->policy));
-			sr_push_kv_string(&ps, "outcome", sr_outcome_name(d->outcome));
 			sr_push_kv_string(&ps, "reason", d->reason);
+			sr_push_kv_string(&ps, "outcome", sr_outcome_name(d->outcome));
 			pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 		}
 		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
@@ -232,22 +240,23 @@ sr_build_audit(SrResolution *o, bool hold_all)
 		SrDecision *d = &o->ds[i];
 		SrType	   *t = &d->field->type;
 
+		/* in jsonb's key order (see SR_SORTED_KEYS) */
 		sr_push_key(&ps, d->field->name);
 		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-		sr_push_kv_string(&ps, "policy", sr_policy_name(d->field->policy));
-		sr_push_kv_string(&ps, "outcome", sr_outcome_name(d->outcome));
-		sr_push_kv_string(&ps, "reason", d->reason);
-		sr_push_key(&ps, "base");
-		sr_push_value(&ps, &d->base, t);
-		sr_push_key(&ps, "mobile");
-		sr_push_value(&ps, &d->mobile, t);
-		sr_push_key(&ps, "old");
-		sr_push_value(&ps, &d->server, t);
 		if (sr_writes_now(d, hold_all))
 		{
 			sr_push_key(&ps, "new");
 			sr_push_value(&ps, &d->result, t);
 		}
+		sr_push_key(&ps, "old");
+		sr_push_value(&ps, &d->server, t);
+		sr_push_key(&ps, "base");
+		sr_push_value(&ps, &d->base, t);
+		sr_push_key(&ps, "mobile");
+		sr_push_value(&ps, &d->mobile, t);
+		sr_push_kv_string(&ps, "policy", sr_policy_name(d->field->policy));
+		sr_push_kv_string(&ps, "reason", d->reason);
+		sr_push_kv_string(&ps, "outcome", sr_outcome_name(d->outcome));
 		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 	}
 	if (o->delete_state)
