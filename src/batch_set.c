@@ -137,12 +137,13 @@ window_table(const char *name, int n)
 
 /*
  * Read the window: parse envelopes from `from` on while each is an update
- * of the same table that the set-based path can take, up to limit, then
- * look their change_ids up in change_log in one pass: the window ends
- * before the first one recorded before (a replay or a reuse, for the
- * per-change path).  Returns how many; *tp is the table.  The parsing runs
- * in a subtransaction: an error (a malformed envelope, a value that does
- * not convert) ends the window before the change that raised it.
+ * of the same table that the set-based path can take, up to limit; each
+ * change_id is looked up as its envelope is read (change_log opened once
+ * for the window), and the first one recorded before (a replay or a reuse,
+ * for the per-change path) ends the window.  Returns how many; *tp is the
+ * table.  The parsing runs in a subtransaction: an error (a malformed
+ * envelope, a value that does not convert) ends the window before the
+ * change that raised it.
  */
 static int
 read_window(JsonbContainer *arr, int from, int limit, FastChange *fc,
@@ -153,7 +154,8 @@ read_window(JsonbContainer *arr, int from, int limit, FastChange *fc,
 	HTAB	 *rows = window_table("sync_resolver window rows", limit - from);
 	HTAB	 *ids = window_table("sync_resolver window change_ids",
 								 limit - from);
-	SrSubxact sx;
+	SrLogProbe *probe = sr_log_probe_begin();
+	SrSubxact	sx;
 
 	sr_subxact_begin(&sx);
 	PG_TRY();
@@ -200,6 +202,8 @@ read_window(JsonbContainer *arr, int from, int limit, FastChange *fc,
 			if (!fits)
 				break;
 			sr_payload_id(f->c.base, f->c.new_state, &f->payload);
+			if (sr_log_probe_has(probe, &f->c.change_id))
+				break; /* a replay or a reuse: the per-change path's */
 			nf++;
 		}
 		sr_subxact_commit(&sx);
@@ -209,16 +213,7 @@ read_window(JsonbContainer *arr, int from, int limit, FastChange *fc,
 		sr_subxact_absorb(&sx);
 	}
 	PG_END_TRY();
-
-	/* the window ends before the first change_id that was recorded before */
-	if (nf > 0)
-	{
-		pg_uuid_t **cids = palloc(sizeof(pg_uuid_t *) * nf);
-
-		for (int j = 0; j < nf; j++)
-			cids[j] = &fc[j].c.change_id;
-		nf = sr_first_recorded(cids, nf);
-	}
+	sr_log_probe_end(probe);
 	*tp = t;
 	return nf;
 }

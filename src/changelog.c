@@ -330,37 +330,64 @@ sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 	return result;
 }
 
-/*
- * The first of n change_ids that has a change record (its index), or n if
- * none has: one opening of change_log and one snapshot for all of them, a
- * descent of the primary key each (a batch window's replay check).
- */
-int
-sr_first_recorded(pg_uuid_t **change_ids, int n)
+/* An open lookup of change_ids (sr_log_probe_begin). */
+struct SrLogProbe
 {
+	Relation		  rel;
 	Oid				  pkey;
-	Relation		  rel = open_change_log(&pkey);
-	const AttrNumber *cols = log_columns(rel);
-	int				  i;
+	const AttrNumber *cols;
+};
 
-	for (i = 0; i < n; i++)
-	{
-		ScanKeyData key;
-		SysScanDesc scan;
-		bool		found;
+/*
+ * Open change_log once for many change_id lookups (a batch window's replay
+ * check, one lookup as each envelope is read): after a command counter
+ * increment, as sr_find_change; sr_log_probe_end closes it.
+ */
+SrLogProbe *
+sr_log_probe_begin(void)
+{
+	Oid			logid = get_relname_relid("change_log", sr_schema_oid());
+	SrLogProbe *p = palloc(sizeof(SrLogProbe));
 
-		CHECK_FOR_INTERRUPTS();
-		ScanKeyInit(&key, cols[LOG_CHANGE_ID], BTEqualStrategyNumber,
-					F_UUID_EQ, UUIDPGetDatum(change_ids[i]));
-		scan = systable_beginscan(rel, pkey, true, GetActiveSnapshot(), 1,
-								  &key);
-		found = HeapTupleIsValid(systable_getnext(scan));
-		systable_endscan(scan);
-		if (found)
-			break;
-	}
-	close_change_log(rel);
-	return i;
+	if (!OidIsValid(logid))
+		elog(ERROR, "could not find sync_resolver.change_log");
+	CommandCounterIncrement();
+	p->rel = table_open(logid, AccessShareLock);
+	p->pkey = sr_relation_get_primary_key_index(p->rel);
+	if (!OidIsValid(p->pkey))
+		elog(ERROR, "sync_resolver.change_log has no primary key");
+	p->cols = log_columns(p->rel);
+	return p;
+}
+
+/*
+ * Has this change_id a change record?  One descent of the primary key,
+ * with the snapshot sr_find_change takes.
+ */
+bool
+sr_log_probe_has(SrLogProbe *p, pg_uuid_t *change_id)
+{
+	ScanKeyData key;
+	SysScanDesc scan;
+	bool		found;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	ScanKeyInit(&key, p->cols[LOG_CHANGE_ID], BTEqualStrategyNumber,
+				F_UUID_EQ, UUIDPGetDatum(change_id));
+	scan = systable_beginscan(p->rel, p->pkey, true, GetActiveSnapshot(), 1,
+							  &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	PopActiveSnapshot();
+	return found;
+}
+
+void
+sr_log_probe_end(SrLogProbe *p)
+{
+	table_close(p->rel, AccessShareLock);
+	pfree(p);
 }
 
 /*

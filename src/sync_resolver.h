@@ -348,7 +348,10 @@ typedef struct SrPayloadId
 extern bool sr_change_log_has_triggers(void);
 extern Jsonb *sr_find_change(pg_uuid_t *change_id, Oid *relid, char **row_id,
 							 SrPayloadId *payload, bool *has_digest);
-extern int	sr_first_recorded(pg_uuid_t **change_ids, int n);
+typedef struct SrLogProbe SrLogProbe;
+extern SrLogProbe *sr_log_probe_begin(void);
+extern bool sr_log_probe_has(SrLogProbe *p, pg_uuid_t *change_id);
+extern void sr_log_probe_end(SrLogProbe *p);
 extern bool
 sr_record_change(SrChange *c, SrPayloadId *payload, SrStatus status,
 				 int64 review_id, Jsonb *result, Jsonb *fields);
