@@ -194,6 +194,9 @@ read_window(JsonbContainer *arr, int from, int limit, FastChange *fc,
 			if (!window_key_new(rows, f->c.row_id) ||
 				!window_key_new(ids, sr_uuid_text(&f->c.change_id)))
 				break;
+			/* a replay or a reuse: the per-change path's (before any more work) */
+			if (sr_log_probe_has(probe, &f->c.change_id))
+				break;
 			if (!sr_changed_fields(t, &f->c, f->id, &f->o.ds, &f->o.nd,
 								   &f->fields, NULL, &reason))
 				break;
@@ -202,8 +205,6 @@ read_window(JsonbContainer *arr, int from, int limit, FastChange *fc,
 			if (!fits)
 				break;
 			sr_payload_id(f->c.base, f->c.new_state, &f->payload);
-			if (sr_log_probe_has(probe, &f->c.change_id))
-				break; /* a replay or a reuse: the per-change path's */
 			nf++;
 		}
 		sr_subxact_commit(&sx);

@@ -226,6 +226,22 @@ log_columns(Relation rel)
 	return attnums;
 }
 
+/* Open change_log (AccessShareLock) and find its primary key (*pkey). */
+static Relation
+log_relation(Oid *pkey)
+{
+	Oid		 logid = get_relname_relid("change_log", sr_schema_oid());
+	Relation rel;
+
+	if (!OidIsValid(logid))
+		elog(ERROR, "could not find sync_resolver.change_log");
+	rel = table_open(logid, AccessShareLock);
+	*pkey = sr_relation_get_primary_key_index(rel);
+	if (!OidIsValid(*pkey))
+		elog(ERROR, "sync_resolver.change_log has no primary key");
+	return rel;
+}
+
 /*
  * Open change_log for a lookup by its primary key (*pkey), with the
  * snapshot sr_find_change describes pushed; close_change_log undoes both.
@@ -233,19 +249,10 @@ log_columns(Relation rel)
 static Relation
 open_change_log(Oid *pkey)
 {
-	Oid		 logid = get_relname_relid("change_log", sr_schema_oid());
-	Relation rel;
-
-	if (!OidIsValid(logid))
-		elog(ERROR, "could not find sync_resolver.change_log");
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	UpdateActiveSnapshotCommandId();
-	rel = table_open(logid, AccessShareLock);
-	*pkey = sr_relation_get_primary_key_index(rel);
-	if (!OidIsValid(*pkey))
-		elog(ERROR, "sync_resolver.change_log has no primary key");
-	return rel;
+	return log_relation(pkey);
 }
 
 static void
@@ -346,16 +353,10 @@ struct SrLogProbe
 SrLogProbe *
 sr_log_probe_begin(void)
 {
-	Oid			logid = get_relname_relid("change_log", sr_schema_oid());
 	SrLogProbe *p = palloc(sizeof(SrLogProbe));
 
-	if (!OidIsValid(logid))
-		elog(ERROR, "could not find sync_resolver.change_log");
 	CommandCounterIncrement();
-	p->rel = table_open(logid, AccessShareLock);
-	p->pkey = sr_relation_get_primary_key_index(p->rel);
-	if (!OidIsValid(p->pkey))
-		elog(ERROR, "sync_resolver.change_log has no primary key");
+	p->rel = log_relation(&p->pkey);
 	p->cols = log_columns(p->rel);
 	return p;
 }
@@ -383,6 +384,7 @@ sr_log_probe_has(SrLogProbe *p, pg_uuid_t *change_id)
 	return found;
 }
 
+/* Close what sr_log_probe_begin opened. */
 void
 sr_log_probe_end(SrLogProbe *p)
 {
