@@ -37,10 +37,10 @@ endif
 
 SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: deps demo test bench test-majors
+.PHONY: deps demo test bench bench-callgrind test-majors
 deps:
 	@scripts/install-deps.sh $(filter bench,$(MAKECMDGOALS))
-demo test bench: deps
+demo test bench bench-callgrind: deps
 	$(MAKE) all
 	$(SUDO) $(MAKE) install
 	@scripts/$@.sh

@@ -54,7 +54,9 @@ run_suite() {
 # Stale diffs from an earlier run must not be shown as this run's.
 rm -f regression.diffs regression.out output_iso/regression.diffs output_iso/regression.out
 
-if ! cluster_start; then
+# verify_records: every compact change record the suite writes is checked
+# against the result and audit document it stands for.
+if ! cluster_start sync_resolver.verify_records=on; then
     echo "0 passed, 1 failed"
     exit 1
 fi

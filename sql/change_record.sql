@@ -105,6 +105,48 @@ SELECT sync_resolver.sync_apply('cr.job', '7', '{"notes": "note 7"}', '{"notes":
 SELECT sync_resolver.sync_apply('cr.job', '1', '{"notes": "a"}', '{"notes": "b"}', cr.cid(1))
 		->> 'reason' AS reused;
 
+-- The payload digest is SHA-256 over the documented token stream of base
+-- and new (a tag, a 4-byte length, the bytes; numbers normalized, keys in
+-- jsonb order): stored digests keep their meaning from release to release.
+SELECT sync_resolver.sync_apply('cr.job', '8', '{"notes": "note 8", "hours": 1.50}',
+								'{"notes": "a", "hours": 2}', cr.cid(30)) ->> 'status' AS status;
+SELECT payload_digest = sha256(
+		'\x7b00000000'::bytea || '\x6b00000005'::bytea || 'hours'::bytea
+		|| '\x6e00000003'::bytea || '1.5'::bytea || '\x6b00000005'::bytea || 'notes'::bytea
+		|| '\x7300000006'::bytea || 'note 8'::bytea || '\x7d00000000'::bytea
+		|| '\x7b00000000'::bytea || '\x6b00000005'::bytea || 'hours'::bytea
+		|| '\x6e00000001'::bytea || '2'::bytea || '\x6b00000005'::bytea || 'notes'::bytea
+		|| '\x7300000001'::bytea || 'a'::bytea || '\x7d00000000'::bytea) AS digest_as_documented
+  FROM sync_resolver.change_log WHERE change_id = cr.cid(30);
+-- the same across the digest's 8 kB blocks: a string that does not fit
+-- after the tokens before it, tokens after it that do not fit either, a
+-- string longer than a block; null, booleans, arrays, a create's null base
+SELECT sync_resolver.sync_apply('cr.job', '4',
+		'{"ends": null, "notes": "note 4", "labels": {"a": 1}}',
+		jsonb_build_object('ends', null, 'notes', 'note 4' || repeat('x', 8150),
+						   'labels', '{"a": [true, false]}'::jsonb), cr.cid(31)) ->> 'status' AS status;
+SELECT payload_digest = sha256(
+		'\x7b00000000'::bytea || '\x6b00000004'::bytea || 'ends'::bytea || '\x7a00000000'::bytea
+		|| '\x6b00000005'::bytea || 'notes'::bytea || '\x7300000006'::bytea || 'note 4'::bytea
+		|| '\x6b00000006'::bytea || 'labels'::bytea || '\x7b00000000'::bytea
+		|| '\x6b00000001'::bytea || 'a'::bytea || '\x6e00000001'::bytea || '1'::bytea
+		|| '\x7d00000000'::bytea || '\x7d00000000'::bytea
+		|| '\x7b00000000'::bytea || '\x6b00000004'::bytea || 'ends'::bytea || '\x7a00000000'::bytea
+		|| '\x6b00000005'::bytea || 'notes'::bytea || '\x7300001fdc'::bytea
+		|| 'note 4'::bytea || convert_to(repeat('x', 8150), 'UTF8')
+		|| '\x6b00000006'::bytea || 'labels'::bytea || '\x7b00000000'::bytea
+		|| '\x6b00000001'::bytea || 'a'::bytea || '\x5b00000000'::bytea
+		|| '\x7400000000'::bytea || '\x6600000000'::bytea || '\x5d00000000'::bytea
+		|| '\x7d00000000'::bytea || '\x7d00000000'::bytea) AS digest_as_documented
+  FROM sync_resolver.change_log WHERE change_id = cr.cid(31);
+SELECT sync_resolver.sync_apply('cr.job', '200', NULL,
+		jsonb_build_object('notes', repeat('x', 9000)), cr.cid(32)) ->> 'status' AS status;
+SELECT payload_digest = sha256(
+		'\x4e00000000'::bytea || '\x7b00000000'::bytea || '\x6b00000005'::bytea || 'notes'::bytea
+		|| '\x7300002328'::bytea || convert_to(repeat('x', 9000), 'UTF8')
+		|| '\x7d00000000'::bytea) AS digest_as_documented
+  FROM sync_resolver.change_log WHERE change_id = cr.cid(32);
+
 -- Soft input errors: a value that does not convert is "rejected", naming
 -- the field, and leaves nothing behind (a domain's CHECK too).
 SELECT r->>'status' AS status, r->>'reason' AS reason

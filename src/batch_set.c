@@ -373,7 +373,8 @@ write_window(SrTable *t, FastChange *fc, int nf, Jsonb **results)
 		recs[j].status = fc[j].o.status;
 		recs[j].review_id = 0;
 		recs[j].result = results[j];
-		recs[j].fields = sr_build_audit(&fc[j].o, false);
+		recs[j].fields = sr_record_fields(&fc[j].c, &fc[j].o, false,
+										  results[j]);
 	}
 	return sr_record_changes(recs, nf) == (uint64) nf;
 }

@@ -224,7 +224,7 @@ sr_claim_change(SrChange *c, SrResolution *o, SrStatus status)
 	/* a change_id recorded before raises 23505 here: see sr_process_change */
 	run->claiming = true;
 	sr_claim_record(c, &run->payload, status, run->result,
-					sr_build_audit(o, o->hold_all));
+					sr_record_fields(c, o, o->hold_all, run->result));
 	run->claiming = false;
 	run->claimed = true;
 	return true;
@@ -273,7 +273,8 @@ resolve_change(ChangeRun *run, SrSubxact *sx)
 			return false;
 		keep = run->claimed ||
 			   sr_record_change(c, &run->payload, o.status, o.review_id,
-								run->result, sr_build_audit(&o, o.hold_all));
+								run->result,
+								sr_record_fields(c, &o, o.hold_all, run->result));
 	}
 	if (!keep)
 	{

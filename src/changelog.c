@@ -50,9 +50,31 @@ sr_status_name(SrStatus s)
 	return status_names[s];
 }
 
+/*
+ * The digest's input, gathered in a buffer and handed to the hash a block
+ * at a time (one call per token cost more than the hashing itself).
+ */
+typedef struct DigestFeed
+{
+	pg_cryptohash_ctx *ctx;
+	int				   len;
+	uint8			   buf[8192];
+} DigestFeed;
+
+/* Hand what the buffer holds to the hash. */
+static void
+digest_flush(DigestFeed *feed)
+{
+	if (feed->len > 0 &&
+		pg_cryptohash_update(feed->ctx, feed->buf, feed->len) < 0)
+		elog(ERROR, "could not compute the payload digest: %s",
+			 pg_cryptohash_error(feed->ctx));
+	feed->len = 0;
+}
+
 /* Feed a length-prefixed byte string to the digest. */
 static void
-digest_bytes(pg_cryptohash_ctx *ctx, char tag, const char *data, uint32 len)
+digest_bytes(DigestFeed *feed, char tag, const char *data, uint32 len)
 {
 	uint8 head[5];
 
@@ -61,10 +83,23 @@ digest_bytes(pg_cryptohash_ctx *ctx, char tag, const char *data, uint32 len)
 	head[2] = (uint8) (len >> 16);
 	head[3] = (uint8) (len >> 8);
 	head[4] = (uint8) len;
-	if (pg_cryptohash_update(ctx, head, sizeof(head)) < 0 ||
-		(len > 0 && pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0))
-		elog(ERROR, "could not compute the payload digest: %s",
-			 pg_cryptohash_error(ctx));
+	if (feed->len + sizeof(head) > sizeof(feed->buf))
+		digest_flush(feed);
+	memcpy(feed->buf + feed->len, head, sizeof(head));
+	feed->len += sizeof(head);
+	if (len == 0)
+		return;
+	if (feed->len + len > sizeof(feed->buf))
+		digest_flush(feed);
+	if (len > sizeof(feed->buf))
+	{
+		if (pg_cryptohash_update(feed->ctx, (const uint8 *) data, len) < 0)
+			elog(ERROR, "could not compute the payload digest: %s",
+				 pg_cryptohash_error(feed->ctx));
+		return;
+	}
+	memcpy(feed->buf + feed->len, data, len);
+	feed->len += len;
 }
 
 /*
@@ -75,7 +110,7 @@ digest_bytes(pg_cryptohash_ctx *ctx, char tag, const char *data, uint32 len)
  * number's sign is in its normalized text).  NULL is its own token.
  */
 static void
-digest_jsonb(pg_cryptohash_ctx *ctx, Jsonb *jb)
+digest_jsonb(DigestFeed *feed, Jsonb *jb)
 {
 	JsonbIterator	  *it;
 	JsonbValue		   v;
@@ -83,7 +118,7 @@ digest_jsonb(pg_cryptohash_ctx *ctx, Jsonb *jb)
 
 	if (jb == NULL)
 	{
-		digest_bytes(ctx, 'N', NULL, 0);
+		digest_bytes(feed, 'N', NULL, 0);
 		return;
 	}
 	it = JsonbIteratorInit(&jb->root);
@@ -95,19 +130,19 @@ digest_jsonb(pg_cryptohash_ctx *ctx, Jsonb *jb)
 		switch (tok)
 		{
 			case WJB_BEGIN_ARRAY:
-				digest_bytes(ctx, v.val.array.rawScalar ? '(' : '[', NULL, 0);
+				digest_bytes(feed, v.val.array.rawScalar ? '(' : '[', NULL, 0);
 				continue;
 			case WJB_END_ARRAY:
-				digest_bytes(ctx, ']', NULL, 0);
+				digest_bytes(feed, ']', NULL, 0);
 				continue;
 			case WJB_BEGIN_OBJECT:
-				digest_bytes(ctx, '{', NULL, 0);
+				digest_bytes(feed, '{', NULL, 0);
 				continue;
 			case WJB_END_OBJECT:
-				digest_bytes(ctx, '}', NULL, 0);
+				digest_bytes(feed, '}', NULL, 0);
 				continue;
 			case WJB_KEY:
-				digest_bytes(ctx, 'k', v.val.string.val, v.val.string.len);
+				digest_bytes(feed, 'k', v.val.string.val, v.val.string.len);
 				continue;
 			default:
 				break;
@@ -115,17 +150,17 @@ digest_jsonb(pg_cryptohash_ctx *ctx, Jsonb *jb)
 		switch (v.type)
 		{
 			case jbvNull:
-				digest_bytes(ctx, 'z', NULL, 0);
+				digest_bytes(feed, 'z', NULL, 0);
 				break;
 			case jbvBool:
-				digest_bytes(ctx, v.val.boolean ? 't' : 'f', NULL, 0);
+				digest_bytes(feed, v.val.boolean ? 't' : 'f', NULL, 0);
 				break;
 			case jbvString:
-				digest_bytes(ctx, 's', v.val.string.val, v.val.string.len);
+				digest_bytes(feed, 's', v.val.string.val, v.val.string.len);
 				break;
 			case jbvNumeric:
 				num = numeric_normalize(v.val.numeric);
-				digest_bytes(ctx, 'n', num, strlen(num));
+				digest_bytes(feed, 'n', num, strlen(num));
 				pfree(num);
 				break;
 			default:
@@ -154,13 +189,18 @@ sr_payload_id(Jsonb *base, Jsonb *new_state, SrPayloadId *out)
 												 Int64GetDatum(2)))
 			: 0x6e756c6cULL;
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	DigestFeed		  *feed = palloc(sizeof(DigestFeed));
 
 	out->hash = (int64) hash_combine64(h1, h2);
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
 		elog(ERROR, "could not compute the payload digest: %s",
 			 pg_cryptohash_error(ctx));
-	digest_jsonb(ctx, base);
-	digest_jsonb(ctx, new_state);
+	feed->ctx = ctx;
+	feed->len = 0;
+	digest_jsonb(feed, base);
+	digest_jsonb(feed, new_state);
+	digest_flush(feed);
+	pfree(feed);
 	if (pg_cryptohash_final(ctx, out->digest, SR_DIGEST_LEN) < 0)
 		elog(ERROR, "could not compute the payload digest: %s",
 			 pg_cryptohash_error(ctx));
@@ -413,9 +453,9 @@ sr_change_log_has_triggers(void)
 
 /*
  * The columns of a change record, as change_log stores them ($1..$13 of
- * SR_Q_RECORD_CHANGE but $12, received_at): the one place that decides the
- * record's form (a compact record in fields and no stored result, or the
- * whole form when sr_compact_record falls back).
+ * SR_Q_RECORD_CHANGE but $12, received_at).  fields is a compact record
+ * (sr_record_fields), stored with no result, or an audit document, stored
+ * compact when sr_compact_record can and whole otherwise.
  */
 static void
 record_columns(SrChange *c, SrPayloadId *payload, SrStatus status,
@@ -437,9 +477,15 @@ record_columns(SrChange *c, SrPayloadId *payload, SrStatus status,
 	nulls[8] = review_id <= 0;
 	args[9] = JsonbPGetDatum(result);
 	args[10] = JsonbPGetDatum(fields);
-	if (status != SR_STATUS_REJECTED)
+	if (status != SR_STATUS_REJECTED && sr_record_is_compact(fields))
 	{
-		/* the lighter record: one compact document, no stored result */
+		/* the lighter record, made by sr_record_fields: no stored result */
+		nulls[9] = true;
+		args[9] = (Datum) 0;
+	}
+	else if (status != SR_STATUS_REJECTED)
+	{
+		/* an audit document: stored compact if it expands back exactly */
 		Jsonb *compact = sr_compact_record(sr_status_name(status),
 										   sr_uuid_text(&c->change_id), result,
 										   fields);

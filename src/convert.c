@@ -8,6 +8,8 @@
  *	  under a nondeterministic collation, and a value is built the way its
  *	  type builds it (typmods on array elements, restricted array types
  *	  through their own input), so what is decided is what is stored.
+ *	  Also the jsonb builders every document shares ("key": value pushes,
+ *	  a uuid's text).
  *
  *-------------------------------------------------------------------------
  */
@@ -803,6 +805,143 @@ void
 sr_push_value(JsonbParseState **ps, SrValue *v, SrType *t)
 {
 	push_typed(ps, v->value, v->isnull, t, WJB_VALUE);
+}
+
+/* uuid as text. */
+char *
+sr_uuid_text(pg_uuid_t *u)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u)));
+}
+
+/* Push "key": "string". */
+void
+sr_push_kv_string(JsonbParseState **ps, const char *key, const char *val)
+{
+	sr_push_key(ps, key);
+	if (val)
+		sr_push_string(ps, val, false);
+	else
+	{
+		JsonbValue v;
+
+		v.type = jbvNull;
+		pushJsonbValue(ps, WJB_VALUE, &v);
+	}
+}
+
+/* Push "key": true. */
+void
+sr_push_kv_true(JsonbParseState **ps, const char *key)
+{
+	JsonbValue v;
+
+	sr_push_key(ps, key);
+	v.type = jbvBool;
+	v.val.boolean = true;
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* Push "key": <int64>. */
+void
+sr_push_kv_int(JsonbParseState **ps, const char *key, int64 val)
+{
+	JsonbValue v;
+
+	sr_push_key(ps, key);
+	v.type = jbvNumeric;
+	v.val.numeric =
+		DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(val)));
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* Push "key": <jsonb document>. */
+void
+sr_push_kv_jsonb(JsonbParseState **ps, const char *key, Jsonb *jb)
+{
+	JsonbValue v;
+
+	sr_push_key(ps, key);
+	v.type = jbvBinary;
+	v.val.binary.data = &jb->root;
+	v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* Push "key": <stored JSON value> (null if absent). */
+void
+sr_push_kv_json(JsonbParseState **ps, const char *key, JsonbValue *val)
+{
+	JsonbValue nullv;
+
+	sr_push_key(ps, key);
+	if (val == NULL)
+	{
+		nullv.type = jbvNull;
+		val = &nullv;
+	}
+	pushJsonbValue(ps, WJB_VALUE, val);
+}
+
+/* Push a typed value as an array element. */
+void
+sr_push_elem_value(JsonbParseState **ps, SrValue *v, SrType *t)
+{
+	push_typed(ps, v->value, v->isnull, t, WJB_ELEM);
+}
+
+/* A typed value's JSON form, as a one-element jsonb array. */
+static Jsonb *
+json_form(SrValue *v, SrType *t)
+{
+	JsonbParseState *ps = NULL;
+
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	push_typed(&ps, v->value, v->isnull, t, WJB_ELEM);
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+}
+
+/*
+ * Would two values of type t be pushed as the same JSON?  The same bytes
+ * are.  Values of an array or other type, or compressed or external, whose
+ * bytes differ are compared in their JSON form; for the other kinds,
+ * different bytes count as different (at worst wrongly, as for -0 and 0:
+ * the caller then stores both).
+ */
+bool
+sr_value_identical(SrValue *a, SrValue *b, SrType *t)
+{
+	bool		unsure = t->kind == SR_KIND_ARRAY || t->kind == SR_KIND_OTHER;
+	bool		same;
+
+	if (a->isnull || b->isnull)
+		return a->isnull && b->isnull;
+	if (t->typlen == -1)
+	{
+		struct varlena *x = (struct varlena *) DatumGetPointer(a->value);
+		struct varlena *y = (struct varlena *) DatumGetPointer(b->value);
+
+		if (VARATT_IS_EXTERNAL(x) || VARATT_IS_COMPRESSED(x) ||
+			VARATT_IS_EXTERNAL(y) || VARATT_IS_COMPRESSED(y))
+		{
+			same = false;
+			unsure = true;
+		}
+		else
+			same = VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
+				   memcmp(VARDATA_ANY(x), VARDATA_ANY(y),
+						  VARSIZE_ANY_EXHDR(x)) == 0;
+	}
+	else
+		same = datumIsEqual(a->value, b->value, t->typbyval, t->typlen);
+	if (!same && unsure)
+	{
+		Jsonb	   *x = json_form(a, t);
+		Jsonb	   *y = json_form(b, t);
+
+		same = VARSIZE(x) == VARSIZE(y) && memcmp(x, y, VARSIZE(x)) == 0;
+	}
+	return same;
 }
 
 /* The value in the type's text form (for transitions and messages). */

@@ -22,6 +22,7 @@ char *sr_append_separator = NULL;
 bool  sr_log_rejections = true;
 int	  sr_max_clock_skew_secs = 300;
 bool  sr_batch_set = true;
+bool  sr_verify_records = false;
 
 void _PG_init(void);
 
@@ -93,6 +94,12 @@ _PG_init(void)
 		"Process runs of plain updates in a batch set-based (one statement per window).",
 		"Off: every change of a batch goes through the per-change path; the results are the same.",
 		&sr_batch_set, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable(
+		"sync_resolver.verify_records",
+		"Check every compact change record against the documents it replaces.",
+		"A developer check (the test suite runs with it on): a record that does not expand back exactly raises an internal error.",
+		&sr_verify_records, false, PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL,
+		NULL);
 	MarkGUCPrefixReserved("sync_resolver");
 	sr_catalog_init();
 }

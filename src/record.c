@@ -21,11 +21,16 @@
  *	  words[] below, or '-' when the text follows as an element.  Fields
  *	  written come first, in the order of the result's "applied".
  *
- *	  A record is stored compact only when expanding it gives back exactly
- *	  (byte for byte) the result and the audit document, which
- *	  sr_compact_record checks as it goes (and assert-enabled builds check
- *	  by expanding); otherwise both are stored as they are, as 0.1 did.  Records of 0.1 (an object in fields,
- *	  the result in result) are read as they are.
+ *	  A processed change's record is made from its decisions by
+ *	  sr_record_fields (result.c) through sr_record_begin and
+ *	  sr_record_field, without building the audit document (the
+ *	  sync_resolver.verify_records check, on in the test suite, expands it
+ *	  and compares it byte for byte with the result and the audit document).
+ *	  sr_compact_record makes one from a result and an audit document, only
+ *	  when expanding gives back exactly (byte for byte) both, which it
+ *	  checks as it goes (and assert-enabled builds check by expanding);
+ *	  otherwise both are stored as they are, as 0.1 did.  Records of 0.1 (an
+ *	  object in fields, the result in result) are read as they are.
  *
  *-------------------------------------------------------------------------
  */
@@ -408,6 +413,89 @@ sr_compact_record(const char *status, const char *change_id, Jsonb *result,
 	Assert(jsonb_identical(sr_expand_result(status, change_id, compact), result));
 #endif
 	return compact;
+}
+
+/* The letter of a word given as a C string (NULL: none), or '-'. */
+static char
+cstring_letter(const char *s)
+{
+	JsonbValue v;
+
+	if (s == NULL)
+		return '-';
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	return word_letter(&v);
+}
+
+/*
+ * Begin a compact record made field by field (sr_record_fields): its rest,
+ * the result's members the expansion does not rebuild, and the state a
+ * delete saw (NULL: none).  The result must be an object.
+ */
+void
+sr_record_begin(JsonbParseState **ps, Jsonb *result, Jsonb *delete_state)
+{
+	JsonbIterator	  *it;
+	JsonbValue		   k, v;
+	JsonbIteratorToken tok;
+
+	Assert(JB_ROOT_IS_OBJECT(result));
+	pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	it = JsonbIteratorInit(&result->root);
+	tok = JsonbIteratorNext(&it, &v, true); /* WJB_BEGIN_OBJECT */
+	while ((tok = JsonbIteratorNext(&it, &k, true)) == WJB_KEY)
+	{
+		tok = JsonbIteratorNext(&it, &v, true);
+		if (rebuilt_key(&k))
+			continue;
+		pushJsonbValue(ps, WJB_KEY, &k);
+		pushJsonbValue(ps, WJB_VALUE, &v);
+	}
+	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+	if (delete_state)
+	{
+		v.type = jbvBinary;
+		v.val.binary.data = &delete_state->root;
+		v.val.binary.len = VARSIZE(delete_state) - VARHDRSZ;
+	}
+	else
+		v.type = jbvNull;
+	pushJsonbValue(ps, WJB_ELEM, &v);
+}
+
+/*
+ * Push the head of a field's entry: its name, flags and the words
+ * (policy, outcome, reason; NULL for none).  The caller then pushes base,
+ * mobile, old unless old_is_base, and new if written and not new_is_mobile,
+ * and ends the record's array after the last field.
+ */
+void
+sr_record_field(JsonbParseState **ps, const char *name,
+				const char *const words_of[3], bool old_is_base,
+				bool new_is_mobile, bool written)
+{
+	char	   *fl = palloc(5); /* pushJsonbValue keeps the pointer */
+
+	fl[0] = '0' + (old_is_base ? REC_OLD_IS_BASE : 0) +
+		(new_is_mobile ? REC_NEW_IS_MOBILE : 0) + (written ? REC_WRITTEN : 0);
+	for (int i = 0; i < 3; i++)
+		fl[i + 1] = cstring_letter(words_of[i]);
+	fl[4] = '\0';
+	push_elem_cstring(ps, name);
+	push_elem_cstring(ps, fl);
+	for (int i = 0; i < 3; i++)
+		if (fl[i + 1] == '-')
+		{
+			JsonbValue v = {.type = jbvNull};
+
+			if (words_of[i] == NULL)
+				pushJsonbValue(ps, WJB_ELEM, &v);
+			else
+				push_elem_cstring(ps, words_of[i]);
+		}
 }
 
 /* A stored record's fields: is it the compact form? */

@@ -2,9 +2,10 @@
  *
  * result.c
  *	  The documents a change produces: the result returned to the caller
- *	  (and stored for replay), the audit document of change_log.fields,
- *	  the conflicts and held decisions of a review, and the jsonb
- *	  "key": value builders shared with review.c.
+ *	  (and stored for replay), the audit document (row_history), the
+ *	  compact record change_log.fields stores in place of both (made from
+ *	  the decisions, in record.c's format), the conflicts and held
+ *	  decisions of a review.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,82 +28,7 @@
  * sort finds them in place; the document is the same in any order.
  */
 
-/* uuid as text. */
-char *
-sr_uuid_text(pg_uuid_t *u)
-{
-	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u)));
-}
-
-/* Push "key": "string". */
-void
-sr_push_kv_string(JsonbParseState **ps, const char *key, const char *val)
-{
-	sr_push_key(ps, key);
-	if (val)
-		sr_push_string(ps, val, false);
-	else
-	{
-		JsonbValue v;
-
-		v.type = jbvNull;
-		pushJsonbValue(ps, WJB_VALUE, &v);
-	}
-}
-
-/* Push "key": true. */
-void
-sr_push_kv_true(JsonbParseState **ps, const char *key)
-{
-	JsonbValue v;
-
-	sr_push_key(ps, key);
-	v.type = jbvBool;
-	v.val.boolean = true;
-	pushJsonbValue(ps, WJB_VALUE, &v);
-}
-
-/* Push "key": <int64>. */
-void
-sr_push_kv_int(JsonbParseState **ps, const char *key, int64 val)
-{
-	JsonbValue v;
-
-	sr_push_key(ps, key);
-	v.type = jbvNumeric;
-	v.val.numeric =
-		DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(val)));
-	pushJsonbValue(ps, WJB_VALUE, &v);
-}
-
-/* Push "key": <jsonb document>. */
-void
-sr_push_kv_jsonb(JsonbParseState **ps, const char *key, Jsonb *jb)
-{
-	JsonbValue v;
-
-	sr_push_key(ps, key);
-	v.type = jbvBinary;
-	v.val.binary.data = &jb->root;
-	v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-	pushJsonbValue(ps, WJB_VALUE, &v);
-}
-
-/* Push "key": <stored JSON value> (null if absent). */
-void
-sr_push_kv_json(JsonbParseState **ps, const char *key, JsonbValue *val)
-{
-	JsonbValue nullv;
-
-	sr_push_key(ps, key);
-	if (val == NULL)
-	{
-		nullv.type = jbvNull;
-		val = &nullv;
-	}
-	pushJsonbValue(ps, WJB_VALUE, val);
-}
-
+/* Does a decision write its field now (not held for a review)? */
 bool
 sr_writes_now(SrDecision *d, bool hold_all)
 {
@@ -366,4 +292,100 @@ sr_empty_object(void)
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/* Push a field's entry of the compact record from its decision. */
+static void
+push_decision(JsonbParseState **ps, SrDecision *d, bool written)
+{
+	const char *const worded[3] = {sr_policy_name(d->field->policy),
+								   sr_outcome_name(d->outcome), d->reason};
+	SrType	   *t = &d->field->type;
+	bool		old_is_base = sr_value_identical(&d->server, &d->base, t);
+	bool		new_is_mobile = written &&
+		sr_value_identical(&d->result, &d->mobile, t);
+
+	sr_record_field(ps, d->field->name, worded, old_is_base, new_is_mobile,
+					written);
+	sr_push_elem_value(ps, &d->base, t);
+	sr_push_elem_value(ps, &d->mobile, t);
+	if (!old_is_base)
+		sr_push_elem_value(ps, &d->server, t);
+	if (written && !new_is_mobile)
+		sr_push_elem_value(ps, &d->result, t);
+}
+
+/* Order decisions as jsonb orders object keys: shorter first, then bytes. */
+static int
+jsonb_key_cmp(const void *a, const void *b)
+{
+	const char *x = (*(SrDecision *const *) a)->field->name;
+	const char *y = (*(SrDecision *const *) b)->field->name;
+	size_t		lx = strlen(x);
+	size_t		ly = strlen(y);
+
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return memcmp(x, y, lx);
+}
+
+/*
+ * What change_log.fields stores for a processed change: its compact record
+ * made from the decisions, without the audit document in between; or the
+ * audit document (record_columns then stores the whole form) for a
+ * rejected change, one without a change_id, or a field the compact form
+ * cannot name.  o->status must be the status recorded with it.
+ * sync_resolver.verify_records checks it against the documents it replaces.
+ */
+Jsonb *
+sr_record_fields(SrChange *c, SrResolution *o, bool hold_all, Jsonb *result)
+{
+	JsonbParseState	  *ps = NULL;
+	bool			   decided = o->status != SR_STATUS_REJECTED &&
+		o->status != SR_STATUS_NOT_FOUND;
+	Jsonb			  *compact;
+	SrDecision		 **others;
+	int				   nothers = 0;
+
+	if (o->status == SR_STATUS_REJECTED || !JB_ROOT_IS_OBJECT(result) ||
+		!c->has_change_id)
+		return sr_build_audit(o, hold_all);
+	for (int i = 0; i < o->nd; i++)
+		if (strcmp(o->ds[i].field->name, "_delete") == 0 ||
+			(!decided && sr_writes_now(&o->ds[i], hold_all)))
+			return sr_build_audit(o, hold_all);
+
+	others = palloc(sizeof(SrDecision *) * (o->nd + 1));
+	sr_record_begin(&ps, result, o->delete_state);
+	/* the fields written, in the order of "applied" */
+	for (int i = 0; i < o->nd; i++)
+		if (sr_writes_now(&o->ds[i], hold_all))
+			push_decision(&ps, &o->ds[i], true);
+		else
+			others[nothers++] = &o->ds[i];
+	/* then the others, in the audit's (jsonb's) key order */
+	qsort(others, nothers, sizeof(SrDecision *), jsonb_key_cmp);
+	for (int i = 0; i < nothers; i++)
+		push_decision(&ps, others[i], false);
+	compact = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+
+	if (sr_verify_records)
+	{
+		Jsonb	   *audit = sr_build_audit(o, hold_all);
+		Jsonb	   *a = sr_expand_audit(compact);
+		Jsonb	   *r = sr_expand_result(sr_status_name(o->status),
+										 sr_uuid_text(&c->change_id), compact);
+
+		if (VARSIZE(a) != VARSIZE(audit) ||
+			memcmp(a, audit, VARSIZE(a)) != 0 ||
+			VARSIZE(r) != VARSIZE(result) ||
+			memcmp(r, result, VARSIZE(r)) != 0)
+			ereport(ERROR,
+					errcode(ERRCODE_INTERNAL_ERROR),
+					errmsg("compact change record does not expand to its documents"),
+					errdetail("Record: %s.",
+							  JsonbToCString(NULL, &compact->root,
+											 VARSIZE(compact))));
+	}
+	return compact;
 }

@@ -234,6 +234,7 @@ extern int	 sr_audit_retention_secs;
 extern char *sr_append_separator;
 extern bool	 sr_log_rejections;
 extern bool	 sr_batch_set;
+extern bool	 sr_verify_records;
 extern int	 sr_max_clock_skew_secs;
 
 /* cache.c: the per-backend table cache */
@@ -299,6 +300,16 @@ extern void	 sr_push_key(JsonbParseState **ps, const char *key);
 extern void	 sr_push_string(JsonbParseState **ps, const char *s, bool is_key);
 extern void	 sr_push_elem_string(JsonbParseState **ps, const char *s);
 extern void	 sr_push_value(JsonbParseState **ps, SrValue *v, SrType *t);
+extern void	 sr_push_elem_value(JsonbParseState **ps, SrValue *v, SrType *t);
+extern void
+sr_push_kv_string(JsonbParseState **ps, const char *key, const char *val);
+extern void sr_push_kv_true(JsonbParseState **ps, const char *key);
+extern void sr_push_kv_int(JsonbParseState **ps, const char *key, int64 val);
+extern void sr_push_kv_jsonb(JsonbParseState **ps, const char *key, Jsonb *jb);
+extern void
+sr_push_kv_json(JsonbParseState **ps, const char *key, JsonbValue *val);
+extern char *sr_uuid_text(pg_uuid_t *u);
+extern bool	 sr_value_identical(SrValue *a, SrValue *b, SrType *t);
 extern char *sr_value_text(SrValue *v, SrType *t);
 
 /* merge.c */
@@ -503,7 +514,7 @@ extern char *sr_scope_reason(SrChangeScope *scope, ErrorData *edata);
 extern char *sr_capped(const char *s, int max);
 extern char *sr_log_safe(const char *s);
 
-/* result.c: the result and audit documents, jsonb builders */
+/* result.c: the result and audit documents, the compact record, builders */
 typedef struct SrResolution
 {
 	SrStatus	status;
@@ -519,18 +530,10 @@ typedef struct SrResolution
 	Jsonb	   *delete_state; /* delete reviews: base and server values */
 } SrResolution;
 
-extern char *sr_uuid_text(pg_uuid_t *u);
 
 /* batch_set.c: the set-based path of a batch */
 extern int sr_batch_window(JsonbContainer *arr, int from, int n,
 						   Tuplestorestate *ts, TupleDesc desc);
-extern void
-sr_push_kv_string(JsonbParseState **ps, const char *key, const char *val);
-extern void sr_push_kv_true(JsonbParseState **ps, const char *key);
-extern void sr_push_kv_int(JsonbParseState **ps, const char *key, int64 val);
-extern void sr_push_kv_jsonb(JsonbParseState **ps, const char *key, Jsonb *jb);
-extern void
-sr_push_kv_json(JsonbParseState **ps, const char *key, JsonbValue *val);
 extern bool	  sr_writes_now(SrDecision *d, bool hold_all);
 extern Jsonb *sr_build_conflicts(SrDecision *ds, int nd);
 extern Jsonb *sr_build_held(SrDecision *ds, int nd, bool hold_all);
@@ -539,12 +542,19 @@ extern Jsonb *sr_delete_conflicts(Jsonb *state, const char *reason);
 extern Jsonb *sr_empty_object(void);
 extern Jsonb *sr_build_result(SrChange *c, SrResolution *o, bool hold_all);
 extern Jsonb *sr_build_audit(SrResolution *o, bool hold_all);
+extern Jsonb *sr_record_fields(SrChange *c, SrResolution *o, bool hold_all,
+							   Jsonb *result);
 extern Jsonb *sr_mark_replayed(Jsonb *stored, bool preview);
 extern Jsonb *sr_rejected_result(SrChange *c, const char *reason);
 
 /* record.c: the compact change record */
 extern Jsonb *sr_compact_record(const char *status, const char *change_id,
 								Jsonb *result, Jsonb *audit);
+extern void	  sr_record_begin(JsonbParseState **ps, Jsonb *result,
+							  Jsonb *delete_state);
+extern void	  sr_record_field(JsonbParseState **ps, const char *name,
+							  const char *const words_of[3], bool old_is_base,
+							  bool new_is_mobile, bool written);
 extern bool	  sr_record_is_compact(Jsonb *fields);
 extern Jsonb *sr_expand_audit(Jsonb *c);
 extern Jsonb *
