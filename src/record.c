@@ -173,6 +173,28 @@ rebuilt_key(JsonbValue *k)
 	return false;
 }
 
+/* Push a record's rest: the result's members the expansion does not rebuild. */
+static void
+push_rest(JsonbParseState **ps, Jsonb *result)
+{
+	JsonbIterator	  *it;
+	JsonbValue		   k, v;
+	JsonbIteratorToken tok;
+
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	it = JsonbIteratorInit(&result->root);
+	tok = JsonbIteratorNext(&it, &v, true); /* WJB_BEGIN_OBJECT */
+	while ((tok = JsonbIteratorNext(&it, &k, true)) == WJB_KEY)
+	{
+		tok = JsonbIteratorNext(&it, &v, true);
+		if (rebuilt_key(&k))
+			continue;
+		pushJsonbValue(ps, WJB_KEY, &k);
+		pushJsonbValue(ps, WJB_VALUE, &v);
+	}
+	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
 /*
  * Is the result's entry for a field what the expansion rebuilds from the
  * audit: decisions {policy, outcome, reason}, row the new value or the old?
@@ -324,19 +346,7 @@ sr_compact_record(const char *status, const char *change_id, Jsonb *result,
 
 	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
 
-	/* rest: the result's other members */
-	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	it = JsonbIteratorInit(&result->root);
-	tok = JsonbIteratorNext(&it, &v, true); /* WJB_BEGIN_OBJECT */
-	while ((tok = JsonbIteratorNext(&it, &k, true)) == WJB_KEY)
-	{
-		tok = JsonbIteratorNext(&it, &v, true);
-		if (rebuilt_key(&k))
-			continue;
-		pushJsonbValue(&ps, WJB_KEY, &k);
-		pushJsonbValue(&ps, WJB_VALUE, &v);
-	}
-	pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	push_rest(&ps, result);
 
 	del = member(&audit->root, "_delete");
 	if (del)
@@ -437,24 +447,11 @@ cstring_letter(const char *s)
 void
 sr_record_begin(JsonbParseState **ps, Jsonb *result, Jsonb *delete_state)
 {
-	JsonbIterator	  *it;
-	JsonbValue		   k, v;
-	JsonbIteratorToken tok;
+	JsonbValue v;
 
 	Assert(JB_ROOT_IS_OBJECT(result));
 	pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
-	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
-	it = JsonbIteratorInit(&result->root);
-	tok = JsonbIteratorNext(&it, &v, true); /* WJB_BEGIN_OBJECT */
-	while ((tok = JsonbIteratorNext(&it, &k, true)) == WJB_KEY)
-	{
-		tok = JsonbIteratorNext(&it, &v, true);
-		if (rebuilt_key(&k))
-			continue;
-		pushJsonbValue(ps, WJB_KEY, &k);
-		pushJsonbValue(ps, WJB_VALUE, &v);
-	}
-	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+	push_rest(ps, result);
 	if (delete_state)
 	{
 		v.type = jbvBinary;
