@@ -53,6 +53,7 @@ run_suite() {
 
 # Stale diffs from an earlier run must not be shown as this run's.
 rm -f regression.diffs regression.out output_iso/regression.diffs output_iso/regression.out
+rm -rf output_nodirect
 
 # verify_records: every compact change record the suite writes is checked
 # against the result and audit document it stands for.
@@ -69,6 +70,14 @@ if [ $((regress_tests + suite_tests)) -eq 0 ]; then
     failed=$((failed + 1))
     failures+=("installcheck: no regress or isolation test ran")
 fi
+
+# Both again with sync_resolver.direct_access off: every row access and
+# change record through SQL statements gives the same expected output (the
+# direct paths must change nothing but the cost).  Own output directory.
+PGOPTIONS="${PGOPTIONS:-} -c sync_resolver.direct_access=off" \
+    run_suite regress-no-direct ISOLATION= EXTRA_REGRESS_OPTS=--outputdir=output_nodirect
+PGOPTIONS="${PGOPTIONS:-} -c sync_resolver.direct_access=off" \
+    run_suite isolation-no-direct REGRESS= EXTRA_REGRESS_OPTS=--outputdir=output_nodirect/iso
 
 for t in test/scripts/*.sh; do
     [ -e "$t" ] || continue
@@ -90,7 +99,8 @@ done
 cluster_stop
 
 if [ "$failed" -gt 0 ]; then
-    for diffs in regression.diffs output_iso/regression.diffs; do
+    for diffs in regression.diffs output_iso/regression.diffs \
+        output_nodirect/regression.diffs output_nodirect/iso/regression.diffs; do
         if [ -s "$diffs" ]; then
             echo "=== $diffs"
             cat "$diffs"

@@ -5,18 +5,33 @@
  *	  run through SPI with the caller's privileges (so table and column
  *	  privileges, row-level security, triggers and constraints apply as they
  *	  would to a plain UPDATE), using plans prepared once per table and set
- *	  of fields and kept until the table or its policies change.
+ *	  of fields and kept until the table or its policies change.  One
+ *	  exception: locking and reading a single row, and updating it, go
+ *	  straight to its unique id index and the table AM when the executor
+ *	  would add nothing (the caller may read and update the whole table, no
+ *	  row-level security, no permission hook; for the update also no
+ *	  trigger, generated column or coercing assignment), with SELECT ...
+ *	  FOR UPDATE's locking and the executor's constraint checks and index
+ *	  maintenance.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "miscadmin.h"
 #include "rewrite/prs2lock.h"
 #include "rewrite/rowsecurity.h"
@@ -28,6 +43,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
@@ -210,6 +226,358 @@ fill_params(Bitmapset *fields, SrValue *values, Datum id, Datum *args,
 }
 
 /*
+ * The unique btree index on the id alone that lock_row_direct can search:
+ * valid, no expression or predicate, ordered by the id type's default
+ * equality and the column's collation.  InvalidOid if there is none; looked
+ * up once per cache entry (an index created or dropped invalidates it).
+ */
+static Oid
+id_index(SrTable *t, Relation rel)
+{
+	TypeCacheEntry *tce;
+	List		   *indexes;
+	ListCell	   *lc;
+	Oid				collation;
+
+	if (t->id_index_known)
+		return t->id_index;
+	tce = lookup_type_cache(t->id_type.typid, TYPECACHE_EQ_OPR);
+	collation =
+		TupleDescAttr(RelationGetDescr(rel), t->id_attnum - 1)->attcollation;
+	indexes = RelationGetIndexList(rel);
+	t->id_index = InvalidOid;
+	foreach (lc, indexes)
+	{
+		Relation	  index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+
+		if (form->indisvalid && form->indisunique && form->indnatts == 1 &&
+			form->indkey.values[0] == t->id_attnum &&
+			index->rd_rel->relam == BTREE_AM_OID &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			index->rd_indcollation[0] == collation &&
+			OidIsValid(tce->eq_opr) &&
+			get_opfamily_member(index->rd_opfamily[0], index->rd_opcintype[0],
+								index->rd_opcintype[0],
+								BTEqualStrategyNumber) == tce->eq_opr)
+			t->id_index = RelationGetRelid(index);
+		index_close(index, AccessShareLock);
+		if (OidIsValid(t->id_index))
+			break;
+	}
+	list_free(indexes);
+	t->id_index_known = true;
+	return t->id_index;
+}
+
+/*
+ * May the caller's access to a row of t skip the executor?  Only when
+ * sync_resolver.direct_access is on and the executor would add nothing to
+ * it: no permission hook is installed, the
+ * caller may SELECT and UPDATE the whole table, and no row-level security
+ * applies to it.
+ */
+static bool
+direct_allowed(SrTable *t)
+{
+	Oid userid = GetUserId();
+
+	return sr_direct_access && ExecutorCheckPerms_hook == NULL &&
+		   pg_class_aclcheck(t->relid, userid, ACL_SELECT) == ACLCHECK_OK &&
+		   pg_class_aclcheck(t->relid, userid, ACL_UPDATE) == ACLCHECK_OK &&
+		   check_enable_rls(t->relid, InvalidOid, true) == RLS_NONE;
+}
+
+/*
+ * The id index of rel opened for a direct access, or NULL when rel is not a
+ * plain table with one (or has virtual generated columns, which the table
+ * AM does not store).
+ */
+static Relation
+direct_index(SrTable *t, Relation rel)
+{
+	Oid indexoid;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		sr_has_virtual_generated(RelationGetDescr(rel)) ||
+		!OidIsValid(indexoid = id_index(t, rel)))
+		return NULL;
+	return index_open(indexoid, AccessShareLock);
+}
+
+/*
+ * Push the snapshot SPI would take for a statement: after a command counter
+ * increment, a new one at READ COMMITTED, the transaction's above.
+ */
+static void
+push_statement_snapshot(void)
+{
+	PushActiveSnapshot(GetTransactionSnapshot());
+	CommandCounterIncrement();
+	UpdateActiveSnapshotCommandId();
+}
+
+/* Are two ids equal, by the id type's equality and the index's collation? */
+static bool
+id_equal(SrTable *t, Relation index, Datum a, Datum b)
+{
+	TypeCacheEntry *tce =
+		lookup_type_cache(t->id_type.typid, TYPECACHE_EQ_OPR);
+
+	return DatumGetBool(OidFunctionCall2Coll(
+		get_opcode(tce->eq_opr), index->rd_indcollation[0], a, b));
+}
+
+/* Fetch the row with this id that the active snapshot sees into slot. */
+static bool
+fetch_by_id(SrTable *t, Relation rel, Relation index, Datum id,
+			TupleTableSlot *slot)
+{
+	TypeCacheEntry *tce =
+		lookup_type_cache(t->id_type.typid, TYPECACHE_EQ_OPR);
+	ScanKeyData	  key;
+	IndexScanDesc scan;
+	bool		  found;
+
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[0], get_opcode(tce->eq_opr),
+						   id);
+	scan = sr_index_beginscan(rel, index, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	return found;
+}
+
+/*
+ * sr_lock_row through the id index and the table AM when direct_allowed.
+ * Returns -1 when it cannot be used (sr_lock_row then uses SPI), else 1 or
+ * 0 for found or not.  Snapshot, locks and outcomes are SELECT ... FOR
+ * UPDATE's: the newest version in READ COMMITTED (skipped if its id
+ * changed), a serialization failure in higher levels.
+ */
+static int
+lock_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *server_values,
+				SrValue *updated)
+{
+	Relation		rel, index;
+	TupleTableSlot *slot;
+	bool			found;
+	int				i = -1;
+
+	if (!direct_allowed(t))
+		return -1;
+	rel = table_open(t->relid, RowShareLock);
+	if ((index = direct_index(t, rel)) == NULL)
+	{
+		table_close(rel, NoLock);
+		return -1;
+	}
+	push_statement_snapshot();
+	slot = table_slot_create(rel, NULL);
+	found = fetch_by_id(t, rel, index, id, slot);
+	if (found)
+	{
+		ItemPointerData tid = slot->tts_tid;
+		TM_FailureData	tmfd;
+		TM_Result		res;
+
+		res = table_tuple_lock(rel, &tid, GetActiveSnapshot(), slot,
+							   GetCurrentCommandId(true), LockTupleExclusive,
+							   LockWaitBlock,
+							   IsolationUsesXactSnapshot()
+								   ? 0
+								   : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							   &tmfd);
+		switch (res)
+		{
+			case TM_Ok:
+				if (tmfd.traversed)
+				{
+					/* a newer version: is it still the row asked for? */
+					bool  isnull;
+					Datum now = slot_getattr(slot, t->id_attnum, &isnull);
+
+					found = !isnull && id_equal(t, index, now, id);
+				}
+				break;
+			case TM_SelfModified:
+				/* changed by this very command: skipped, as the executor does */
+				found = false;
+				break;
+			case TM_Updated:
+			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent update")));
+				if (res == TM_Updated)
+					elog(ERROR, "unexpected table_tuple_lock status: %u", res);
+				found = false;
+				break;
+			default:
+				elog(ERROR, "unexpected table_tuple_lock status: %u", res);
+		}
+	}
+	if (found)
+	{
+		if (t->updated_name)
+		{
+			updated->value =
+				slot_getattr(slot, t->updated_attnum, &updated->isnull);
+			if (!updated->isnull && t->updated_typid == TIMESTAMPOID)
+				updated->value =
+					DirectFunctionCall1(timestamp_timestamptz, updated->value);
+		}
+		else
+			updated->isnull = true;
+		while ((i = bms_next_member(fields, i)) >= 0)
+		{
+			SrField *f = &t->fields[i];
+			SrValue *v = &server_values[i];
+
+			v->value = slot_getattr(slot, f->attnum, &v->isnull);
+			if (!v->isnull)
+				v->value =
+					datumCopy(v->value, f->type.typbyval, f->type.typlen);
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	PopActiveSnapshot();
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return found ? 1 : 0;
+}
+
+/*
+ * Can an UPDATE of these fields (and updated_at) go through the table AM:
+ * no trigger (foreign keys have them too), no generated column, not a
+ * partition, and no written column whose assignment would coerce (a
+ * domain, a type modifier, an updated_at that is not a timestamp)?
+ */
+static bool
+direct_update_ok(SrTable *t, Relation rel, Bitmapset *fields)
+{
+	TupleDesc desc = RelationGetDescr(rel);
+	int		  i = -1;
+
+	if (rel->trigdesc != NULL || rel->rd_rel->relispartition ||
+		(desc->constr != NULL && desc->constr->has_generated_stored))
+		return false;
+	while ((i = bms_next_member(fields, i)) >= 0)
+	{
+		SrField *f = &t->fields[i];
+
+		if (f->type.typid != f->type.basetype ||
+			TupleDescAttr(desc, f->attnum - 1)->atttypmod >= 0)
+			return false;
+	}
+	if (t->updated_name &&
+		((t->updated_typid != TIMESTAMPTZOID &&
+		  t->updated_typid != TIMESTAMPOID) ||
+		 TupleDescAttr(desc, t->updated_attnum - 1)->atttypmod >= 0))
+		return false;
+	return true;
+}
+
+/*
+ * sr_try_update_row through the table AM, with the executor's constraint
+ * checks, replica identity check and index maintenance (as logical
+ * replication applies an update: ExecSimpleRelationUpdate), when
+ * direct_allowed and direct_update_ok.  Returns -1 when it cannot be used
+ * or the row is not there (the UPDATE statement then says what happened),
+ * else 1: the row was updated.
+ */
+static int
+update_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
+{
+	Relation		rel, index;
+	TupleTableSlot *oldslot, *newslot;
+	EState		   *estate;
+	ResultRelInfo  *rri;
+	Bitmapset	   *written = NULL;
+	int				natts;
+	int				i = -1;
+
+	if (!direct_allowed(t))
+		return -1;
+	rel = table_open(t->relid, RowExclusiveLock);
+	if (!direct_update_ok(t, rel, fields) ||
+		(index = direct_index(t, rel)) == NULL)
+	{
+		table_close(rel, NoLock);
+		return -1;
+	}
+	push_statement_snapshot();
+	oldslot = table_slot_create(rel, NULL);
+	if (!fetch_by_id(t, rel, index, id, oldslot))
+	{
+		ExecDropSingleTupleTableSlot(oldslot);
+		PopActiveSnapshot();
+		index_close(index, NoLock);
+		table_close(rel, NoLock);
+		return -1;
+	}
+
+	/* the new version: the old one with the fields and updated_at set */
+	natts = RelationGetDescr(rel)->natts;
+	slot_getallattrs(oldslot);
+	newslot = table_slot_create(rel, NULL);
+	ExecClearTuple(newslot);
+	memcpy(newslot->tts_values, oldslot->tts_values, sizeof(Datum) * natts);
+	memcpy(newslot->tts_isnull, oldslot->tts_isnull, sizeof(bool) * natts);
+	while ((i = bms_next_member(fields, i)) >= 0)
+	{
+		AttrNumber attnum = t->fields[i].attnum;
+
+		newslot->tts_values[attnum - 1] = values[i].value;
+		newslot->tts_isnull[attnum - 1] = values[i].isnull;
+		written = bms_add_member(written, attnum);
+	}
+	if (t->updated_name)
+	{
+		TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+		written = bms_add_member(written, t->updated_attnum);
+		newslot->tts_values[t->updated_attnum - 1] =
+			t->updated_typid == TIMESTAMPOID
+				? DirectFunctionCall1(timestamptz_timestamp,
+									  TimestampTzGetDatum(now))
+				: TimestampTzGetDatum(now);
+		newslot->tts_isnull[t->updated_attnum - 1] = false;
+	}
+	ExecStoreVirtualTuple(newslot);
+
+	estate = CreateExecutorState();
+	estate->es_snapshot = GetActiveSnapshot();
+	estate->es_output_cid = GetCurrentCommandId(true);
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
+	ExecOpenIndices(rri, false);
+	for (int k = 0; k < rri->ri_NumIndices; k++)
+	{
+		/* the hint an UPDATE gives the index AM: are its columns untouched? */
+		IndexInfo *ii = rri->ri_IndexRelationInfo[k];
+		bool	   unchanged = ii->ii_Expressions == NIL;
+
+		for (int a = 0; unchanged && a < ii->ii_NumIndexAttrs; a++)
+			unchanged = !bms_is_member(ii->ii_IndexAttrNumbers[a], written);
+		ii->ii_CheckedUnchanged = true;
+		ii->ii_IndexUnchanged = unchanged;
+	}
+	ExecSimpleRelationUpdate(rri, estate, NULL, oldslot, newslot);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+
+	ExecDropSingleTupleTableSlot(newslot);
+	ExecDropSingleTupleTableSlot(oldslot);
+	PopActiveSnapshot();
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return 1;
+}
+
+/*
  * Lock the row with the given id (SELECT ... FOR UPDATE, as the caller) and
  * read the current values of the given fields into server_values (indexed
  * like SrTable.fields) and its updated_at into *updated (as timestamptz).
@@ -219,7 +587,7 @@ bool
 sr_lock_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *server_values,
 			SrValue *updated)
 {
-	SPIPlanPtr plan = get_plan(t, PLAN_SELECT, fields);
+	SPIPlanPtr plan;
 	Datum	   args[1] = {id};
 	HeapTuple  tup;
 	TupleDesc  desc;
@@ -227,6 +595,10 @@ sr_lock_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *server_values,
 	int		   col = 2;
 	int		   rc;
 
+	rc = lock_row_direct(t, id, fields, server_values, updated);
+	if (rc >= 0)
+		return rc == 1;
+	plan = get_plan(t, PLAN_SELECT, fields);
 	rc = SPI_execute_plan(plan, args, NULL, false, 2);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not lock row: %s", SPI_result_code_string(rc));
@@ -342,12 +714,17 @@ static bool
 write_row(SrTable *t, PlanKind kind, Datum id, Bitmapset *fields,
 		  SrValue *values)
 {
-	SPIPlanPtr plan = get_plan(t, kind, fields);
+	SPIPlanPtr plan;
 	int		   n = bms_num_members(fields) + 1;
-	Datum	  *args = palloc(sizeof(Datum) * n);
-	char	  *nulls = palloc(sizeof(char) * n);
+	Datum	  *args;
+	char	  *nulls;
 	int		   rc;
 
+	if (kind == PLAN_UPDATE && update_row_direct(t, id, fields, values) == 1)
+		return true;
+	plan = get_plan(t, kind, fields);
+	args = palloc(sizeof(Datum) * n);
+	nulls = palloc(sizeof(char) * n);
 	fill_params(fields, values, id, args, nulls);
 	rc = SPI_execute_plan(plan, args, nulls, false, 0);
 	if (rc != (kind == PLAN_UPDATE ? SPI_OK_UPDATE : SPI_OK_INSERT))

@@ -16,10 +16,12 @@
 #include "access/htup_details.h"
 #include "access/skey.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/hashfn.h"
+#include "executor/executor.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -504,9 +506,141 @@ record_columns(SrChange *c, SrPayloadId *payload, SrStatus status,
 }
 
 /*
+ * The attribute numbers of a change record's columns in change_log, in
+ * record_columns' order, looked up once per backend (and again when
+ * change_log is a new table or has had a column added or dropped); NULL
+ * when change_log has more columns than these (a DBA's, perhaps with a
+ * default only an INSERT statement fills in).
+ */
+static const AttrNumber *
+record_attnums(Relation rel)
+{
+	static const char *const names[13] = {
+		"change_id", "target_table", "row_id",		"payload_hash",
+		"status",	 "actor",		 "queued_at",	"edited_at",
+		"review_id", "result",		 "fields",		"received_at",
+		"payload_digest"};
+	static Oid		  cached_relid = InvalidOid;
+	static int		  cached_natts;
+	static bool		  usable;
+	static AttrNumber attnums[13];
+	TupleDesc		  desc = RelationGetDescr(rel);
+
+	/* a column added or dropped changes natts (dropped ones stay counted) */
+	if (cached_relid != RelationGetRelid(rel) || cached_natts != desc->natts)
+	{
+		int live = 0;
+
+		for (int i = 0; i < desc->natts; i++)
+			live += !TupleDescAttr(desc, i)->attisdropped;
+		for (int i = 0; i < 13; i++)
+		{
+			attnums[i] = get_attnum(RelationGetRelid(rel), names[i]);
+			if (attnums[i] == InvalidAttrNumber)
+				elog(ERROR,
+					 "column \"%s\" of sync_resolver.change_log does not exist",
+					 names[i]);
+		}
+		usable = live == 13;
+		cached_relid = RelationGetRelid(rel);
+		cached_natts = desc->natts;
+	}
+	return usable ? attnums : NULL;
+}
+
+/*
+ * Write n change records (record_columns' values, 13 per record) through
+ * the table AM, with the executor's constraint checks and index insertion,
+ * as COPY and logical replication write rows, as the extension owner: what
+ * the plain INSERT does, without its statement (and, for many, in one
+ * multi-insert).  Returns false, writing nothing, when the statement could
+ * do otherwise: sync_resolver.direct_access off, a permission hook, or
+ * change_log with a trigger, row-level security, a generated column, a
+ * column beyond the record's, a partition, or no INSERT right for the
+ * extension owner; the caller then runs the statement.  A change_id
+ * recorded before raises the unique violation, as the statement does.
+ */
+static bool
+insert_records_direct(Datum *values, bool *nulls, int n)
+{
+	Oid				  logid = get_relname_relid("change_log", sr_schema_oid());
+	Relation		  rel;
+	TupleDesc		  desc;
+	const AttrNumber *attnums;
+	TupleTableSlot	**slots;
+	EState			 *estate;
+	ResultRelInfo	 *rri;
+	CommandId		  cid;
+	Oid				  save_uid;
+	int				  save_sec;
+
+	if (!OidIsValid(logid))
+		elog(ERROR, "could not find sync_resolver.change_log");
+	rel = table_open(logid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	if (!sr_direct_access || ExecutorCheckPerms_hook != NULL ||
+		rel->trigdesc != NULL || rel->rd_rel->relkind != RELKIND_RELATION ||
+		rel->rd_rel->relispartition || rel->rd_rel->relrowsecurity ||
+		pg_class_aclcheck(logid, sr_extension_owner(), ACL_INSERT) !=
+			ACLCHECK_OK ||
+		(desc->constr != NULL && desc->constr->has_generated_stored) ||
+		sr_has_virtual_generated(desc) ||
+		(attnums = record_attnums(rel)) == NULL)
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+
+	slots = palloc(sizeof(TupleTableSlot *) * n);
+	for (int k = 0; k < n; k++)
+	{
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+
+		ExecClearTuple(slot);
+		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+		for (int i = 0; i < 13; i++)
+		{
+			slot->tts_values[attnums[i] - 1] = values[k * 13 + i];
+			slot->tts_isnull[attnums[i] - 1] = nulls[k * 13 + i];
+		}
+		ExecStoreVirtualTuple(slot);
+		slots[k] = slot;
+	}
+
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
+	ExecOpenIndices(rri, false);
+	cid = GetCurrentCommandId(true);
+	sr_run_as_owner_begin(&save_uid, &save_sec);
+	if (desc->constr != NULL)
+		for (int k = 0; k < n; k++)
+			ExecConstraints(rri, slots[k], estate);
+	if (n == 1)
+		table_tuple_insert(rel, slots[0], cid, 0, NULL);
+	else
+		table_multi_insert(rel, slots, n, cid, 0, NULL);
+	for (int k = 0; k < n; k++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		ResetPerTupleExprContext(estate);
+		list_free(sr_insert_index_tuples(rri, slots[k], estate));
+	}
+	sr_run_as_owner_end(save_uid, save_sec);
+
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	for (int k = 0; k < n; k++)
+		ExecDropSingleTupleTableSlot(slots[k]);
+	pfree(slots);
+	table_close(rel, NoLock);
+	return true;
+}
+
+/*
  * Insert a change record with statement q (SR_Q_RECORD_CHANGE: ON CONFLICT
- * DO NOTHING; SR_Q_CLAIM_CHANGE: a plain insert).  Returns whether a row
- * was inserted.
+ * DO NOTHING; SR_Q_CLAIM_CHANGE: a plain insert, written directly when it
+ * can be).  Returns whether a row was inserted.
  */
 static bool
 insert_record(SrStatement q, SrChange *c, SrPayloadId *payload,
@@ -520,6 +654,8 @@ insert_record(SrStatement q, SrChange *c, SrPayloadId *payload,
 	record_columns(c, payload, status, review_id, result, fields, args,
 				   isnull);
 	args[11] = TimestampTzGetDatum(GetCurrentTimestamp());
+	if (q == SR_Q_CLAIM_CHANGE && insert_records_direct(args, isnull, 1))
+		return true;
 	for (int i = 0; i < 13; i++)
 		nulls[i] = isnull[i] ? 'n' : ' ';
 
@@ -560,29 +696,34 @@ sr_record_changes(SrChangeRecord *recs, int n)
 								  TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 								  INT8OID, JSONBOID, JSONBOID, InvalidOid,
 								  BYTEAOID};
-	Datum  args[13];
-	Datum *col = palloc(sizeof(Datum) * n * 13);
-	bool  *colnull = palloc(sizeof(bool) * n * 13);
-	int	   rc;
+	Datum		args[13];
+	Datum	   *rows = palloc(sizeof(Datum) * n * 13);
+	bool	   *rownulls = palloc(sizeof(bool) * n * 13);
+	Datum	   *col = palloc(sizeof(Datum) * n * 13);
+	bool	   *colnull = palloc(sizeof(bool) * n * 13);
+	TimestampTz now = GetCurrentTimestamp();
+	int			rc;
 
 	for (int k = 0; k < n; k++)
 	{
 		SrChangeRecord *r = &recs[k];
-		Datum			one[13];
-		bool			onenull[13];
 
 		record_columns(r->c, r->payload, r->status, r->review_id, r->result,
-					   r->fields, one, onenull);
+					   r->fields, rows + k * 13, rownulls + k * 13);
+		rows[k * 13 + 11] = TimestampTzGetDatum(now);
+	}
+	if (insert_records_direct(rows, rownulls, n))
+		return (uint64) n;
+	for (int k = 0; k < n; k++)
 		for (int i = 0; i < 13; i++)
 		{
-			col[i * n + k] = one[i];
-			colnull[i * n + k] = onenull[i];
+			col[i * n + k] = rows[k * 13 + i];
+			colnull[i * n + k] = rownulls[k * 13 + i];
 		}
-	}
 	for (int i = 0; i < 13; i++)
 		if (i != 11)
 			args[i] = record_array(col + i * n, colnull + i * n, n, types[i]);
-	args[11] = TimestampTzGetDatum(GetCurrentTimestamp());
+	args[11] = TimestampTzGetDatum(now);
 
 	rc = sr_run_internal(SR_Q_RECORD_CHANGES, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)

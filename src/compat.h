@@ -171,6 +171,36 @@ sr_parse_type_string_missing_ok(const char *str, Oid *typid, int32 *typmod)
 #endif
 
 /*
+ * An index scan of one index (18 added the instrumentation argument; NULL:
+ * none), and does a tuple descriptor have virtual generated columns (18
+ * added them; the table AM does not store their values).
+ */
+#include "access/genam.h"
+#if PG_VERSION_NUM >= 180000
+#define sr_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), (norderbys))
+#define sr_has_virtual_generated(desc) \
+	((desc)->constr != NULL && (desc)->constr->has_generated_virtual)
+#else
+#define sr_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
+#define sr_has_virtual_generated(desc) false
+#endif
+
+/*
+ * Insert a slot's index entries (no arbiter, no speculative insertion),
+ * returning the indexes to recheck; 16 added onlySummarizing.
+ */
+#include "executor/executor.h"
+#if PG_VERSION_NUM >= 160000
+#define sr_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define sr_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
+/*
  * A function that never returns, placed before its return type.  18
  * replaced pg_attribute_noreturn() with the C11-style pg_noreturn.
  */

@@ -22,6 +22,7 @@ char *sr_append_separator = NULL;
 bool  sr_log_rejections = true;
 int	  sr_max_clock_skew_secs = 300;
 bool  sr_batch_set = true;
+bool  sr_direct_access = true;
 bool  sr_verify_records = false;
 
 void _PG_init(void);
@@ -94,6 +95,11 @@ _PG_init(void)
 		"Process runs of plain updates in a batch set-based (one statement per window).",
 		"Off: every change of a batch goes through the per-change path; the results are the same.",
 		&sr_batch_set, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable(
+		"sync_resolver.direct_access",
+		"Lock, read and update a single change's row, and write change records, through the table AM when the executor would add nothing.",
+		"Off: every row access and change record goes through an SQL statement; the results are the same.",
+		&sr_direct_access, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable(
 		"sync_resolver.verify_records",
 		"Check every compact change record against the documents it replaces.",

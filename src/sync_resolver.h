@@ -160,6 +160,8 @@ typedef struct SrTable
 	SPIPlanPtr		prelock_plan; /* batches: lock many ids in id order */
 	SrPlan		   *batch_read_plans;	/* batch_set.c: lock + read many rows */
 	SrPlan		   *batch_update_plans; /* batch_set.c: UPDATE many rows */
+	bool			id_index_known; /* apply.c: id_index looked up */
+	Oid				id_index;		/* unique index sr_lock_row can search */
 	struct SrTable *retired_next; /* cache.c: replaced, freed at xact end */
 } SrTable;
 
@@ -234,6 +236,7 @@ extern int	 sr_audit_retention_secs;
 extern char *sr_append_separator;
 extern bool	 sr_log_rejections;
 extern bool	 sr_batch_set;
+extern bool	 sr_direct_access;
 extern bool	 sr_verify_records;
 extern int	 sr_max_clock_skew_secs;
 

@@ -1,0 +1,105 @@
+--
+-- The direct paths of a single change: its row is locked, read and updated
+-- through the id index and the table AM, and its change record written
+-- through the table AM, when the executor would add nothing.  Each case
+-- here is one where a statement does something the direct path must either
+-- do too (constraints, replica identity, updated_at, several changes to one
+-- row in one statement) or leave to the statement (a coercing assignment,
+-- a domain, a trigger, a column of the DBA's on change_log).  The results
+-- are those of the statements: make test runs every test a second time
+-- with sync_resolver.direct_access off, against the same expected files.
+--
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+CREATE EXTENSION sync_resolver;
+RESET client_min_messages;
+SET TimeZone = 'UTC';
+
+CREATE DOMAIN dp_small AS int CHECK (VALUE < 100);
+CREATE TABLE dp_job (id int PRIMARY KEY, note text, code varchar(8), hours int CHECK (hours < 50),
+	tag text UNIQUE, small dp_small, stamped timestamp);
+INSERT INTO dp_job VALUES (1, 'a', 'ab', 1, 'one', 1, NULL), (2, 'b', 'cd', 1, 'two', 1, NULL);
+INSERT INTO sync_resolver.synced_table (target_table, updated_at_column) VALUES ('dp_job', 'stamped');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy) VALUES
+	('dp_job', 'note', 'mobile_wins'), ('dp_job', 'code', 'append'), ('dp_job', 'hours', 'sum'),
+	('dp_job', 'tag', 'mobile_wins'), ('dp_job', 'small', 'sum');
+CREATE FUNCTION dp_apply(id text, base jsonb, new jsonb, n int) RETURNS jsonb
+LANGUAGE sql AS $$
+	SELECT sync_resolver.sync_apply('dp_job', id, base, new,
+		('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid) - 'change_id'
+$$;
+
+-- 1. A plain update: the row, its updated_at (a timestamp without time zone:
+--    now() in the session's time zone) and the change record.
+BEGIN;
+SELECT dp_apply('1', '{"note": "a"}', '{"note": "a1"}', 1);
+SELECT id, note, stamped = now()::timestamp AS stamped_now FROM dp_job WHERE id = 1;
+COMMIT;
+SELECT change_id, status, row_id FROM sync_resolver.change_log ORDER BY change_id;
+
+-- 2. Constraints are checked as an UPDATE checks them: a CHECK constraint and
+--    a unique index the merged row violates are rejected, and nothing of
+--    the change remains (row, change record).
+SELECT dp_apply('1', '{"hours": 1}', '{"hours": 60}', 2) ->> 'reason';
+SELECT dp_apply('1', '{"tag": "one"}', '{"tag": "two"}', 3) ->> 'reason';
+SELECT id, hours, tag FROM dp_job WHERE id = 1;
+SELECT count(*) AS records FROM sync_resolver.change_log
+ WHERE change_id IN ('00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000003');
+
+-- 3. Columns whose assignment coerces (a type modifier, a domain) are
+--    written by the statement; a merged value their type refuses (an append
+--    past varchar(8), a sum past the domain's CHECK) is rejected before.
+SELECT dp_apply('1', '{"code": "ab"}', '{"code": "ab cdefgh"}', 4) ->> 'reason';
+SELECT dp_apply('1', '{"small": 1}', '{"small": 150}', 5) ->> 'reason';
+SELECT id, code, small FROM dp_job WHERE id = 1;
+
+-- 4. Several changes to one row in one statement: each sees the one before.
+SELECT dp_apply('2', '{"hours": 1}', jsonb_build_object('hours', 1 + n), 10 + n) ->> 'status'
+  FROM generate_series(1, 3) AS n;
+SELECT id, hours FROM dp_job WHERE id = 2;
+
+-- 5. Replica identity: a table published for updates without one refuses
+--    the update, as UPDATE does.
+CREATE TABLE dp_pub (id int PRIMARY KEY, note text);
+INSERT INTO dp_pub VALUES (1, 'a');
+ALTER TABLE dp_pub REPLICA IDENTITY NOTHING;
+SET client_min_messages = error;
+CREATE PUBLICATION dp_publication FOR TABLE dp_pub;
+RESET client_min_messages;
+INSERT INTO sync_resolver.synced_table (target_table) VALUES ('dp_pub');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy) VALUES ('dp_pub', 'note', 'mobile_wins');
+SELECT sync_resolver.sync_apply('dp_pub', '1', '{"note": "a"}', '{"note": "b"}',
+	'00000000-0000-4000-8000-000000000020') ->> 'status';
+SELECT * FROM dp_pub;
+DROP PUBLICATION dp_publication;
+
+-- 6. Triggers on the table: the UPDATE statement runs, and its row and
+--    statement triggers with it.
+CREATE TABLE dp_statements (n serial, op text);
+CREATE FUNCTION dp_note_upper() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.note := upper(NEW.note); RETURN NEW; END $$;
+CREATE FUNCTION dp_count_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO dp_statements (op) VALUES (TG_OP); RETURN NULL; END $$;
+CREATE TRIGGER dp_note_upper BEFORE UPDATE ON dp_job FOR EACH ROW EXECUTE FUNCTION dp_note_upper();
+CREATE TRIGGER dp_count_statement AFTER UPDATE ON dp_job FOR EACH STATEMENT EXECUTE FUNCTION dp_count_statement();
+SELECT dp_apply('1', '{"note": "a1"}', '{"note": "a2"}', 30) ->> 'status';
+SELECT id, note FROM dp_job WHERE id = 1;
+SELECT n, op FROM dp_statements;
+DROP TRIGGER dp_note_upper ON dp_job;
+DROP TRIGGER dp_count_statement ON dp_job;
+
+-- 7. A column of the DBA's on change_log, with a default: the change record
+--    is written by the INSERT statement, which fills it in.
+ALTER TABLE sync_resolver.change_log ADD COLUMN dp_site text DEFAULT 'north';
+SELECT dp_apply('1', '{"note": "A2"}', '{"note": "a3"}', 40) ->> 'status';
+SELECT change_id, status, dp_site FROM sync_resolver.change_log
+ WHERE change_id = '00000000-0000-4000-8000-000000000040';
+ALTER TABLE sync_resolver.change_log DROP COLUMN dp_site;
+-- and after it is dropped, directly again
+SELECT dp_apply('1', '{"note": "a3"}', '{"note": "a4"}', 41) ->> 'status';
+SELECT count(*) FROM sync_resolver.change_log WHERE change_id = '00000000-0000-4000-8000-000000000041';
+
+DROP TABLE dp_job, dp_pub, dp_statements;
+DROP FUNCTION dp_apply, dp_note_upper, dp_count_statement;
+DROP DOMAIN dp_small;
+DROP EXTENSION sync_resolver CASCADE;
