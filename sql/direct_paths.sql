@@ -3,9 +3,11 @@
 -- through the id index and the table AM, and its change record written
 -- through the table AM, when the executor would add nothing.  Each case
 -- here is one where a statement does something the direct path must either
--- do too (constraints, replica identity, updated_at, several changes to one
--- row in one statement) or leave to the statement (a coercing assignment,
--- a domain, a trigger, a column of the DBA's on change_log).  The results
+-- do too (constraints, a CHECK on tableoid, replica identity, updated_at,
+-- several changes to one row in one statement) or leave to the statement
+-- (a coercing assignment, a domain, triggers, rules, inheritance children,
+-- a read-only transaction, a column of the DBA's or of another type on
+-- change_log).  The results
 -- are those of the statements: make test runs every test a second time
 -- with sync_resolver.direct_access off, against the same expected files.
 --
@@ -17,7 +19,7 @@ SET TimeZone = 'UTC';
 
 CREATE DOMAIN dp_small AS int CHECK (VALUE < 100);
 CREATE TABLE dp_job (id int PRIMARY KEY, note text, code varchar(8), hours int CHECK (hours < 50),
-	tag text UNIQUE, small dp_small, stamped timestamp);
+	tag text UNIQUE, small dp_small, stamped timestamp, CHECK (tableoid <> 0));
 INSERT INTO dp_job VALUES (1, 'a', 'ab', 1, 'one', 1, NULL), (2, 'b', 'cd', 1, 'two', 1, NULL);
 INSERT INTO sync_resolver.synced_table (target_table, updated_at_column) VALUES ('dp_job', 'stamped');
 INSERT INTO sync_resolver.field_policy (target_table, field_name, policy) VALUES
@@ -99,7 +101,48 @@ ALTER TABLE sync_resolver.change_log DROP COLUMN dp_site;
 SELECT dp_apply('1', '{"note": "a3"}', '{"note": "a4"}', 41) ->> 'status';
 SELECT count(*) FROM sync_resolver.change_log WHERE change_id = '00000000-0000-4000-8000-000000000041';
 
-DROP TABLE dp_job, dp_pub, dp_statements;
+-- 8. A read-only transaction: the row is neither locked nor written, the
+--    statement's error (25006) is the caller's.
+BEGIN READ ONLY;
+SELECT dp_apply('1', '{"note": "a4"}', '{"note": "a5"}', 50) ->> 'status';
+ROLLBACK;
+
+-- 9. A rule on the table, and a table with an inheritance child: the
+--    statements, which run the rule and reach the child's rows.
+CREATE TABLE dp_log (id int, note text);
+CREATE RULE dp_log_update AS ON UPDATE TO dp_job DO ALSO INSERT INTO dp_log VALUES (new.id, new.note);
+SELECT dp_apply('1', '{"note": "a4"}', '{"note": "a5"}', 51) ->> 'status';
+SELECT * FROM dp_log;
+DROP RULE dp_log_update ON dp_job;
+CREATE TABLE dp_job_old () INHERITS (dp_job);
+INSERT INTO dp_job_old VALUES (7, 'old', 'x', 1, 'seven', 1, NULL);
+SELECT dp_apply('7', '{"note": "old"}', '{"note": "old1"}', 52) ->> 'status';
+SELECT tableoid::regclass, id, note FROM dp_job WHERE id = 7;
+DROP TABLE dp_job_old;
+
+-- 10. updated_at of a domain over timestamp(0): assigned through the
+--     domain, rounded to the second, as the UPDATE does.
+CREATE DOMAIN dp_seconds AS timestamp(0);
+CREATE TABLE dp_dom (id int PRIMARY KEY, note text, stamped dp_seconds);
+INSERT INTO dp_dom VALUES (1, 'a', NULL);
+INSERT INTO sync_resolver.synced_table (target_table, updated_at_column) VALUES ('dp_dom', 'stamped');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy) VALUES ('dp_dom', 'note', 'mobile_wins');
+BEGIN;
+SELECT sync_resolver.sync_apply('dp_dom', '1', '{"note": "a"}', '{"note": "b"}',
+	'00000000-0000-4000-8000-000000000060') ->> 'status';
+SELECT note, stamped = now()::timestamp(0) AS rounded FROM dp_dom;
+COMMIT;
+
+-- 11. A change_log column of another type than the install script's (a
+--     DBA's varchar(20) for actor): the INSERT statement coerces, and
+--     refuses a longer actor (22001).
+ALTER TABLE sync_resolver.change_log ALTER COLUMN actor TYPE varchar(20);
+SELECT sync_resolver.sync_apply('dp_job', '1', '{"note": "a5"}', '{"note": "a6"}',
+	'00000000-0000-4000-8000-000000000070', actor => 'technician of the north region') ->> 'status';
+SELECT count(*) FROM sync_resolver.change_log WHERE change_id = '00000000-0000-4000-8000-000000000070';
+ALTER TABLE sync_resolver.change_log ALTER COLUMN actor TYPE text;
+
+DROP TABLE dp_job, dp_pub, dp_statements, dp_log, dp_dom;
 DROP FUNCTION dp_apply, dp_note_upper, dp_count_statement;
-DROP DOMAIN dp_small;
+DROP DOMAIN dp_small, dp_seconds;
 DROP EXTENSION sync_resolver CASCADE;

@@ -24,7 +24,9 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/transam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_operator.h"
@@ -39,6 +41,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -271,38 +274,73 @@ id_index(SrTable *t, Relation rel)
 }
 
 /*
+ * Is Citus loaded?  Its distributed tables are reached through its planner
+ * (the local table is an empty shell), so nothing may bypass statements.
+ */
+static bool
+citus_loaded(void)
+{
+	return GetConfigOption("citus.version", true, false) != NULL;
+}
+
+/*
  * May the caller's access to a row of t skip the executor?  Only when
- * sync_resolver.direct_access is on and the executor would add nothing to
- * it: no permission hook is installed, the
- * caller may SELECT and UPDATE the whole table, and no row-level security
- * applies to it.
+ * sync_resolver.direct_access is on and the statement would add nothing:
+ * a writable transaction (not read-only, not a standby), no permission
+ * hook (sepgsql, pgaudit) and no Citus, the caller may use the table's
+ * schema, SELECT and UPDATE the whole table and call the id's equality, no
+ * row-level security applies, and t is the current cache entry (a DDL
+ * statement run meanwhile by a trigger or resolver retires it).
  */
 static bool
 direct_allowed(SrTable *t)
 {
 	Oid userid = GetUserId();
 
-	return sr_direct_access && ExecutorCheckPerms_hook == NULL &&
+	return sr_direct_access && t->valid && !XactReadOnly &&
+		   !RecoveryInProgress() && ExecutorCheckPerms_hook == NULL &&
+		   !citus_loaded() &&
 		   pg_class_aclcheck(t->relid, userid, ACL_SELECT) == ACLCHECK_OK &&
 		   pg_class_aclcheck(t->relid, userid, ACL_UPDATE) == ACLCHECK_OK &&
+		   sr_namespace_aclcheck(get_rel_namespace(t->relid), userid,
+								 ACL_USAGE) == ACLCHECK_OK &&
 		   check_enable_rls(t->relid, InvalidOid, true) == RLS_NONE;
 }
 
 /*
- * The id index of rel opened for a direct access, or NULL when rel is not a
- * plain table with one (or has virtual generated columns, which the table
- * AM does not store).
+ * The id index of rel opened (in lockmode, as the statement would) for a
+ * direct access, or NULL when rel is not a plain table with one: a
+ * partitioned table, one with inheritance children or rules, virtual
+ * generated columns (the table AM does not store them), an id whose
+ * equality the caller may not execute, or an index too new for this
+ * transaction's snapshot (indcheckxmin, as the planner skips it).
  */
 static Relation
-direct_index(SrTable *t, Relation rel)
+direct_index(SrTable *t, Relation rel, LOCKMODE lockmode)
 {
-	Oid indexoid;
+	TypeCacheEntry *tce;
+	Oid				indexoid;
+	Relation		index;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		rel->rd_rel->relhassubclass || rel->rd_rel->relhasrules ||
 		sr_has_virtual_generated(RelationGetDescr(rel)) ||
 		!OidIsValid(indexoid = id_index(t, rel)))
 		return NULL;
-	return index_open(indexoid, AccessShareLock);
+	tce = lookup_type_cache(t->id_type.typid, TYPECACHE_EQ_OPR);
+	if (sr_proc_aclcheck(get_opcode(tce->eq_opr), GetUserId(),
+						 ACL_EXECUTE) != ACLCHECK_OK)
+		return NULL;
+	index = index_open(indexoid, lockmode);
+	if (index->rd_index->indcheckxmin &&
+		!TransactionIdPrecedes(
+			HeapTupleHeaderGetXmin(index->rd_indextuple->t_data),
+			TransactionXmin))
+	{
+		index_close(index, lockmode);
+		return NULL;
+	}
+	return index;
 }
 
 /*
@@ -368,7 +406,7 @@ lock_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *server_values,
 	if (!direct_allowed(t))
 		return -1;
 	rel = table_open(t->relid, RowShareLock);
-	if ((index = direct_index(t, rel)) == NULL)
+	if ((index = direct_index(t, rel, RowShareLock)) == NULL)
 	{
 		table_close(rel, NoLock);
 		return -1;
@@ -452,14 +490,16 @@ lock_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *server_values,
 /*
  * Can an UPDATE of these fields (and updated_at) go through the table AM:
  * no trigger (foreign keys have them too), no generated column, not a
- * partition, and no written column whose assignment would coerce (a
- * domain, a type modifier, an updated_at that is not a timestamp)?
+ * partition, and every written column, as the table is now, of the type
+ * the cache entry has for it and taking its value without coercion (no
+ * domain, no type modifier; updated_at a plain timestamptz or timestamp)?
  */
 static bool
 direct_update_ok(SrTable *t, Relation rel, Bitmapset *fields)
 {
-	TupleDesc desc = RelationGetDescr(rel);
-	int		  i = -1;
+	TupleDesc		  desc = RelationGetDescr(rel);
+	Form_pg_attribute att;
+	int				  i = -1;
 
 	if (rel->trigdesc != NULL || rel->rd_rel->relispartition ||
 		(desc->constr != NULL && desc->constr->has_generated_stored))
@@ -468,15 +508,19 @@ direct_update_ok(SrTable *t, Relation rel, Bitmapset *fields)
 	{
 		SrField *f = &t->fields[i];
 
-		if (f->type.typid != f->type.basetype ||
-			TupleDescAttr(desc, f->attnum - 1)->atttypmod >= 0)
+		att = TupleDescAttr(desc, f->attnum - 1);
+		if (att->attisdropped || att->atttypid != f->type.typid ||
+			f->type.typid != f->type.basetype || att->atttypmod >= 0)
 			return false;
 	}
-	if (t->updated_name &&
-		((t->updated_typid != TIMESTAMPTZOID &&
-		  t->updated_typid != TIMESTAMPOID) ||
-		 TupleDescAttr(desc, t->updated_attnum - 1)->atttypmod >= 0))
-		return false;
+	if (t->updated_name)
+	{
+		att = TupleDescAttr(desc, t->updated_attnum - 1);
+		if (att->attisdropped ||
+			(att->atttypid != TIMESTAMPTZOID && att->atttypid != TIMESTAMPOID) ||
+			att->atttypid != t->updated_typid || att->atttypmod >= 0)
+			return false;
+	}
 	return true;
 }
 
@@ -503,7 +547,7 @@ update_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
 		return -1;
 	rel = table_open(t->relid, RowExclusiveLock);
 	if (!direct_update_ok(t, rel, fields) ||
-		(index = direct_index(t, rel)) == NULL)
+		(index = direct_index(t, rel, RowExclusiveLock)) == NULL)
 	{
 		table_close(rel, NoLock);
 		return -1;
@@ -526,6 +570,9 @@ update_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
 	ExecClearTuple(newslot);
 	memcpy(newslot->tts_values, oldslot->tts_values, sizeof(Datum) * natts);
 	memcpy(newslot->tts_isnull, oldslot->tts_isnull, sizeof(bool) * natts);
+	for (int a = 0; a < natts; a++)
+		if (TupleDescAttr(RelationGetDescr(rel), a)->attisdropped)
+			newslot->tts_isnull[a] = true; /* as the UPDATE's projection */
 	while ((i = bms_next_member(fields, i)) >= 0)
 	{
 		AttrNumber attnum = t->fields[i].attnum;
@@ -547,6 +594,7 @@ update_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
 		newslot->tts_isnull[t->updated_attnum - 1] = false;
 	}
 	ExecStoreVirtualTuple(newslot);
+	newslot->tts_tableOid = RelationGetRelid(rel); /* for CHECK constraints */
 
 	estate = CreateExecutorState();
 	estate->es_snapshot = GetActiveSnapshot();

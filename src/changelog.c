@@ -18,6 +18,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/hashfn.h"
@@ -28,6 +29,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
@@ -507,10 +509,12 @@ record_columns(SrChange *c, SrPayloadId *payload, SrStatus status,
 
 /*
  * The attribute numbers of a change record's columns in change_log, in
- * record_columns' order, looked up once per backend (and again when
- * change_log is a new table or has had a column added or dropped); NULL
- * when change_log has more columns than these (a DBA's, perhaps with a
- * default only an INSERT statement fills in).
+ * record_columns' order, if change_log is exactly what the install script
+ * made: those 13 columns and no other, each of its type with no type
+ * modifier.  NULL otherwise (a column of the DBA's, perhaps with a default;
+ * a renamed or retyped column): only the INSERT statement, which names and
+ * coerces its columns, may write such a table.  The numbers are looked up
+ * once per backend and checked against the table's descriptor every time.
  */
 static const AttrNumber *
 record_attnums(Relation rel)
@@ -520,32 +524,42 @@ record_attnums(Relation rel)
 		"status",	 "actor",		 "queued_at",	"edited_at",
 		"review_id", "result",		 "fields",		"received_at",
 		"payload_digest"};
+	static const Oid types[13] = {UUIDOID,		  REGCLASSOID,	  TEXTOID,
+								  INT8OID,		  TEXTOID,		  TEXTOID,
+								  TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
+								  JSONBOID,		  JSONBOID,		  TIMESTAMPTZOID,
+								  BYTEAOID};
 	static Oid		  cached_relid = InvalidOid;
-	static int		  cached_natts;
-	static bool		  usable;
 	static AttrNumber attnums[13];
 	TupleDesc		  desc = RelationGetDescr(rel);
+	int				  live = 0;
 
-	/* a column added or dropped changes natts (dropped ones stay counted) */
-	if (cached_relid != RelationGetRelid(rel) || cached_natts != desc->natts)
+	if (cached_relid != RelationGetRelid(rel))
 	{
-		int live = 0;
-
-		for (int i = 0; i < desc->natts; i++)
-			live += !TupleDescAttr(desc, i)->attisdropped;
 		for (int i = 0; i < 13; i++)
-		{
 			attnums[i] = get_attnum(RelationGetRelid(rel), names[i]);
-			if (attnums[i] == InvalidAttrNumber)
-				elog(ERROR,
-					 "column \"%s\" of sync_resolver.change_log does not exist",
-					 names[i]);
-		}
-		usable = live == 13;
 		cached_relid = RelationGetRelid(rel);
-		cached_natts = desc->natts;
 	}
-	return usable ? attnums : NULL;
+	for (int i = 0; i < desc->natts; i++)
+		live += !TupleDescAttr(desc, i)->attisdropped;
+	if (live != 13)
+		return NULL;
+	for (int i = 0; i < 13; i++)
+	{
+		Form_pg_attribute att;
+
+		att = attnums[i] > 0 && attnums[i] <= desc->natts
+				  ? TupleDescAttr(desc, attnums[i] - 1)
+				  : NULL;
+		if (att == NULL || att->attisdropped ||
+			strcmp(NameStr(att->attname), names[i]) != 0 ||
+			att->atttypid != types[i] || att->atttypmod != -1)
+		{
+			cached_relid = InvalidOid; /* look them up again next time */
+			return NULL;
+		}
+	}
+	return attnums;
 }
 
 /*
@@ -554,10 +568,12 @@ record_attnums(Relation rel)
  * as COPY and logical replication write rows, as the extension owner: what
  * the plain INSERT does, without its statement (and, for many, in one
  * multi-insert).  Returns false, writing nothing, when the statement could
- * do otherwise: sync_resolver.direct_access off, a permission hook, or
- * change_log with a trigger, row-level security, a generated column, a
- * column beyond the record's, a partition, or no INSERT right for the
- * extension owner; the caller then runs the statement.  A change_id
+ * do otherwise: sync_resolver.direct_access off, a read-only transaction
+ * or a standby, a permission hook, Citus loaded, or change_log with a
+ * trigger, a rule, row-level security, a generated column, a column
+ * beyond or unlike the record's, a partition or inheritance child, or no
+ * INSERT right for the extension owner; the caller then runs the
+ * statement.  A change_id
  * recorded before raises the unique violation, as the statement does.
  */
 static bool
@@ -578,9 +594,12 @@ insert_records_direct(Datum *values, bool *nulls, int n)
 		elog(ERROR, "could not find sync_resolver.change_log");
 	rel = table_open(logid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
-	if (!sr_direct_access || ExecutorCheckPerms_hook != NULL ||
+	if (!sr_direct_access || XactReadOnly || RecoveryInProgress() ||
+		ExecutorCheckPerms_hook != NULL ||
+		GetConfigOption("citus.version", true, false) != NULL ||
 		rel->trigdesc != NULL || rel->rd_rel->relkind != RELKIND_RELATION ||
-		rel->rd_rel->relispartition || rel->rd_rel->relrowsecurity ||
+		rel->rd_rel->relispartition || rel->rd_rel->relhasrules ||
+		rel->rd_rel->relhassubclass || rel->rd_rel->relrowsecurity ||
 		pg_class_aclcheck(logid, sr_extension_owner(), ACL_INSERT) !=
 			ACLCHECK_OK ||
 		(desc->constr != NULL && desc->constr->has_generated_stored) ||
@@ -604,6 +623,7 @@ insert_records_direct(Datum *values, bool *nulls, int n)
 			slot->tts_isnull[attnums[i] - 1] = nulls[k * 13 + i];
 		}
 		ExecStoreVirtualTuple(slot);
+		slot->tts_tableOid = logid; /* for CHECK constraints */
 		slots[k] = slot;
 	}
 

@@ -24,6 +24,16 @@
 	pg_class_ownercheck((relid), (roleid))
 #endif
 
+/* USAGE (or another right) on a schema: object_aclcheck from 16 on */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_namespace.h"
+#define sr_namespace_aclcheck(nsp, roleid, mode) \
+	object_aclcheck(NamespaceRelationId, (nsp), (roleid), (mode))
+#else
+#define sr_namespace_aclcheck(nsp, roleid, mode) \
+	pg_namespace_aclcheck((nsp), (roleid), (mode))
+#endif
+
 /* EXECUTE (or another right) on a function: object_aclcheck from 16 on */
 #if PG_VERSION_NUM >= 160000
 #include "catalog/pg_proc.h"
