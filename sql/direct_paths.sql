@@ -4,9 +4,10 @@
 -- through the table AM, when the executor would add nothing.  Each case
 -- here is one where a statement does something the direct path must either
 -- do too (constraints, a CHECK on tableoid, replica identity, updated_at,
--- several changes to one row in one statement) or leave to the statement
--- (a coercing assignment, a domain, triggers, rules, inheritance children,
--- a read-only transaction, a column of the DBA's or of another type on
+-- several changes to one row in one statement, a statement's snapshot for
+-- a change record's CHECK) or leave to the statement (a coercing
+-- assignment, a domain, triggers, rules, inheritance children, a read-only
+-- transaction, a column of the DBA's, of another type or an identity on
 -- change_log).  The results
 -- are those of the statements: make test runs every test a second time
 -- with sync_resolver.direct_access off, against the same expected files.
@@ -142,7 +143,31 @@ SELECT sync_resolver.sync_apply('dp_job', '1', '{"note": "a5"}', '{"note": "a6"}
 SELECT count(*) FROM sync_resolver.change_log WHERE change_id = '00000000-0000-4000-8000-000000000070';
 ALTER TABLE sync_resolver.change_log ALTER COLUMN actor TYPE text;
 
+-- 12. A change_log column made GENERATED ALWAYS AS IDENTITY by the DBA: the
+--     INSERT statement refuses to write it (428C9), as it would for anyone.
+BEGIN;
+ALTER TABLE sync_resolver.change_log ALTER COLUMN payload_hash ADD GENERATED ALWAYS AS IDENTITY;
+SELECT sync_resolver.sync_apply('dp_job', '1', '{"note": "a5"}', '{"note": "a7"}',
+	'00000000-0000-4000-8000-000000000080') ->> 'status';
+ROLLBACK;
+SELECT note FROM dp_job WHERE id = 1;
+
+-- 13. A change record is checked with the snapshot of a statement of its
+--     own, which sees what the changes before it in the caller's statement
+--     wrote: a CHECK of the DBA's calling a stable function that reads the
+--     row sees the note the first of two changes to row 2 set.
+CREATE FUNCTION dp_seen_note(text) RETURNS text STABLE LANGUAGE sql
+	AS $$ SELECT note FROM public.dp_job WHERE id = $1::int $$;
+ALTER TABLE sync_resolver.change_log ADD CONSTRAINT dp_seen
+	CHECK (change_id <> '00000000-0000-4000-8000-000000000082' OR dp_seen_note(row_id) = 'seen') NOT VALID;
+SELECT dp_apply('2', base, new, n) ->> 'status'
+  FROM (VALUES (1, '{"note": "b"}'::jsonb, '{"note": "seen"}'::jsonb, 81),
+			   (2, '{"note": "seen"}', '{"note": "seen twice"}', 82)) AS v(k, base, new, n)
+ ORDER BY k;
+SELECT note FROM dp_job WHERE id = 2;
+ALTER TABLE sync_resolver.change_log DROP CONSTRAINT dp_seen;
+
 DROP TABLE dp_job, dp_pub, dp_statements, dp_log, dp_dom;
-DROP FUNCTION dp_apply, dp_note_upper, dp_count_statement;
+DROP FUNCTION dp_apply, dp_note_upper, dp_count_statement, dp_seen_note;
 DROP DOMAIN dp_small, dp_seconds;
 DROP EXTENSION sync_resolver CASCADE;

@@ -230,7 +230,8 @@ fill_params(Bitmapset *fields, SrValue *values, Datum id, Datum *args,
 
 /*
  * The unique btree index on the id alone that lock_row_direct can search:
- * valid, no expression or predicate, ordered by the id type's default
+ * valid, checked immediately (never two rows with one id, even briefly),
+ * no expression or predicate, ordered by the id type's default
  * equality and the column's collation.  InvalidOid if there is none; looked
  * up once per cache entry (an index created or dropped invalidates it).
  */
@@ -254,7 +255,8 @@ id_index(SrTable *t, Relation rel)
 		Relation	  index = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = index->rd_index;
 
-		if (form->indisvalid && form->indisunique && form->indnatts == 1 &&
+		if (form->indisvalid && form->indisunique && form->indimmediate &&
+			form->indnatts == 1 &&
 			form->indkey.values[0] == t->id_attnum &&
 			index->rd_rel->relam == BTREE_AM_OID &&
 			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
@@ -343,18 +345,6 @@ direct_index(SrTable *t, Relation rel, LOCKMODE lockmode)
 	return index;
 }
 
-/*
- * Push the snapshot SPI would take for a statement: after a command counter
- * increment, a new one at READ COMMITTED, the transaction's above.
- */
-static void
-push_statement_snapshot(void)
-{
-	PushActiveSnapshot(GetTransactionSnapshot());
-	CommandCounterIncrement();
-	UpdateActiveSnapshotCommandId();
-}
-
 /* Are two ids equal, by the id type's equality and the index's collation? */
 static bool
 id_equal(SrTable *t, Relation index, Datum a, Datum b)
@@ -411,7 +401,7 @@ lock_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *server_values,
 		table_close(rel, NoLock);
 		return -1;
 	}
-	push_statement_snapshot();
+	sr_push_statement_snapshot();
 	slot = table_slot_create(rel, NULL);
 	found = fetch_by_id(t, rel, index, id, slot);
 	if (found)
@@ -423,9 +413,10 @@ lock_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *server_values,
 		res = table_tuple_lock(rel, &tid, GetActiveSnapshot(), slot,
 							   GetCurrentCommandId(true), LockTupleExclusive,
 							   LockWaitBlock,
-							   IsolationUsesXactSnapshot()
-								   ? 0
-								   : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							   TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS |
+								   (IsolationUsesXactSnapshot()
+										? 0
+										: TUPLE_LOCK_FLAG_FIND_LAST_VERSION),
 							   &tmfd);
 		switch (res)
 		{
@@ -452,6 +443,9 @@ lock_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *server_values,
 				if (res == TM_Updated)
 					elog(ERROR, "unexpected table_tuple_lock status: %u", res);
 				found = false;
+				break;
+			case TM_Invisible:
+				elog(ERROR, "attempted to lock invisible tuple");
 				break;
 			default:
 				elog(ERROR, "unexpected table_tuple_lock status: %u", res);
@@ -552,7 +546,7 @@ update_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
 		table_close(rel, NoLock);
 		return -1;
 	}
-	push_statement_snapshot();
+	sr_push_statement_snapshot();
 	oldslot = table_slot_create(rel, NULL);
 	if (!fetch_by_id(t, rel, index, id, oldslot))
 	{

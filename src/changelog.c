@@ -511,9 +511,10 @@ record_columns(SrChange *c, SrPayloadId *payload, SrStatus status,
  * The attribute numbers of a change record's columns in change_log, in
  * record_columns' order, if change_log is exactly what the install script
  * made: those 13 columns and no other, each of its type with no type
- * modifier.  NULL otherwise (a column of the DBA's, perhaps with a default;
- * a renamed or retyped column): only the INSERT statement, which names and
- * coerces its columns, may write such a table.  The numbers are looked up
+ * modifier and none GENERATED ALWAYS AS IDENTITY.  NULL otherwise (a
+ * column of the DBA's, perhaps with a default; a renamed, retyped or
+ * identity column): only the INSERT statement, which names, coerces and
+ * checks its columns, may write such a table.  The numbers are looked up
  * once per backend and checked against the table's descriptor every time.
  */
 static const AttrNumber *
@@ -553,7 +554,8 @@ record_attnums(Relation rel)
 				  : NULL;
 		if (att == NULL || att->attisdropped ||
 			strcmp(NameStr(att->attname), names[i]) != 0 ||
-			att->atttypid != types[i] || att->atttypmod != -1)
+			att->atttypid != types[i] || att->atttypmod != -1 ||
+			att->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
 		{
 			cached_relid = InvalidOid; /* look them up again next time */
 			return NULL;
@@ -631,21 +633,27 @@ insert_records_direct(Datum *values, bool *nulls, int n)
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 0, NULL, 0);
 	ExecOpenIndices(rri, false);
-	cid = GetCurrentCommandId(true);
 	sr_run_as_owner_begin(&save_uid, &save_sec);
-	if (desc->constr != NULL)
-		for (int k = 0; k < n; k++)
-			ExecConstraints(rri, slots[k], estate);
+	sr_push_statement_snapshot();
+	cid = GetCurrentCommandId(true);
 	if (n == 1)
+	{
+		if (desc->constr != NULL)
+			ExecConstraints(rri, slots[0], estate);
 		table_tuple_insert(rel, slots[0], cid, 0, NULL);
+	}
 	else
 		table_multi_insert(rel, slots, n, cid, 0, NULL);
 	for (int k = 0; k < n; k++)
 	{
+		/* row by row, as the statement: its constraints, then its keys */
 		CHECK_FOR_INTERRUPTS();
 		ResetPerTupleExprContext(estate);
+		if (n > 1 && desc->constr != NULL)
+			ExecConstraints(rri, slots[k], estate);
 		list_free(sr_insert_index_tuples(rri, slots[k], estate));
 	}
+	PopActiveSnapshot();
 	sr_run_as_owner_end(save_uid, save_sec);
 
 	ExecCloseIndices(rri);

@@ -39,6 +39,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 
 #include "sync_resolver.h"
 #include "errclass.h"
@@ -206,6 +207,19 @@ void
 sr_run_as_owner_end(Oid save_userid, int save_sec)
 {
 	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/*
+ * Push the snapshot SPI takes for a statement that writes, for a direct
+ * access that stands in for one: after a command counter increment, a new
+ * one at READ COMMITTED, the transaction's above.  PopActiveSnapshot ends.
+ */
+void
+sr_push_statement_snapshot(void)
+{
+	PushActiveSnapshot(GetTransactionSnapshot());
+	CommandCounterIncrement();
+	UpdateActiveSnapshotCommandId();
 }
 
 /*

@@ -425,6 +425,7 @@ extern void sr_forget_extension(void);
 extern void sr_run_as_role_begin(Oid role, Oid *save_userid, int *save_sec);
 extern void sr_run_as_owner_begin(Oid *save_userid, int *save_sec);
 extern void sr_run_as_owner_end(Oid save_userid, int save_sec);
+extern void sr_push_statement_snapshot(void);
 
 /* Every statement the extension runs on its own tables. */
 typedef enum SrStatement
