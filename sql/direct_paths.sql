@@ -5,12 +5,12 @@
 -- here is one where a statement does something the direct path must either
 -- do too (constraints, a CHECK on tableoid, replica identity, updated_at,
 -- several changes to one row in one statement, a statement's snapshot for
--- a change record's CHECK) or leave to the statement (a coercing
--- assignment, a domain, triggers, rules, inheritance children, a read-only
--- transaction, a column of the DBA's, of another type or an identity on
--- change_log).  The results
--- are those of the statements: make test runs every test a second time
--- with sync_resolver.direct_access off, against the same expected files.
+-- a change record's CHECK, a resolver's update between lock and write) or
+-- leave to the statement (a coercing assignment, a domain, triggers, rules,
+-- inheritance children, a read-only transaction, a column of the DBA's, of
+-- another type or an identity on change_log).  The results are those of
+-- the statements: make test runs every test a second time with
+-- sync_resolver.direct_access off, against the same expected files.
 --
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -167,7 +167,28 @@ SELECT dp_apply('2', base, new, n) ->> 'status'
 SELECT note FROM dp_job WHERE id = 2;
 ALTER TABLE sync_resolver.change_log DROP CONSTRAINT dp_seen;
 
-DROP TABLE dp_job, dp_pub, dp_statements, dp_log, dp_dom;
-DROP FUNCTION dp_apply, dp_note_upper, dp_count_statement, dp_seen_note;
+-- 14. A custom resolver that updates the row between the lock and the
+--     write: the write starts from the row as the resolver left it (the
+--     version locked is no longer the one the statement sees), as UPDATE
+--     does, and both changes are kept.
+CREATE TABLE dp_memo_job (id int PRIMARY KEY, memo text, tag text);
+INSERT INTO dp_memo_job VALUES (1, 'office', 'one');
+INSERT INTO sync_resolver.synced_table (target_table) VALUES ('dp_memo_job');
+CREATE FUNCTION dp_memo(field name, base jsonb, server jsonb, mobile jsonb, context jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE public.dp_memo_job SET tag = tag || '+' WHERE id = 1;
+	RETURN '{"outcome": "mobile"}';
+END $$;
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy, resolver)
+	VALUES ('dp_memo_job', 'memo', 'custom', 'dp_memo(name,jsonb,jsonb,jsonb,jsonb)');
+SELECT sync_resolver.sync_apply('dp_memo_job', '1', '{"memo": "x"}', '{"memo": "device"}',
+	'00000000-0000-4000-8000-000000000090') ->> 'status';
+SELECT sync_resolver.sync_apply('dp_memo_job', '1', '{"memo": "y"}', '{"memo": "device 2"}',
+	'00000000-0000-4000-8000-000000000091') ->> 'status';
+SELECT id, memo, tag FROM dp_memo_job;
+
+DROP TABLE dp_job, dp_pub, dp_statements, dp_log, dp_dom, dp_memo_job;
+DROP FUNCTION dp_apply, dp_note_upper, dp_count_statement, dp_seen_note, dp_memo;
 DROP DOMAIN dp_small, dp_seconds;
 DROP EXTENSION sync_resolver CASCADE;

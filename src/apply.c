@@ -356,6 +356,54 @@ id_equal(SrTable *t, Relation index, Datum a, Datum b)
 		get_opcode(tce->eq_opr), index->rd_indcollation[0], a, b));
 }
 
+/*
+ * The row version lock_row_direct locked last, which update_row_direct may
+ * use instead of looking the row up again: in the same transaction and
+ * subtransaction, of the same table, used once, and only if the version at
+ * that TID is still the one the statement's snapshot sees with this id
+ * (a resolver, trigger or nested call may have updated the row meanwhile).
+ */
+static struct
+{
+	LocalTransactionId lxid;
+	SubTransactionId   subid;
+	Oid				   relid;
+	ItemPointerData	   tid;
+} locked_version = {.relid = InvalidOid};
+
+/* Remember the version of rel at tid as the one just locked. */
+static void
+remember_locked_version(Relation rel, ItemPointer tid)
+{
+	locked_version.lxid = sr_local_xid();
+	locked_version.subid = GetCurrentSubTransactionId();
+	locked_version.relid = RelationGetRelid(rel);
+	locked_version.tid = *tid;
+}
+
+/*
+ * Fetch into slot the version lock_row_direct locked for this id, if it is
+ * still the row's version that the active snapshot sees; false otherwise.
+ */
+static bool
+fetch_locked_version(SrTable *t, Relation rel, Relation index, Datum id,
+					 TupleTableSlot *slot)
+{
+	ItemPointerData tid = locked_version.tid;
+	bool			isnull;
+	Datum			now;
+
+	if (locked_version.relid != RelationGetRelid(rel) ||
+		locked_version.lxid != sr_local_xid() ||
+		locked_version.subid != GetCurrentSubTransactionId())
+		return false;
+	locked_version.relid = InvalidOid; /* used once */
+	if (!table_tuple_fetch_row_version(rel, &tid, GetActiveSnapshot(), slot))
+		return false;
+	now = slot_getattr(slot, t->id_attnum, &isnull);
+	return !isnull && id_equal(t, index, now, id);
+}
+
 /* Fetch the row with this id that the active snapshot sees into slot. */
 static bool
 fetch_by_id(SrTable *t, Relation rel, Relation index, Datum id,
@@ -453,6 +501,7 @@ lock_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *server_values,
 	}
 	if (found)
 	{
+		remember_locked_version(rel, &slot->tts_tid);
 		if (t->updated_name)
 		{
 			updated->value =
@@ -548,7 +597,8 @@ update_row_direct(SrTable *t, Datum id, Bitmapset *fields, SrValue *values)
 	}
 	sr_push_statement_snapshot();
 	oldslot = table_slot_create(rel, NULL);
-	if (!fetch_by_id(t, rel, index, id, oldslot))
+	if (!fetch_locked_version(t, rel, index, id, oldslot) &&
+		!fetch_by_id(t, rel, index, id, oldslot))
 	{
 		ExecDropSingleTupleTableSlot(oldslot);
 		PopActiveSnapshot();

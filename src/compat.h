@@ -220,4 +220,15 @@ sr_parse_type_string_missing_ok(const char *str, Oid *typid, int32 *typmod)
 #define sr_noreturn pg_attribute_noreturn()
 #endif
 
+/*
+ * This backend's local id of its top-level transaction (17 moved it into
+ * PGPROC.vxid).
+ */
+#include "storage/proc.h"
+#if PG_VERSION_NUM >= 170000
+#define sr_local_xid() (MyProc->vxid.lxid)
+#else
+#define sr_local_xid() (MyProc->lxid)
+#endif
+
 #endif /* SR_COMPAT_H */
