@@ -155,7 +155,9 @@ SELECT note FROM dp_job WHERE id = 1;
 -- 13. A change record is checked with the snapshot of a statement of its
 --     own, which sees what the changes before it in the caller's statement
 --     wrote: a CHECK of the DBA's calling a stable function that reads the
---     row sees the note the first of two changes to row 2 set.
+--     row sees the note the first of two changes to row 2 set.  (dp_apply,
+--     one SELECT, is inlined: both changes run in the outer statement,
+--     under its one snapshot, which alone would not see the first.)
 CREATE FUNCTION dp_seen_note(text) RETURNS text STABLE LANGUAGE sql
 	AS $$ SELECT note FROM public.dp_job WHERE id = $1::int $$;
 ALTER TABLE sync_resolver.change_log ADD CONSTRAINT dp_seen

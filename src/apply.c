@@ -359,9 +359,10 @@ id_equal(SrTable *t, Relation index, Datum a, Datum b)
 /*
  * The row version lock_row_direct locked last, which update_row_direct may
  * use instead of looking the row up again: in the same transaction and
- * subtransaction, of the same table, used once, and only if the version at
- * that TID is still the one the statement's snapshot sees with this id
- * (a resolver, trigger or nested call may have updated the row meanwhile).
+ * subtransaction, of the same table, used once, forgotten by every lock
+ * (whichever way it goes), and only if the version at that TID is still
+ * the one the statement's snapshot sees with this id (a resolver, trigger
+ * or nested call may have updated the row meanwhile).
  */
 static struct
 {
@@ -687,6 +688,7 @@ sr_lock_row(SrTable *t, Datum id, Bitmapset *fields, SrValue *server_values,
 	int		   col = 2;
 	int		   rc;
 
+	locked_version.relid = InvalidOid; /* only this lock's version is kept */
 	rc = lock_row_direct(t, id, fields, server_values, updated);
 	if (rc >= 0)
 		return rc == 1;

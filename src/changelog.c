@@ -646,7 +646,11 @@ insert_records_direct(Datum *values, bool *nulls, int n)
 		table_multi_insert(rel, slots, n, cid, 0, NULL);
 	for (int k = 0; k < n; k++)
 	{
-		/* row by row, as the statement: its constraints, then its keys */
+		/*
+		 * Row by row, as the statement: its constraints, then its keys (all
+		 * rows are in the heap already, which only a CHECK reading
+		 * change_log, not immutable as CHECKs must be, could tell).
+		 */
 		CHECK_FOR_INTERRUPTS();
 		ResetPerTupleExprContext(estate);
 		if (n > 1 && desc->constr != NULL)
