@@ -12,7 +12,7 @@ PG_CFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter
 REGRESS        = catalog resolver create_delete batch batch_equivalence review hostile_input privileges search_path \
                  trust_catalog trust_values trust_changes trust_review \
                  house_review_values house_plan_rename memory trust_values_load \
-                 change_record direct_paths \
+                 change_record direct_paths text_forms \
                  resolver_custom resolver_groups resolver_priority resolver_clocks resolver_stats
 
 ISOLATION      = concurrent_idempotency concurrent_dispatcher concurrent_changes concurrent_delete concurrent_batch concurrent_ddl review_concurrent trust_catalog_rename trust_catalog_inval trust_catalog_drop trust_batch_locks change_claim \

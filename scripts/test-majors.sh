@@ -202,7 +202,11 @@ for major in "${majors[@]}"; do
     total_failed=$((total_failed + f))
 done
 
-[ $prepare_only -eq 1 ] && exit 0
+if [ $prepare_only -eq 1 ]; then
+    [ "$total_failed" -eq 0 ] || echo "test-majors: $total_failed root(s) not built" >&2
+    [ "$total_failed" -eq 0 ]
+    exit
+fi
 for r in "${results[@]}"; do
     echo "$r"
 done

@@ -1007,7 +1007,7 @@ batch_plan(SrTable *t, bool update, Bitmapset *fields)
 		while ((i = bms_next_member(fields, i)) >= 0)
 		{
 			nargs++;
-			argtypes[nargs - 1] = get_array_type(t->fields[i].type.basetype);
+			argtypes[nargs - 1] = t->fields[i].type.array_type;
 			appendStringInfo(&sql, "%s%s = sr_v.sr_c%d", first ? "" : ", ",
 							 quote_identifier(t->fields[i].name), nargs);
 			appendStringInfo(&cols, ", sr_c%d", nargs);

@@ -178,6 +178,19 @@ env_state(JsonbContainer *env, const char *key)
 	return JsonbValueToJsonb(v);
 }
 
+/* An envelope's timestamp (timestamptz_in's errors for a bad one). */
+static TimestampTz
+env_timestamp(const char *s)
+{
+	Datum d;
+
+	if (!sr_read_timestamp(s, strlen(s), TIMESTAMPTZOID, -1, &d))
+		d = DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
+								ObjectIdGetDatum(InvalidOid),
+								Int32GetDatum(-1));
+	return DatumGetTimestampTz(d);
+}
+
 /* Resolve a table name from an envelope; InvalidOid if there is none. */
 static Oid
 env_table(const char *name)
@@ -202,8 +215,9 @@ sr_parse_envelope(SrChange *c)
 		bad_envelope("change envelope must be a JSON object");
 	s = env_text(env, "change_id", true, false);
 	sr_converting(SR_CONVERTING_MEMBER, "change_id");
-	c->change_id =
-		*DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s)));
+	if (!sr_read_uuid(s, strlen(s), &c->change_id))
+		c->change_id =
+			*DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s)));
 	sr_converting(SR_CONVERTING_NOTHING, NULL);
 	c->has_change_id = true;
 	s = env_text(env, "table", true, false);
@@ -222,21 +236,14 @@ sr_parse_envelope(SrChange *c)
 		bad_envelope("envelope has neither \"base_state\" nor \"new_state\"");
 	s = env_text(env, "queued_at", true, false);
 	sr_converting(SR_CONVERTING_MEMBER, "queued_at");
-	c->queued_at = DatumGetTimestampTz(
-		DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
-							ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	c->queued_at = env_timestamp(s);
 	sr_converting(SR_CONVERTING_NOTHING, NULL);
 	if (TIMESTAMP_NOT_FINITE(c->queued_at))
 		bad_envelope("envelope member \"%s\" must be a finite timestamp",
 					 "queued_at");
 	s = env_text(env, "edited_at", false, false);
 	sr_converting(SR_CONVERTING_MEMBER, "edited_at");
-	c->edited_at =
-		s == NULL ? c->queued_at
-				  : DatumGetTimestampTz(
-						DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
-											ObjectIdGetDatum(InvalidOid),
-											Int32GetDatum(-1)));
+	c->edited_at = s == NULL ? c->queued_at : env_timestamp(s);
 	sr_converting(SR_CONVERTING_NOTHING, NULL);
 	if (TIMESTAMP_NOT_FINITE(c->edited_at))
 		bad_envelope("envelope member \"%s\" must be a finite timestamp",

@@ -104,7 +104,7 @@ static bool
 field_fits(SrField *f)
 {
 	return f->type.kind != SR_KIND_ARRAY && !f->type.vector &&
-		   OidIsValid(get_array_type(f->type.basetype));
+		   OidIsValid(f->type.array_type);
 }
 
 /* Add a key to a window table; false if it was there already. */

@@ -193,7 +193,8 @@ sr_payload_id(Jsonb *base, Jsonb *new_state, SrPayloadId *out)
 												 Int64GetDatum(2)))
 			: 0x6e756c6cULL;
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	DigestFeed		  *feed = palloc(sizeof(DigestFeed));
+	DigestFeed		   feed_buf; /* on the stack: palloc would malloc it */
+	DigestFeed		  *feed = &feed_buf;
 
 	out->hash = (int64) hash_combine64(h1, h2);
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
@@ -204,7 +205,6 @@ sr_payload_id(Jsonb *base, Jsonb *new_state, SrPayloadId *out)
 	digest_jsonb(feed, base);
 	digest_jsonb(feed, new_state);
 	digest_flush(feed);
-	pfree(feed);
 	if (pg_cryptohash_final(ctx, out->digest, SR_DIGEST_LEN) < 0)
 		elog(ERROR, "could not compute the payload digest: %s",
 			 pg_cryptohash_error(ctx));

@@ -135,6 +135,7 @@ sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
 	}
 
 	t->kind = sr_type_kind(t->basetype);
+	t->array_type = get_array_type(t->basetype);
 	if (t->kind == SR_KIND_ARRAY)
 	{
 		Oid basein;
@@ -444,6 +445,10 @@ sr_json_to_value(JsonbValue *v, SrType *t, SrValue *out, char **err)
 		case jbvString:
 			if (t->kind == SR_KIND_JSONB)
 				break;
+			if (t->typid == t->basetype &&
+				sr_read_timestamp(v->val.string.val, v->val.string.len,
+								  t->typid, t->typmod, &out->value))
+				return true;
 			return input_value(t,
 							   pnstrdup(v->val.string.val, v->val.string.len),
 							   &out->value, err);
@@ -630,26 +635,109 @@ sr_push_key(JsonbParseState **ps, const char *key)
 	sr_push_string(ps, key, true);
 }
 
-/* Push a numeric Datum as a JSON number (or string for NaN/Infinity). */
+/* A numeric Datum as a JSON number (or string for NaN/Infinity). */
 static void
-push_numeric(JsonbParseState **ps, Datum num, JsonbIteratorToken tok)
+numeric_json(Datum num, JsonbValue *v)
 {
-	JsonbValue v;
-
 	if (numeric_is_nan(DatumGetNumeric(num)) ||
 		numeric_is_inf(DatumGetNumeric(num)))
 	{
-		v.type = jbvString;
-		v.val.string.val =
+		v->type = jbvString;
+		v->val.string.val =
 			DatumGetCString(DirectFunctionCall1(numeric_out, num));
-		v.val.string.len = strlen(v.val.string.val);
+		v->val.string.len = strlen(v->val.string.val);
 	}
 	else
 	{
-		v.type = jbvNumeric;
-		v.val.numeric = DatumGetNumeric(num);
+		v->type = jbvNumeric;
+		v->val.numeric = DatumGetNumeric(num);
 	}
-	pushJsonbValue(ps, tok, &v);
+}
+
+/*
+ * The JSON form of a non-null value of a scalar kind in *v (a jsonb
+ * column's scalar document included).  One case per type kind, each
+ * short, so that the JSON form of every kind is read in one place, as
+ * sr_json_to_value's is.  False for an array or a jsonb container, which
+ * push_typed builds.
+ */
+static bool
+scalar_json(Datum value, SrType *t, JsonbValue *v)
+{
+	switch (t->kind)
+	{
+		case SR_KIND_BOOL:
+			v->type = jbvBool;
+			v->val.boolean = DatumGetBool(value);
+			return true;
+		case SR_KIND_INT:
+			if (t->basetype == INT2OID)
+				numeric_json(DirectFunctionCall1(int2_numeric, value), v);
+			else if (t->basetype == INT4OID)
+				numeric_json(DirectFunctionCall1(int4_numeric, value), v);
+			else
+				numeric_json(DirectFunctionCall1(int8_numeric, value), v);
+			return true;
+		case SR_KIND_FLOAT:
+		{
+			/*
+			 * The shortest decimal that reads back as the same float:
+			 * float4_numeric and float8_numeric round to FLT_DIG and
+			 * DBL_DIG digits, and a device echoing the value back would
+			 * then see a phantom change.
+			 */
+			char buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+			if (t->basetype == FLOAT4OID)
+				float_to_shortest_decimal_buf(DatumGetFloat4(value), buf);
+			else
+				double_to_shortest_decimal_buf(DatumGetFloat8(value), buf);
+			numeric_json(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+											 ObjectIdGetDatum(InvalidOid),
+											 Int32GetDatum(-1)),
+						 v);
+			return true;
+		}
+		case SR_KIND_NUMERIC:
+			numeric_json(value, v);
+			return true;
+		case SR_KIND_JSONB:
+		{
+			Jsonb *jb = DatumGetJsonbP(value);
+
+			if (!JB_ROOT_IS_SCALAR(jb))
+				return false;
+			JsonbExtractScalar(&jb->root, v);
+			return true;
+		}
+		case SR_KIND_DATETIME:
+		{
+			char buf[MAXDATELEN + 1];
+
+			JsonEncodeDateTime(buf, value, t->basetype, NULL);
+			v->type = jbvString;
+			v->val.string.val = pstrdup(buf);
+			v->val.string.len = strlen(buf);
+			return true;
+		}
+		case SR_KIND_ARRAY:
+			return false;
+		default:
+			if (t->basetype == TEXTOID || t->basetype == VARCHAROID)
+			{
+				/* textout's text without its copy: the value's bytes */
+				text *txt = DatumGetTextPP(value);
+
+				v->type = jbvString;
+				v->val.string.val = VARDATA_ANY(txt);
+				v->val.string.len = VARSIZE_ANY_EXHDR(txt);
+				return true;
+			}
+			v->type = jbvString;
+			v->val.string.val = OutputFunctionCall(&t->output, value);
+			v->val.string.len = strlen(v->val.string.val);
+			return true;
+	}
 }
 
 static void push_typed(JsonbParseState **ps, Datum value, bool isnull,
@@ -676,11 +764,7 @@ push_array_level(JsonbParseState **ps, Datum *elems, bool *nulls, int *next,
 	pushJsonbValue(ps, WJB_END_ARRAY, NULL);
 }
 
-/*
- * Push a typed value as a JSON value (or array element).  One case per
- * type kind, each short; kept as one switch (over 100 lines) so that the
- * JSON form of every kind is read in one place, as sr_json_to_value's is.
- */
+/* Push a typed value as a JSON value (or array element). */
 static void
 push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
 		   JsonbIteratorToken tok)
@@ -688,116 +772,43 @@ push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
 	JsonbValue v;
 
 	if (isnull)
-	{
 		v.type = jbvNull;
-		pushJsonbValue(ps, tok, &v);
+	else if (t->kind == SR_KIND_ARRAY)
+	{
+		ArrayType *arr = DatumGetArrayTypeP(value);
+		Datum	  *elems;
+		bool	  *nulls;
+		int		   n;
+		int		   next = 0;
+
+		deconstruct_array(arr, t->elem->typid, t->elem->typlen,
+						  t->elem->typbyval, t->elem->typalign, &elems, &nulls,
+						  &n);
+		if (ARR_NDIM(arr) <= 1)
+		{
+			pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+			for (int i = 0; i < n; i++)
+			{
+				CHECK_FOR_INTERRUPTS();
+				push_typed(ps, elems[i], nulls[i], t->elem, WJB_ELEM);
+			}
+			pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+		}
+		else
+			push_array_level(ps, elems, nulls, &next, ARR_DIMS(arr),
+							 ARR_NDIM(arr), 0, t->elem);
 		return;
 	}
-	switch (t->kind)
+	else if (!scalar_json(value, t, &v))
 	{
-		case SR_KIND_BOOL:
-			v.type = jbvBool;
-			v.val.boolean = DatumGetBool(value);
-			pushJsonbValue(ps, tok, &v);
-			return;
-		case SR_KIND_INT:
-			if (t->basetype == INT2OID)
-				push_numeric(ps, DirectFunctionCall1(int2_numeric, value),
-							 tok);
-			else if (t->basetype == INT4OID)
-				push_numeric(ps, DirectFunctionCall1(int4_numeric, value),
-							 tok);
-			else
-				push_numeric(ps, DirectFunctionCall1(int8_numeric, value),
-							 tok);
-			return;
-		case SR_KIND_FLOAT:
-		{
-			/*
-				 * The shortest decimal that reads back as the same float:
-				 * float4_numeric and float8_numeric round to FLT_DIG and
-				 * DBL_DIG digits, and a device echoing the value back would
-				 * then see a phantom change.
-				 */
-			char buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+		/* a jsonb column's container, pushed as one (pushJsonbValue unpacks it) */
+		Jsonb *jb = DatumGetJsonbP(value);
 
-			if (t->basetype == FLOAT4OID)
-				float_to_shortest_decimal_buf(DatumGetFloat4(value), buf);
-			else
-				double_to_shortest_decimal_buf(DatumGetFloat8(value), buf);
-			push_numeric(ps,
-						 DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-											 ObjectIdGetDatum(InvalidOid),
-											 Int32GetDatum(-1)),
-						 tok);
-			return;
-		}
-		case SR_KIND_NUMERIC:
-			push_numeric(ps, value, tok);
-			return;
-		case SR_KIND_JSONB:
-		{
-			Jsonb *jb = DatumGetJsonbP(value);
-
-			if (JB_ROOT_IS_SCALAR(jb))
-			{
-				JsonbExtractScalar(&jb->root, &v);
-				pushJsonbValue(ps, tok, &v);
-			}
-			else
-			{
-				v.type = jbvBinary;
-				v.val.binary.data = &jb->root;
-				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-				pushJsonbValue(ps, tok, &v);
-			}
-			return;
-		}
-		case SR_KIND_DATETIME:
-		{
-			char buf[MAXDATELEN + 1];
-
-			JsonEncodeDateTime(buf, value, t->basetype, NULL);
-			v.type = jbvString;
-			v.val.string.val = pstrdup(buf);
-			v.val.string.len = strlen(buf);
-			pushJsonbValue(ps, tok, &v);
-			return;
-		}
-		case SR_KIND_ARRAY:
-		{
-			ArrayType *arr = DatumGetArrayTypeP(value);
-			Datum	  *elems;
-			bool	  *nulls;
-			int		   n;
-
-			int next = 0;
-
-			deconstruct_array(arr, t->elem->typid, t->elem->typlen,
-							  t->elem->typbyval, t->elem->typalign, &elems,
-							  &nulls, &n);
-			if (ARR_NDIM(arr) <= 1)
-			{
-				pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
-				for (int i = 0; i < n; i++)
-				{
-					CHECK_FOR_INTERRUPTS();
-					push_typed(ps, elems[i], nulls[i], t->elem, WJB_ELEM);
-				}
-				pushJsonbValue(ps, WJB_END_ARRAY, NULL);
-			}
-			else
-				push_array_level(ps, elems, nulls, &next, ARR_DIMS(arr),
-								 ARR_NDIM(arr), 0, t->elem);
-			return;
-		}
-		default:
-			v.type = jbvString;
-			v.val.string.val = OutputFunctionCall(&t->output, value);
-			v.val.string.len = strlen(v.val.string.val);
-			pushJsonbValue(ps, tok, &v);
-			return;
+		v.type = jbvBinary;
+		v.val.binary.data = &jb->root;
+		v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
 	}
+	pushJsonbValue(ps, tok, &v);
 }
 
 /* Push a typed value as the value of the current object key. */
@@ -805,13 +816,6 @@ void
 sr_push_value(JsonbParseState **ps, SrValue *v, SrType *t)
 {
 	push_typed(ps, v->value, v->isnull, t, WJB_VALUE);
-}
-
-/* uuid as text. */
-char *
-sr_uuid_text(pg_uuid_t *u)
-{
-	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u)));
 }
 
 /* Push "key": "string". */
@@ -888,6 +892,182 @@ void
 sr_push_elem_value(JsonbParseState **ps, SrValue *v, SrType *t)
 {
 	push_typed(ps, v->value, v->isnull, t, WJB_ELEM);
+}
+
+/*
+ * Documents built as a tree of JsonbValues and converted once (the result
+ * of every change): cheaper than pushing token by token, which copies
+ * every value into its parse state and sorts each object as it ends.
+ */
+
+/* Begin an object (type jbvObject) or array (jbvArray) of about n members. */
+void
+sr_tree_begin(SrTree *b, enum jbvType type, int n)
+{
+	b->cap = Max(n, 4);
+	b->v.type = type;
+	if (type == jbvObject)
+	{
+		b->v.val.object.nPairs = 0;
+		b->v.val.object.pairs = palloc(sizeof(JsonbPair) * b->cap);
+	}
+	else
+	{
+		Assert(type == jbvArray);
+		b->v.val.array.nElems = 0;
+		b->v.val.array.rawScalar = false;
+		b->v.val.array.elems = palloc(sizeof(JsonbValue) * b->cap);
+	}
+}
+
+/*
+ * The slot of a new member to fill: of an object, the value of key (a
+ * string that must outlive the tree; no key twice); of an array, the next
+ * element (key NULL).
+ */
+JsonbValue *
+sr_tree_add(SrTree *b, const char *key)
+{
+	if (b->v.type == jbvObject)
+	{
+		JsonbPair *p;
+
+		Assert(key != NULL);
+		if (b->v.val.object.nPairs == b->cap)
+		{
+			b->cap *= 2;
+			b->v.val.object.pairs = repalloc(b->v.val.object.pairs,
+											 sizeof(JsonbPair) * b->cap);
+		}
+		p = &b->v.val.object.pairs[b->v.val.object.nPairs];
+		p->key.type = jbvString;
+		p->key.val.string.val = (char *) key;
+		p->key.val.string.len = strlen(key);
+		p->order = b->v.val.object.nPairs++;
+		return &p->value;
+	}
+	Assert(key == NULL);
+	if (b->v.val.array.nElems == b->cap)
+	{
+		b->cap *= 2;
+		b->v.val.array.elems =
+			repalloc(b->v.val.array.elems, sizeof(JsonbValue) * b->cap);
+	}
+	return &b->v.val.array.elems[b->v.val.array.nElems++];
+}
+
+/* jsonb's order of object keys: shorter first, then bytewise. */
+static int
+tree_key_cmp(const JsonbValue *a, const JsonbValue *b)
+{
+	if (a->val.string.len != b->val.string.len)
+		return a->val.string.len < b->val.string.len ? -1 : 1;
+	return memcmp(a->val.string.val, b->val.string.val, a->val.string.len);
+}
+
+/*
+ * End a member list into *out: an object's keys put in jsonb's order (an
+ * insertion sort: the builders add them nearly in order).  A key given
+ * twice is an internal error.
+ */
+void
+sr_tree_end(SrTree *b, JsonbValue *out)
+{
+	if (b->v.type == jbvObject)
+	{
+		JsonbPair *pairs = b->v.val.object.pairs;
+		int		   n = b->v.val.object.nPairs;
+
+		for (int i = 1; i < n; i++)
+		{
+			JsonbPair p = pairs[i];
+			int		  j = i;
+			int		  c = 1;
+
+			while (j > 0 && (c = tree_key_cmp(&pairs[j - 1].key, &p.key)) > 0)
+			{
+				pairs[j] = pairs[j - 1];
+				j--;
+			}
+			if (j > 0 && c == 0)
+				elog(ERROR, "key \"%s\" given twice in a document",
+					 pnstrdup(p.key.val.string.val, p.key.val.string.len));
+			pairs[j] = p;
+		}
+	}
+	*out = b->v;
+}
+
+/* A string (NULL: null) as a tree member. */
+void
+sr_tree_string(JsonbValue *out, const char *s)
+{
+	if (s == NULL)
+	{
+		out->type = jbvNull;
+		return;
+	}
+	out->type = jbvString;
+	out->val.string.val = (char *) s;
+	out->val.string.len = strlen(s);
+}
+
+/*
+ * A typed value's JSON form as a tree member: scalars directly, arrays and
+ * jsonb containers as push_typed builds them.
+ */
+void
+sr_tree_value(JsonbValue *out, SrValue *v, SrType *t)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue		*one;
+
+	if (v->isnull)
+	{
+		out->type = jbvNull;
+		return;
+	}
+	if (scalar_json(v->value, t, out))
+		return;
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	push_typed(&ps, v->value, false, t, WJB_ELEM);
+	one = pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	*out = one->val.array.elems[0];
+}
+
+/* A JSON value (scalar or container) as a tree member. */
+void
+sr_tree_json(JsonbValue *out, JsonbValue *v)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue		*one;
+
+	if (v->type != jbvBinary)
+	{
+		*out = *v;
+		return;
+	}
+	if (JsonContainerIsScalar(v->val.binary.data))
+	{
+		JsonbExtractScalar(v->val.binary.data, out);
+		return;
+	}
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	pushJsonbValue(&ps, WJB_ELEM, v);
+	one = pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	*out = one->val.array.elems[0];
+}
+
+/* A jsonb document as a tree member. */
+void
+sr_tree_jsonb(JsonbValue *out, Jsonb *jb)
+{
+	JsonbValue v;
+
+	v.type = jbvBinary;
+	v.val.binary.data = &jb->root;
+	v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	sr_tree_json(out, &v);
 }
 
 /* A typed value's JSON form, as a one-element jsonb array. */

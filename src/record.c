@@ -76,10 +76,15 @@ StaticAssertDecl(lengthof(words) < sizeof(letters), "too many words");
 static char
 word_letter(JsonbValue *v)
 {
+	static int word_len[lengthof(words)]; /* filled on first use */
+
 	if (v->type != jbvString)
 		return '-';
+	if (word_len[0] == 0)
+		for (int i = 0; i < (int) lengthof(words); i++)
+			word_len[i] = strlen(words[i]);
 	for (int i = 0; i < (int) lengthof(words); i++)
-		if (v->val.string.len == (int) strlen(words[i]) &&
+		if (word_len[i] == v->val.string.len &&
 			memcmp(v->val.string.val, words[i], v->val.string.len) == 0)
 			return letters[i];
 	return '-';
@@ -173,15 +178,16 @@ rebuilt_key(JsonbValue *k)
 	return false;
 }
 
-/* Push a record's rest: the result's members the expansion does not rebuild. */
+/* A record's rest: the result's members the expansion does not rebuild. */
 static void
-push_rest(JsonbParseState **ps, Jsonb *result)
+rest_tree(Jsonb *result, JsonbValue *out)
 {
 	JsonbIterator	  *it;
 	JsonbValue		   k, v;
 	JsonbIteratorToken tok;
+	SrTree			   rest;
 
-	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	sr_tree_begin(&rest, jbvObject, 4);
 	it = JsonbIteratorInit(&result->root);
 	tok = JsonbIteratorNext(&it, &v, true); /* WJB_BEGIN_OBJECT */
 	while ((tok = JsonbIteratorNext(&it, &k, true)) == WJB_KEY)
@@ -189,10 +195,27 @@ push_rest(JsonbParseState **ps, Jsonb *result)
 		tok = JsonbIteratorNext(&it, &v, true);
 		if (rebuilt_key(&k))
 			continue;
-		pushJsonbValue(ps, WJB_KEY, &k);
-		pushJsonbValue(ps, WJB_VALUE, &v);
+		sr_tree_json(sr_tree_add(&rest, pnstrdup(k.val.string.val,
+												 k.val.string.len)),
+					 &v);
 	}
-	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+	sr_tree_end(&rest, out);
+}
+
+/* Push a record's rest (rest_tree) as an element. */
+static void
+push_rest(JsonbParseState **ps, Jsonb *result)
+{
+	JsonbValue rest;
+	Jsonb	  *jb;
+	JsonbValue v;
+
+	rest_tree(result, &rest);
+	jb = JsonbValueToJsonb(&rest);
+	v.type = jbvBinary;
+	v.val.binary.data = &jb->root;
+	v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	pushJsonbValue(ps, WJB_ELEM, &v);
 }
 
 /*
@@ -440,59 +463,45 @@ cstring_letter(const char *s)
 }
 
 /*
- * Begin a compact record made field by field (sr_record_fields): its rest,
- * the result's members the expansion does not rebuild, and the state a
- * delete saw (NULL: none).  The result must be an object.
+ * Begin a compact record made field by field (sr_record_fields) as an
+ * array tree: its rest, the result's members the expansion does not
+ * rebuild, and the state a delete saw (NULL: none).  The result must be an
+ * object.
  */
 void
-sr_record_begin(JsonbParseState **ps, Jsonb *result, Jsonb *delete_state)
+sr_record_begin(SrTree *rec, Jsonb *result, Jsonb *delete_state)
 {
-	JsonbValue v;
-
 	Assert(JB_ROOT_IS_OBJECT(result));
-	pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
-	push_rest(ps, result);
+	sr_tree_begin(rec, jbvArray, 32);
+	rest_tree(result, sr_tree_add(rec, NULL));
 	if (delete_state)
-	{
-		v.type = jbvBinary;
-		v.val.binary.data = &delete_state->root;
-		v.val.binary.len = VARSIZE(delete_state) - VARHDRSZ;
-	}
+		sr_tree_jsonb(sr_tree_add(rec, NULL), delete_state);
 	else
-		v.type = jbvNull;
-	pushJsonbValue(ps, WJB_ELEM, &v);
+		sr_tree_add(rec, NULL)->type = jbvNull;
 }
 
 /*
- * Push the head of a field's entry: its name, flags and the words
- * (policy, outcome, reason; NULL for none).  The caller then pushes base,
- * mobile, old unless old_is_base, and new if written and not new_is_mobile,
- * and ends the record's array after the last field.
+ * Add the head of a field's entry: its name, flags and the words (policy,
+ * outcome, reason; NULL for none).  The caller then adds base, mobile, old
+ * unless old_is_base, and new if written and not new_is_mobile, and ends
+ * the record's tree after the last field.
  */
 void
-sr_record_field(JsonbParseState **ps, const char *name,
-				const char *const words_of[3], bool old_is_base,
-				bool new_is_mobile, bool written)
+sr_record_field(SrTree *rec, const char *name, const char *const words_of[3],
+				bool old_is_base, bool new_is_mobile, bool written)
 {
-	char	   *fl = palloc(5); /* pushJsonbValue keeps the pointer */
+	char *fl = palloc(5); /* the tree keeps the pointer */
 
 	fl[0] = '0' + (old_is_base ? REC_OLD_IS_BASE : 0) +
 		(new_is_mobile ? REC_NEW_IS_MOBILE : 0) + (written ? REC_WRITTEN : 0);
 	for (int i = 0; i < 3; i++)
 		fl[i + 1] = cstring_letter(words_of[i]);
 	fl[4] = '\0';
-	push_elem_cstring(ps, name);
-	push_elem_cstring(ps, fl);
+	sr_tree_string(sr_tree_add(rec, NULL), name);
+	sr_tree_string(sr_tree_add(rec, NULL), fl);
 	for (int i = 0; i < 3; i++)
 		if (fl[i + 1] == '-')
-		{
-			JsonbValue v = {.type = jbvNull};
-
-			if (words_of[i] == NULL)
-				pushJsonbValue(ps, WJB_ELEM, &v);
-			else
-				push_elem_cstring(ps, words_of[i]);
-		}
+			sr_tree_string(sr_tree_add(rec, NULL), words_of[i]);
 }
 
 /* A stored record's fields: is it the compact form? */

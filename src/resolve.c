@@ -28,6 +28,33 @@ decision_cmp(const void *a, const void *b)
 	return ((const SrDecision *) a)->index - ((const SrDecision *) b)->index;
 }
 
+/*
+ * Sort decisions by field index: by insertion for the few fields a change
+ * usually has (qsort's swaps of these large elements cost more), by qsort
+ * beyond.
+ */
+static void
+sort_decisions(SrDecision *ds, int nd)
+{
+	if (nd > 16)
+	{
+		qsort(ds, nd, sizeof(SrDecision), decision_cmp);
+		return;
+	}
+	for (int i = 1; i < nd; i++)
+	{
+		SrDecision d = ds[i];
+		int		   j = i;
+
+		while (j > 0 && ds[j - 1].index > d.index)
+		{
+			ds[j] = ds[j - 1];
+			j--;
+		}
+		ds[j] = d;
+	}
+}
+
 /* Is the change older than the table's staleness threshold? */
 bool
 sr_is_stale(SrTable *t, SrChange *c)
@@ -152,7 +179,7 @@ sr_changed_fields(SrTable *t, SrChange *c, Datum id, SrDecision **ds_out,
 		*fields = bms_add_member(*fields, idx);
 		nd++;
 	}
-	qsort(ds, nd, sizeof(SrDecision), decision_cmp);
+	sort_decisions(ds, nd);
 	*ds_out = ds;
 	*nd_out = nd;
 	return true;
@@ -289,7 +316,7 @@ add_group_members(SrTable *t, SrChange *c, SrResolution *o, Bitmapset **lock,
 	if (nd != o->nd)
 	{
 		o->nd = nd;
-		qsort(o->ds, nd, sizeof(SrDecision), decision_cmp);
+		sort_decisions(o->ds, nd);
 	}
 	return true;
 }
@@ -641,7 +668,7 @@ sr_process_delete(SrTable *t, SrChange *c, Datum id, SrResolution *o)
 		fields = bms_add_member(fields, idx);
 		nd++;
 	}
-	qsort(ds, nd, sizeof(SrDecision), decision_cmp);
+	sort_decisions(ds, nd);
 	if (!sr_lock_row(t, id, fields, server, &updated))
 	{
 		not_found(c, o);

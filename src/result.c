@@ -79,79 +79,87 @@ sr_build_held(SrDecision *ds, int nd, bool hold_all)
 	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 }
 
+/* A timestamptz as its JSON text, as a tree member. */
+static void
+tree_timestamp(JsonbValue *out, TimestampTz ts)
+{
+	char buf[MAXDATELEN + 1];
+
+	JsonEncodeDateTime(buf, TimestampTzGetDatum(ts), TIMESTAMPTZOID, NULL);
+	sr_tree_string(out, pstrdup(buf));
+}
+
 /*
  * The result returned to the caller (and stored for replay): status,
  * change_id, applied, decisions, row, and conflicts/review_id/reason.
+ * Built as a tree (every change has one; see sr_tree_begin).
  */
 Jsonb *
 sr_build_result(SrChange *c, SrResolution *o, bool hold_all)
 {
-	JsonbParseState *ps = NULL;
+	SrTree	   top;
+	JsonbValue root;
 
-	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	sr_push_kv_string(&ps, "status", sr_status_name(o->status));
-	sr_push_kv_string(&ps, "change_id",
-					  c->has_change_id ? sr_uuid_text(&c->change_id) : NULL);
+	sr_tree_begin(&top, jbvObject, 10);
+	sr_tree_string(sr_tree_add(&top, "status"), sr_status_name(o->status));
+	sr_tree_string(sr_tree_add(&top, "change_id"),
+				   c->has_change_id ? sr_uuid_text(&c->change_id) : NULL);
 	if (o->reason)
-		sr_push_kv_string(&ps, "reason", o->reason);
+		sr_tree_string(sr_tree_add(&top, "reason"), o->reason);
 	if (o->deleted)
 	{
-		char buf[MAXDATELEN + 1];
+		JsonbValue *v = sr_tree_add(&top, "deleted");
 
-		sr_push_kv_true(&ps, "deleted");
-		JsonEncodeDateTime(buf, TimestampTzGetDatum(o->deleted_at),
-						   TIMESTAMPTZOID, NULL);
-		sr_push_kv_string(&ps, "deleted_at", buf);
+		v->type = jbvBool;
+		v->val.boolean = true;
+		tree_timestamp(sr_tree_add(&top, "deleted_at"), o->deleted_at);
 	}
 	if (o->status != SR_STATUS_REJECTED && o->status != SR_STATUS_NOT_FOUND)
 	{
-		sr_push_key(&ps, "applied");
-		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
-		for (int i = 0; i < o->nd; i++)
-			if (sr_writes_now(&o->ds[i], hold_all))
-				sr_push_elem_string(&ps, o->ds[i].field->name);
-		pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+		SrTree applied, decisions, row;
 
-		sr_push_key(&ps, "decisions");
-		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		sr_tree_begin(&applied, jbvArray, o->nd);
+		sr_tree_begin(&decisions, jbvObject, o->nd);
+		sr_tree_begin(&row, jbvObject, o->nd);
 		for (int i = 0; i < o->nd; i++)
 		{
 			SrDecision *d = &o->ds[i];
+			bool		written = sr_writes_now(d, hold_all);
+			SrTree		dec;
 
-			/* in jsonb's key order (see SR_SORTED_KEYS) */
-			sr_push_key(&ps, d->field->name);
-			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-			sr_push_kv_string(&ps, "policy", sr_policy_name(d->field->policy));
-			sr_push_kv_string(&ps, "reason", d->reason);
-			sr_push_kv_string(&ps, "outcome", sr_outcome_name(d->outcome));
-			pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-		}
-		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-
-		if (o->status != SR_STATUS_DELETED)
-		{
-			sr_push_key(&ps, "row");
-			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-			for (int i = 0; i < o->nd; i++)
-			{
-				SrDecision *d = &o->ds[i];
-
-				sr_push_key(&ps, d->field->name);
-				sr_push_value(&ps,
-							  sr_writes_now(d, hold_all) ? &d->result
-														 : &d->server,
+			if (written)
+				sr_tree_string(sr_tree_add(&applied, NULL), d->field->name);
+			sr_tree_begin(&dec, jbvObject, 3);
+			sr_tree_string(sr_tree_add(&dec, "policy"),
+						   sr_policy_name(d->field->policy));
+			sr_tree_string(sr_tree_add(&dec, "reason"), d->reason);
+			sr_tree_string(sr_tree_add(&dec, "outcome"),
+						   sr_outcome_name(d->outcome));
+			sr_tree_end(&dec, sr_tree_add(&decisions, d->field->name));
+			if (o->status != SR_STATUS_DELETED)
+				sr_tree_value(sr_tree_add(&row, d->field->name),
+							  written ? &d->result : &d->server,
 							  &d->field->type);
-			}
-			pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 		}
+		sr_tree_end(&applied, sr_tree_add(&top, "applied"));
+		sr_tree_end(&decisions, sr_tree_add(&top, "decisions"));
+		if (o->status != SR_STATUS_DELETED)
+			sr_tree_end(&row, sr_tree_add(&top, "row"));
 	}
 	if (o->has_review)
 	{
-		sr_push_kv_jsonb(&ps, "conflicts", o->conflicts);
+		sr_tree_jsonb(sr_tree_add(&top, "conflicts"), o->conflicts);
 		if (!c->preview)
-			sr_push_kv_int(&ps, "review_id", o->review_id);
+		{
+			JsonbValue *v = sr_tree_add(&top, "review_id");
+
+			v->type = jbvNumeric;
+			v->val.numeric = DatumGetNumeric(DirectFunctionCall1(
+				int8_numeric, Int64GetDatum(o->review_id)));
+		}
 	}
-	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+	sr_tree_end(&top, &root);
+	return JsonbValueToJsonb(&root);
 }
 
 /* The audit document of a change: per field policy, outcome, old and new. */
@@ -294,9 +302,9 @@ sr_empty_object(void)
 	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 }
 
-/* Push a field's entry of the compact record from its decision. */
+/* Add a field's entry to the compact record from its decision. */
 static void
-push_decision(JsonbParseState **ps, SrDecision *d, bool written)
+add_decision(SrTree *rec, SrDecision *d, bool written)
 {
 	const char *const worded[3] = {sr_policy_name(d->field->policy),
 								   sr_outcome_name(d->outcome), d->reason};
@@ -305,14 +313,14 @@ push_decision(JsonbParseState **ps, SrDecision *d, bool written)
 	bool		new_is_mobile = written &&
 		sr_value_identical(&d->result, &d->mobile, t);
 
-	sr_record_field(ps, d->field->name, worded, old_is_base, new_is_mobile,
+	sr_record_field(rec, d->field->name, worded, old_is_base, new_is_mobile,
 					written);
-	sr_push_elem_value(ps, &d->base, t);
-	sr_push_elem_value(ps, &d->mobile, t);
+	sr_tree_value(sr_tree_add(rec, NULL), &d->base, t);
+	sr_tree_value(sr_tree_add(rec, NULL), &d->mobile, t);
 	if (!old_is_base)
-		sr_push_elem_value(ps, &d->server, t);
+		sr_tree_value(sr_tree_add(rec, NULL), &d->server, t);
 	if (written && !new_is_mobile)
-		sr_push_elem_value(ps, &d->result, t);
+		sr_tree_value(sr_tree_add(rec, NULL), &d->result, t);
 }
 
 /* Order decisions as jsonb orders object keys: shorter first, then bytes. */
@@ -340,7 +348,8 @@ jsonb_key_cmp(const void *a, const void *b)
 Jsonb *
 sr_record_fields(SrChange *c, SrResolution *o, bool hold_all, Jsonb *result)
 {
-	JsonbParseState	  *ps = NULL;
+	SrTree			   rec;
+	JsonbValue		   root;
 	bool			   decided = o->status != SR_STATUS_REJECTED &&
 		o->status != SR_STATUS_NOT_FOUND;
 	Jsonb			  *compact;
@@ -356,18 +365,19 @@ sr_record_fields(SrChange *c, SrResolution *o, bool hold_all, Jsonb *result)
 			return sr_build_audit(o, hold_all);
 
 	others = palloc(sizeof(SrDecision *) * (o->nd + 1));
-	sr_record_begin(&ps, result, o->delete_state);
+	sr_record_begin(&rec, result, o->delete_state);
 	/* the fields written, in the order of "applied" */
 	for (int i = 0; i < o->nd; i++)
 		if (sr_writes_now(&o->ds[i], hold_all))
-			push_decision(&ps, &o->ds[i], true);
+			add_decision(&rec, &o->ds[i], true);
 		else
 			others[nothers++] = &o->ds[i];
 	/* then the others, in the audit's (jsonb's) key order */
 	qsort(others, nothers, sizeof(SrDecision *), jsonb_key_cmp);
 	for (int i = 0; i < nothers; i++)
-		push_decision(&ps, others[i], false);
-	compact = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+		add_decision(&rec, others[i], false);
+	sr_tree_end(&rec, &root);
+	compact = JsonbValueToJsonb(&root);
 
 	if (sr_verify_records)
 	{

@@ -72,6 +72,7 @@ typedef struct SrType
 	Oid			   typid; /* the column's type (maybe a domain) */
 	int32		   typmod;
 	Oid			   basetype; /* domain's base type, else typid */
+	Oid			   array_type; /* array type of basetype, or InvalidOid */
 	Oid			   collation;
 	Oid			   eq_collation; /* C for a nondeterministic collation */
 	SrTypeKind	   kind;
@@ -89,6 +90,13 @@ typedef struct SrType
 	FmgrInfo	   cmp;
 	struct SrType *elem; /* element type of an array */
 } SrType;
+
+/* An object or array of a document under construction (convert.c). */
+typedef struct SrTree
+{
+	JsonbValue v;
+	int		   cap;
+} SrTree;
 
 /* One offline-eligible field of a synced table. */
 typedef struct SrField
@@ -285,6 +293,12 @@ sr_check_group(Relation rel, SyncedRow *row, const char *name, Datum fields,
 extern bool sr_read_synced_row(Oid relid, SyncedRow *row, bool *has_stale,
 							   Interval *stale, bool *apply_resolved);
 
+/* textforms.c */
+extern bool sr_read_timestamp(const char *s, int len, Oid typid,
+							  int32 typmod, Datum *out);
+extern bool sr_read_uuid(const char *s, int len, pg_uuid_t *out);
+extern char *sr_uuid_text(pg_uuid_t *u);
+
 /* convert.c */
 extern SrTypeKind sr_type_kind(Oid basetype);
 extern void sr_type_init(SrType *t, Oid typid, int32 typmod, Oid collation,
@@ -311,7 +325,13 @@ extern void sr_push_kv_int(JsonbParseState **ps, const char *key, int64 val);
 extern void sr_push_kv_jsonb(JsonbParseState **ps, const char *key, Jsonb *jb);
 extern void
 sr_push_kv_json(JsonbParseState **ps, const char *key, JsonbValue *val);
-extern char *sr_uuid_text(pg_uuid_t *u);
+extern void sr_tree_begin(SrTree *b, enum jbvType type, int n);
+extern JsonbValue *sr_tree_add(SrTree *b, const char *key);
+extern void sr_tree_end(SrTree *b, JsonbValue *out);
+extern void sr_tree_string(JsonbValue *out, const char *s);
+extern void sr_tree_value(JsonbValue *out, SrValue *v, SrType *t);
+extern void sr_tree_json(JsonbValue *out, JsonbValue *v);
+extern void sr_tree_jsonb(JsonbValue *out, Jsonb *jb);
 extern bool	 sr_value_identical(SrValue *a, SrValue *b, SrType *t);
 extern char *sr_value_text(SrValue *v, SrType *t);
 
@@ -554,9 +574,9 @@ extern Jsonb *sr_rejected_result(SrChange *c, const char *reason);
 /* record.c: the compact change record */
 extern Jsonb *sr_compact_record(const char *status, const char *change_id,
 								Jsonb *result, Jsonb *audit);
-extern void	  sr_record_begin(JsonbParseState **ps, Jsonb *result,
+extern void	  sr_record_begin(SrTree *rec, Jsonb *result,
 							  Jsonb *delete_state);
-extern void	  sr_record_field(JsonbParseState **ps, const char *name,
+extern void	  sr_record_field(SrTree *rec, const char *name,
 							  const char *const words_of[3], bool old_is_base,
 							  bool new_is_mobile, bool written);
 extern bool	  sr_record_is_compact(Jsonb *fields);

@@ -88,9 +88,14 @@
 
 PG_MODULE_MAGIC;
 
-/* The GUCs merge.c reads (normally defined in init.c). */
+/*
+ * The GUCs merge.c and textforms.c read (normally defined in init.c):
+ * verify_records on, so that every timestamp and UUID textforms.c reads
+ * is checked against the type's own input function.
+ */
 char	   *sr_append_separator = "\n";
 int			sr_max_clock_skew_secs = 300;
+bool		sr_verify_records = true;
 
 extern int	LLVMFuzzerRunDriver(int *argc, char ***argv,
 								int (*cb) (const uint8_t *data, size_t size));

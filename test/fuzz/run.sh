@@ -8,12 +8,14 @@
 # Environment: FUZZ_RUNS (stop after this many inputs as well), FUZZ_SEED
 # (libFuzzer -seed, default 1), FUZZ_JOBS is not supported (one backend).
 # FUZZ_COVERAGE=1 also builds with source-based coverage and prints a line
-# coverage summary of src/merge.c and src/convert.c (llvm-profdata/llvm-cov).
+# coverage summary of src/merge.c, src/convert.c and src/textforms.c
+# (llvm-profdata/llvm-cov).
 # FUZZ_CORPUS_OUT=DIR keeps the inputs libFuzzer found interesting.
 # FUZZ_KEEP_GOING=1 reports failures (the first 3 of each kind) and goes on,
 # to see every kind of failure in one run; the run still fails.
 #
-# Steps: compile fuzz_merge.c + src/merge.c + src/convert.c with clang
+# Steps: compile fuzz_merge.c + src/merge.c + src/convert.c + src/textforms.c
+# with clang
 # -fsanitize=fuzzer-no-link (plus UBSan in trap mode) into a module linked with
 # libFuzzer's no-main runtime; initdb a throwaway data directory; run a
 # single-user backend (postgres --single) that creates the test domains and
@@ -77,7 +79,7 @@ if [ "${FUZZ_COVERAGE:-0}" = 1 ]; then
     cflags+=(-fprofile-instr-generate -fcoverage-mapping)
 fi
 if ! "$CLANG" "${cflags[@]}" -o "$work/fuzz_merge.so" \
-        test/fuzz/fuzz_merge.c src/merge.c src/convert.c \
+        test/fuzz/fuzz_merge.c src/merge.c src/convert.c src/textforms.c \
         -Wl,--whole-archive "$libfuzzer" -Wl,--no-whole-archive -lstdc++ -lm -lpthread \
         >"$work/build.log" 2>&1; then
     echo "fuzz: building the harness failed:"
@@ -139,7 +141,7 @@ if [ "${FUZZ_COVERAGE:-0}" = 1 ] && [ -f "$work/fuzz.profraw" ]; then
     llvm_bin=$(dirname "$(readlink -f "$(command -v "$CLANG")")")
     "$llvm_bin/llvm-profdata" merge -o "$work/fuzz.profdata" "$work/fuzz.profraw" &&
         "$llvm_bin/llvm-cov" report "$work/fuzz_merge.so" -instr-profile="$work/fuzz.profdata" \
-            "$top/src/merge.c" "$top/src/convert.c" || true
+            "$top/src/merge.c" "$top/src/convert.c" "$top/src/textforms.c" || true
 fi
 
 if [ -n "${FUZZ_CORPUS_OUT:-}" ]; then
