@@ -163,6 +163,45 @@ SELECT count(*) AS rejections FROM sync_resolver.rejection_log WHERE change_id I
 -- and the same change sent again is processed again (rejections are not kept)
 SELECT sync_resolver.sync_apply('cr.job', '9', '{"minutes": 10}', '{"minutes": 50}', cr.cid(21)) ->> 'status' AS status;
 
+-- A change to 40 fields of a wide table (names out of jsonb's key order:
+-- f1, f10, f11, ..., f2, ...): the result's decisions and row hold every
+-- field, each found by its key, and the result stored in the compact record
+-- is the one returned; server_wins on every tenth field keeps the server's
+-- values there.
+CREATE TABLE cr.wide (id int PRIMARY KEY, updated_at timestamptz NOT NULL);
+SELECT format('ALTER TABLE cr.wide %s',
+			  string_agg(format('ADD COLUMN f%s int', i), ', ' ORDER BY i))
+  FROM generate_series(1, 40) AS i \gexec
+INSERT INTO sync_resolver.synced_table (target_table, updated_at_column)
+	VALUES ('cr.wide', 'updated_at');
+INSERT INTO sync_resolver.field_policy (target_table, field_name, policy)
+SELECT 'cr.wide', 'f' || i,
+	   (CASE WHEN i % 10 = 0 THEN 'server_wins' ELSE 'mobile_wins' END)::sync_resolver.policy
+  FROM generate_series(1, 40) AS i;
+INSERT INTO cr.wide (id, updated_at) VALUES (1, now() - interval '1 hour');
+UPDATE cr.wide SET f10 = -10, f20 = -20, f30 = -30, f40 = -40;
+CREATE TABLE cr.wide_result AS
+SELECT sync_resolver.sync_apply('cr.wide', '1',
+		(SELECT jsonb_object_agg('f' || i, NULL) FROM generate_series(1, 40) AS i),
+		(SELECT jsonb_object_agg('f' || i, i) FROM generate_series(1, 40) AS i),
+		cr.cid(40)) AS r;
+SELECT r ->> 'status' AS status,
+	   (SELECT count(*) FROM jsonb_object_keys(r -> 'row')) AS row_keys,
+	   (SELECT count(*) FROM jsonb_object_keys(r -> 'decisions')) AS decision_keys,
+	   (SELECT bool_and((r -> 'row' ->> ('f' || i))::int = CASE WHEN i % 10 = 0 THEN -i ELSE i END)
+		  FROM generate_series(1, 40) AS i) AS row_values_by_key,
+	   (SELECT string_agg(k || '=' || (r -> 'decisions' -> k ->> 'outcome'), ',' ORDER BY k)
+		  FROM unnest(ARRAY['f1', 'f10', 'f39', 'f40']) AS k) AS some_outcomes
+  FROM cr.wide_result;
+SELECT (SELECT array_agg(k) FROM jsonb_object_keys(r -> 'row') AS k) =
+	   (SELECT array_agg(k ORDER BY length(k), k) FROM jsonb_object_keys(r -> 'row') AS k)
+		   AS row_in_jsonb_key_order,
+	   r = (SELECT sync_resolver.change_result(l.status, l.change_id, l.result, l.fields)
+			  FROM sync_resolver.change_log AS l WHERE l.change_id = cr.cid(40))
+		   AS stored_result_same
+  FROM cr.wide_result;
+SELECT f1, f9, f10, f11, f39, f40 FROM cr.wide;
+
 SET client_min_messages = warning;
 DROP SCHEMA cr CASCADE;
 DROP EXTENSION sync_resolver;

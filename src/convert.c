@@ -655,11 +655,11 @@ numeric_json(Datum num, JsonbValue *v)
 }
 
 /*
- * The JSON form of a non-null value of a scalar kind in *v (a jsonb
- * column's scalar document included).  One case per type kind, each
- * short, so that the JSON form of every kind is read in one place, as
- * sr_json_to_value's is.  False for an array or a jsonb container, which
- * push_typed builds.
+ * The JSON form of a non-null value of a scalar kind in *v.  One case per
+ * type kind, each short, so that the JSON form of every kind is read in one
+ * place, as sr_json_to_value's is.  False for an array or a jsonb value,
+ * which push_typed and sr_tree_value read from the value itself (a jsonb
+ * value once detoasted).
  */
 static bool
 scalar_json(Datum value, SrType *t, JsonbValue *v)
@@ -702,14 +702,7 @@ scalar_json(Datum value, SrType *t, JsonbValue *v)
 			numeric_json(value, v);
 			return true;
 		case SR_KIND_JSONB:
-		{
-			Jsonb *jb = DatumGetJsonbP(value);
-
-			if (!JB_ROOT_IS_SCALAR(jb))
-				return false;
-			JsonbExtractScalar(&jb->root, v);
-			return true;
-		}
+			return false;
 		case SR_KIND_DATETIME:
 		{
 			char buf[MAXDATELEN + 1];
@@ -799,15 +792,22 @@ push_typed(JsonbParseState **ps, Datum value, bool isnull, SrType *t,
 							 ARR_NDIM(arr), 0, t->elem);
 		return;
 	}
-	else if (!scalar_json(value, t, &v))
+	else if (t->kind == SR_KIND_JSONB)
 	{
-		/* a jsonb column's container, pushed as one (pushJsonbValue unpacks it) */
+		/* a scalar document as its scalar, a container as one value */
 		Jsonb *jb = DatumGetJsonbP(value);
 
-		v.type = jbvBinary;
-		v.val.binary.data = &jb->root;
-		v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+		if (JB_ROOT_IS_SCALAR(jb))
+			JsonbExtractScalar(&jb->root, &v);
+		else
+		{
+			v.type = jbvBinary;
+			v.val.binary.data = &jb->root;
+			v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+		}
 	}
+	else if (!scalar_json(value, t, &v))
+		elog(ERROR, "no JSON form for a value of type %u", t->typid);
 	pushJsonbValue(ps, tok, &v);
 }
 
@@ -965,10 +965,19 @@ tree_key_cmp(const JsonbValue *a, const JsonbValue *b)
 	return memcmp(a->val.string.val, b->val.string.val, a->val.string.len);
 }
 
+/* tree_key_cmp of two pairs, for qsort. */
+static int
+tree_pair_cmp(const void *a, const void *b)
+{
+	return tree_key_cmp(&((const JsonbPair *) a)->key,
+						&((const JsonbPair *) b)->key);
+}
+
 /*
- * End a member list into *out: an object's keys put in jsonb's order (an
- * insertion sort: the builders add them nearly in order).  A key given
- * twice is an internal error.
+ * End a member list into *out: an object's keys put in jsonb's order (by
+ * insertion for the few keys of the fixed documents, by qsort beyond: a
+ * wide table's field names do not come in that order).  A key given twice
+ * is an internal error.
  */
 void
 sr_tree_end(SrTree *b, JsonbValue *out)
@@ -978,22 +987,26 @@ sr_tree_end(SrTree *b, JsonbValue *out)
 		JsonbPair *pairs = b->v.val.object.pairs;
 		int		   n = b->v.val.object.nPairs;
 
-		for (int i = 1; i < n; i++)
-		{
-			JsonbPair p = pairs[i];
-			int		  j = i;
-			int		  c = 1;
-
-			while (j > 0 && (c = tree_key_cmp(&pairs[j - 1].key, &p.key)) > 0)
+		if (n > 16)
+			qsort(pairs, n, sizeof(JsonbPair), tree_pair_cmp);
+		else
+			for (int i = 1; i < n; i++)
 			{
-				pairs[j] = pairs[j - 1];
-				j--;
+				JsonbPair p = pairs[i];
+				int		  j = i;
+
+				while (j > 0 && tree_key_cmp(&pairs[j - 1].key, &p.key) > 0)
+				{
+					pairs[j] = pairs[j - 1];
+					j--;
+				}
+				pairs[j] = p;
 			}
-			if (j > 0 && c == 0)
+		for (int i = 1; i < n; i++)
+			if (tree_key_cmp(&pairs[i - 1].key, &pairs[i].key) == 0)
 				elog(ERROR, "key \"%s\" given twice in a document",
-					 pnstrdup(p.key.val.string.val, p.key.val.string.len));
-			pairs[j] = p;
-		}
+					 pnstrdup(pairs[i].key.val.string.val,
+							  pairs[i].key.val.string.len));
 	}
 	*out = b->v;
 }
@@ -1025,6 +1038,11 @@ sr_tree_value(JsonbValue *out, SrValue *v, SrType *t)
 	if (v->isnull)
 	{
 		out->type = jbvNull;
+		return;
+	}
+	if (t->kind == SR_KIND_JSONB)
+	{
+		sr_tree_jsonb(out, DatumGetJsonbP(v->value));
 		return;
 	}
 	if (scalar_json(v->value, t, out))

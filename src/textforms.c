@@ -20,6 +20,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
@@ -42,9 +43,22 @@ digits(const char *s, int n, int *out)
 }
 
 /*
+ * Does "Z" mean UTC to timestamptz_in?  It looks the letter up in the
+ * session's timezone_abbreviations first, and a DBA's own file could give
+ * it another offset; the Default set (the default) does not.
+ */
+static bool
+zulu_is_utc(void)
+{
+	const char *set = GetConfigOption("timezone_abbreviations", true, false);
+
+	return set != NULL && strcmp(set, "Default") == 0;
+}
+
+/*
  * Read YYYY-MM-DD[T ]HH:MM:SS[.f] (1 to 6 digits of fraction) and, when
- * with_offset, an offset (Z, +HH, +HHMM or +HH:MM, hours up to 15) that
- * ends the text; without, the time ends it.  *out is the timestamp (UTC
+ * with_offset, an offset (Z with the Default abbreviations, +HH, +HHMM or
+ * +HH:MM, hours up to 15) that ends the text; without, the time ends it.  *out is the timestamp (UTC
  * for an offset).  False for any other text or a field out of range.
  */
 static bool
@@ -85,7 +99,7 @@ read_iso(const char *s, int len, bool with_offset, Timestamp *out)
 	{
 		int oh, om = 0;
 
-		if (p == len - 1 && s[p] == 'Z')
+		if (p == len - 1 && s[p] == 'Z' && zulu_is_utc())
 			p++;
 		else if (p < len && (s[p] == '+' || s[p] == '-'))
 		{
