@@ -2,12 +2,14 @@
  *
  * fuzz_merge.c
  *	  libFuzzer harness for the per-field merge (src/merge.c) and the typed
- *	  value conversions it stands on (src/convert.c).
+ *	  value conversions it stands on (src/convert.c, with the text forms of
+ *	  src/textforms.c).
  *
  * How it runs.  merge.c and convert.c call into the PostgreSQL server (type
  * input/output functions, the type cache, jsonb, numeric, arrays, error
  * handling), so they cannot be linked into a standalone program.  Instead
- * this file, merge.c and convert.c are compiled with coverage instrumentation
+ * this file, merge.c, convert.c and textforms.c are compiled with coverage
+ * instrumentation
  * (-fsanitize=fuzzer-no-link) into a loadable module together with libFuzzer
  * itself (libclang_rt.fuzzer_no_main).  The SQL function fuzz_merge_run(text[])
  * hands its arguments to LLVMFuzzerRunDriver(), so libFuzzer's loop runs
