@@ -887,13 +887,6 @@ sr_push_kv_json(JsonbParseState **ps, const char *key, JsonbValue *val)
 	pushJsonbValue(ps, WJB_VALUE, val);
 }
 
-/* Push a typed value as an array element. */
-void
-sr_push_elem_value(JsonbParseState **ps, SrValue *v, SrType *t)
-{
-	push_typed(ps, v->value, v->isnull, t, WJB_ELEM);
-}
-
 /*
  * Documents built as a tree of JsonbValues and converted once (the result
  * of every change): cheaper than pushing token by token, which copies

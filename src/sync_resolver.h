@@ -317,7 +317,6 @@ extern void	 sr_push_key(JsonbParseState **ps, const char *key);
 extern void	 sr_push_string(JsonbParseState **ps, const char *s, bool is_key);
 extern void	 sr_push_elem_string(JsonbParseState **ps, const char *s);
 extern void	 sr_push_value(JsonbParseState **ps, SrValue *v, SrType *t);
-extern void	 sr_push_elem_value(JsonbParseState **ps, SrValue *v, SrType *t);
 extern void
 sr_push_kv_string(JsonbParseState **ps, const char *key, const char *val);
 extern void sr_push_kv_true(JsonbParseState **ps, const char *key);
