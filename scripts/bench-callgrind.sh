@@ -20,7 +20,7 @@
 #   CG_CHANGES    changes of the shorter run (default 1000; a multiple of 100)
 #   CG_ROWS       rows in work_order (default 20000; at least 2 * CG_CHANGES
 #                 + 1000)
-#   CG_WORKLOADS  which, of: floor single single_conflict batch
+#   CG_WORKLOADS  which, of: floor floor_single_json single single_conflict batch
 #                 batch_conflict floor_batch_json (default: all)
 #   CG_OUT        directory for the callgrind files (default: removed)
 set -euo pipefail
@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 
 N=${CG_CHANGES:-1000}
 ROWS=${CG_ROWS:-20000}
-WORKLOADS=${CG_WORKLOADS:-floor single single_conflict batch batch_conflict floor_batch_json}
+WORKLOADS=${CG_WORKLOADS:-floor floor_single_json single single_conflict batch batch_conflict floor_batch_json}
 MULT=7919 # coprime with ROWS (checked below): k -> id is a permutation
 BATCH=100
 
@@ -79,6 +79,11 @@ script() {
         floor)
             echo "PREPARE f(bigint, text, text, timestamptz, text) AS WITH u AS (UPDATE work_order SET state = \$2, work_notes = \$3, actual_end = \$4, customer_signature = \$5, updated_at = now() WHERE id = \$1 RETURNING id) INSERT INTO bench_idem (change_id, target_table, row_id, received_at) SELECT gen_random_uuid(), 'work_order', id::text, now() FROM u ON CONFLICT (change_id) DO NOTHING;"
             for ((k = 0; k < n; k++)); do echo "EXECUTE f($(((k * MULT) % ROWS + 1)), $FLOOR);"; done
+            ;;
+        floor_single_json)
+            # the floor handed sync_apply's jsonb parameters (test/bench/floor_single_json.sql)
+            echo "PREPARE fj(bigint, jsonb, jsonb) AS WITH c AS (SELECT \$2 AS base, \$3 AS s), u AS (UPDATE work_order AS w SET state = c.s ->> 'state', work_notes = c.s ->> 'work_notes', actual_end = (c.s ->> 'actual_end')::timestamptz, customer_signature = c.s ->> 'customer_signature', updated_at = now() FROM c WHERE w.id = \$1 AND c.base IS NOT NULL RETURNING w.id) INSERT INTO bench_idem (change_id, target_table, row_id, received_at) SELECT gen_random_uuid(), 'work_order', id::text, now() FROM u ON CONFLICT (change_id) DO NOTHING;"
+            for ((k = 0; k < n; k++)); do echo "EXECUTE fj($(((k * MULT) % ROWS + 1)), $NC_BASE, $NC_NEW);"; done
             ;;
         single | single_conflict)
             echo "PREPARE s(text, jsonb, jsonb) AS SELECT sync_resolver.sync_apply('work_order', \$1, \$2, \$3, gen_random_uuid());"

@@ -21,6 +21,9 @@
 #                  statement, values already typed (floor_batch.sql)
 #      floor, batched from JSON: the same, handed the JSON array of envelopes
 #                  the batch gets and parsing it (floor_batch_json.sql)
+#      floor from JSON: one change per statement, handed base and new as
+#                  jsonb parameters, as sync_apply is (floor_single_json.sql; a
+#                  reference row: the targets are against the typed floor)
 #   2. no conflict sync_apply, base = the row      (apply_noconflict.sql)
 #   3. conflicts   sync_apply, 4 fields settled by policy (apply_conflict.sql)
 #   4. batch       sync_apply_batch of BENCH_BATCH changes (apply_batch.sql)
@@ -290,6 +293,7 @@ workload() {
 }
 
 workload floor floor.sql nc 1
+workload floor_single_json floor_single_json.sql nc 1
 workload floor_batch floor_batch.sql nc "$BATCH"
 workload floor_json floor_batch_json.sql nc "$BATCH"
 workload noconflict apply_noconflict.sql nc 1 "$NC_REASONS"
@@ -544,6 +548,7 @@ echo
 printf '  %-36s %12s %16s %13s %10s %10s %10s\n' "workload" "changes/s" "ratio to floor" \
     "CPU/change" "CPU ratio" "WAL/change" "seq scans"
 row "floor (UPDATE + INSERT)" floor
+row "floor, from the same JSON" floor_single_json
 row "sync_apply, no conflict" noconflict
 row "sync_apply, conflicts on 4 fields" conflict
 row "sync_apply_batch, $BATCH per call" batch
@@ -551,6 +556,9 @@ row "sync_apply_batch, $BATCH, conflicts" batch_conflict
 row "floor, $BATCH per statement (typed)" floor_batch
 row "floor, $BATCH per statement, from JSON" floor_json
 echo
+echo "  sync_apply / floor from the same JSON: no conflict $(ratio noconflict floor_single_json)," \
+     "conflicts $(ratio conflict floor_single_json) (CPU $(cpu_ratio noconflict floor_single_json)," \
+     "$(cpu_ratio conflict floor_single_json))"
 echo "  batch of $BATCH / floor of $BATCH from JSON: $(ratio batch floor_json);" \
      "/ typed floor of $BATCH: $(ratio batch floor_batch) (CPU $(cpu_ratio batch floor_json)," \
      "$(cpu_ratio batch floor_batch))"

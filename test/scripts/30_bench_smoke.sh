@@ -34,6 +34,8 @@ expect() {
 }
 expect '^  workload +changes/s +ratio to floor' "the table's header"
 expect '^  floor \(UPDATE \+ INSERT\) +[0-9,]+ +1\.00 ' "the floor's row"
+expect '^  floor, from the same JSON +[0-9,]+ +[0-9]+\.[0-9]{2} ' "the JSON-fed single-call floor's row"
+expect '^  sync_apply / floor from the same JSON: no conflict [0-9]+\.[0-9]{2}, conflicts [0-9]+\.[0-9]{2} ' "sync_apply's ratio to the JSON-fed floor"
 expect '^  sync_apply, no conflict +[0-9,]+ +[0-9]+\.[0-9]{2} ' "the no-conflict row"
 expect '^  sync_apply, conflicts on 4 fields +[0-9,]+ +[0-9]+\.[0-9]{2} ' "the conflict row"
 expect '^  sync_apply_batch, 100 per call +[0-9,]+ +[0-9]+\.[0-9]{2} ' "the batch row"
